@@ -1,0 +1,55 @@
+/* sadm: the command-line program. Thin: parses arguments, prints, and calls the library. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sadm.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: sadm <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  info        show the version, kernel sets, threads and BLAS in use\n"
+            "  bench ops   measure every operator on every kernel set (GFLOP/s, GB/s)\n"
+            "\n"
+            "Run 'sadm <command> --help' for a command's options.\n"
+            "Environment: SADM_ISA=scalar|avx2|avx512|neon forces a kernel set; OMP_NUM_THREADS sets threads.\n");
+}
+
+static int cmd_info(int argc, char **argv) {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: sadm info\n\nPrints the library version, the kernel sets built in and available on this CPU,\n"
+               "the active one, the thread count and the BLAS.\n");
+        return 0;
+    }
+    printf("libsadm %s\n", sadm_version());
+    printf("kernel sets:");
+    for (const char *const *n = sadm_isa_list(); *n; n++)
+        printf(" %s%s", *n, sadm_isa_available(*n) ? "" : " (not supported by this CPU)");
+    printf("\nactive:      %s\n", sadm_isa());
+    printf("threads:     %d\n", sadm_num_threads());
+    printf("BLAS:        %s\n", sadm_blas_info());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("sadm %s\n", sadm_version());
+        return 0;
+    }
+    if (strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bench") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "ops") == 0) return sadm_cmd_bench_ops(argc - 2, argv + 2);
+        fprintf(stderr, "sadm bench: expected a benchmark name: ops\n");
+        return 2;
+    }
+    fprintf(stderr, "sadm: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,75 @@
+/* Matrix products: OpenBLAS when configured with it, else a portable blocked GEMM.
+ * The generic one threads over blocks of rows of C and always adds along K in the same
+ * order, so its results do not depend on the thread count either. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef SADM_HAVE_OPENBLAS
+#include <cblas.h>
+
+void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    cblas_sgemm(CblasRowMajor, ta == SADM_TRANS ? CblasTrans : CblasNoTrans,
+                tb == SADM_TRANS ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+#else
+
+#define BM 32
+#define BN 256
+#define BK 128
+
+static inline float a_at(const float *A, int lda, sadm_transpose ta, int i, int k) {
+    return ta == SADM_TRANS ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+}
+
+/* One BM-row block of C: packs op(B) panels so that the inner loop runs over contiguous N. */
+static void gemm_rows(sadm_transpose ta, sadm_transpose tb, int i0, int i1, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float *C, int ldc, float *bpack) {
+    for (int n0 = 0; n0 < N; n0 += BN) {
+        int nb = N - n0 < BN ? N - n0 : BN;
+        for (int k0 = 0; k0 < K; k0 += BK) {
+            int kb = K - k0 < BK ? K - k0 : BK;
+            for (int k = 0; k < kb; k++)
+                for (int j = 0; j < nb; j++)
+                    bpack[(size_t)k * BN + j] = tb == SADM_TRANS ? B[(size_t)(n0 + j) * ldb + k0 + k]
+                                                                 : B[(size_t)(k0 + k) * ldb + n0 + j];
+            for (int i = i0; i < i1; i++) {
+                float *c = C + (size_t)i * ldc + n0;
+                for (int k = 0; k < kb; k++) {
+                    float a = alpha * a_at(A, lda, ta, i, k0 + k);
+                    const float *b = bpack + (size_t)k * BN;
+                    for (int j = 0; j < nb; j++) c[j] += a * b[j];
+                }
+            }
+        }
+    }
+}
+
+void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (beta == 0.0f)
+            memset(c, 0, (size_t)N * sizeof(float));
+        else if (beta != 1.0f)
+            for (int j = 0; j < N; j++) c[j] *= beta;
+    }
+    if (K <= 0 || alpha == 0.0f) return;
+    int blocks = (M + BM - 1) / BM;
+#pragma omp parallel
+    {
+        float *bpack = malloc((size_t)BK * BN * sizeof(float));
+#pragma omp for schedule(static)
+        for (int b = 0; b < blocks; b++) {
+            int i0 = b * BM, i1 = i0 + BM < M ? i0 + BM : M;
+            if (bpack) gemm_rows(ta, tb, i0, i1, N, K, alpha, A, lda, B, ldb, C, ldc, bpack);
+        }
+        free(bpack);
+    }
+}
+#endif

@@ -1,0 +1,51 @@
+/* Internal declarations shared by the library's files; not installed. */
+#ifndef SADM_INTERNAL_H
+#define SADM_INTERNAL_H
+
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sadm.h"
+#include "../simd/kernels.h"
+
+#ifdef SADM_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+/* Sets the calling thread's error message and returns `status`. */
+sadm_status sadm_error(sadm_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The kernel set chosen at start-up or by sadm_set_isa(). */
+const sadm_kernels *sadm_kernels_active(void);
+
+/* Row-major GEMM with leading dimensions: C = alpha op(A) op(B) + beta C.
+ * OpenBLAS or the generic implementation, chosen at configure time. Called from inside
+ * an OpenMP parallel region it runs on the calling thread alone. */
+void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Work over n elements is cut into chunks of this many, independent of the thread count,
+ * so that reductions always add the same partial sums in the same order. */
+#define SADM_CHUNK ((size_t)16384)
+
+static inline size_t sadm_chunks(size_t n, size_t chunk) { return (n + chunk - 1) / chunk; }
+
+/* Argument checks: each returns from the calling function with a message naming it. */
+#define SADM_REQUIRE_PTR(p)                                                                        \
+    do {                                                                                           \
+        if (!(p)) return sadm_error(SADM_ERR_ARG, "%s: argument '%s' is NULL", __func__, #p);      \
+    } while (0)
+#define SADM_REQUIRE_POSITIVE(v)                                                                   \
+    do {                                                                                           \
+        if ((v) <= 0)                                                                              \
+            return sadm_error(SADM_ERR_ARG, "%s: argument '%s' must be positive, got %lld", __func__, \
+                              #v, (long long)(v));                                                 \
+    } while (0)
+#define SADM_REQUIRE(cond, ...)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) return sadm_error(SADM_ERR_ARG, __VA_ARGS__);                                 \
+    } while (0)
+
+#endif

@@ -1,0 +1,210 @@
+/* libsadm — Structure-guided Adversarial training of Diffusion Models, in C.
+ *
+ * The one public header. It is also the table of contents of the library:
+ *   1. status codes and error messages
+ *   2. run time: ISA dispatch, threads, memory
+ *   3. random numbers (Philox-4x32-10, counter based)
+ *   4. operators: matrix products, normalisation, activations, elementwise,
+ *      attention, convolution and pooling, embeddings, reductions, optimiser
+ *
+ * Conventions for every operator:
+ *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
+ *   - Every backward ACCUMULATES (+=) into each gradient it is given, inputs and
+ *     parameters alike (zero them first where that is not wanted); a NULL gradient
+ *     pointer means "not needed" and skips that work.
+ *   - A function returns SADM_OK or an error status; sadm_last_error() then holds a
+ *     message naming the argument and what was expected. Nothing aborts.
+ *   - Results are bitwise identical for any number of threads.
+ */
+#ifndef SADM_H
+#define SADM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ 1. status */
+typedef enum sadm_status {
+    SADM_OK = 0,
+    SADM_ERR_ARG = 1,         /* a bad argument: NULL pointer, wrong size, bad option */
+    SADM_ERR_NOMEM = 2,       /* allocation failed */
+    SADM_ERR_IO = 3,          /* a file could not be read or written */
+    SADM_ERR_FORMAT = 4,      /* a file's content is not what was expected */
+    SADM_ERR_UNSUPPORTED = 5, /* not available in this build or on this CPU */
+    SADM_ERR_NUMERIC = 6      /* NaN/Inf where a finite number is needed */
+} sadm_status;
+
+/* Message for the last error set on this thread ("" when none). */
+const char *sadm_last_error(void);
+/* Short name of a status code, e.g. "invalid argument". */
+const char *sadm_status_string(sadm_status status);
+const char *sadm_version(void);
+
+/* ------------------------------------------------------------------ 2. run time */
+/* Kernel sets: "scalar" (the reference), "avx2", "avx512", "neon". At start-up the
+ * best one the CPU supports is chosen, or the one named by the SADM_ISA environment
+ * variable. */
+sadm_status sadm_set_isa(const char *name);      /* "auto" picks the best again */
+const char *sadm_isa(void);                       /* name of the active kernel set */
+int sadm_isa_available(const char *name);         /* built and supported by this CPU */
+/* Names of every kernel set built into this library, best last; NULL-terminated. */
+const char *const *sadm_isa_list(void);
+
+/* Threads used by operators and by the BLAS (OpenMP). n <= 0 means all cores. */
+sadm_status sadm_set_num_threads(int n);
+int sadm_num_threads(void);
+/* Description of the BLAS in use, e.g. "OpenBLAS 0.3.21 (OpenMP) core SkylakeX". */
+const char *sadm_blas_info(void);
+
+/* 64-byte aligned memory; large blocks are advised to use huge pages. */
+void *sadm_alloc(size_t bytes);
+void *sadm_calloc(size_t count, size_t size);
+void sadm_free(void *p);
+
+/* ------------------------------------------------------------------ 3. random numbers */
+/* One Philox-4x32-10 block (Salmon et al. 2011): out = philox(ctr, key). */
+void sadm_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+/* Element i of a stream (seed, stream) at position `offset + i` is a pure function of
+ * those three numbers, so that any split of the work gives the same values.
+ * Uniform: in the open interval (0, 1). Normal: mean 0, standard deviation 1 (Box-Muller). */
+sadm_status sadm_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out);
+sadm_status sadm_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out);
+
+/* ------------------------------------------------------------------ 4. operators */
+typedef enum sadm_transpose { SADM_NO_TRANS = 0, SADM_TRANS = 1 } sadm_transpose;
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C (+ bias[N] on every row when bias != NULL).
+ * op(A) is M×K (A stored K×M when transposed), op(B) is K×N (B stored N×K when transposed). */
+sadm_status sadm_matmul(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha,
+                        const float *A, const float *B, float beta, float *C, const float *bias);
+/* The same for `batch` independent products, each operand advanced by its stride (in floats). */
+sadm_status sadm_matmul_batched(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha,
+                                const float *A, size_t stride_a, const float *B, size_t stride_b,
+                                float beta, float *C, size_t stride_c, int batch);
+
+/* Linear layer, PyTorch layout: y[M,N] = x[M,K] w[N,K]^T + b[N] (b may be NULL). */
+sadm_status sadm_linear_forward(int M, int K, int N, const float *x, const float *w, const float *b, float *y);
+/* dx += dy w; dw += dy^T x; db += column sums of dy. */
+sadm_status sadm_linear_backward(int M, int K, int N, const float *x, const float *w, const float *dy,
+                                 float *dx, float *dw, float *db);
+
+/* Layer norm over the last dimension C of `rows` rows, biased variance, eps inside the
+ * square root. w and b (C each) may be NULL (no affine, as DiT). mean and rstd (rows each)
+ * receive the statistics for the backward; either may be NULL in inference. */
+sadm_status sadm_layernorm_forward(size_t rows, size_t C, const float *x, const float *w, const float *b,
+                                   float eps, float *y, float *mean, float *rstd);
+sadm_status sadm_layernorm_backward(size_t rows, size_t C, const float *x, const float *w,
+                                    const float *mean, const float *rstd, const float *dy,
+                                    float *dx, float *dw, float *db);
+
+/* GELU with the tanh approximation (as DiT): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+sadm_status sadm_gelu_forward(size_t n, const float *x, float *y);
+sadm_status sadm_gelu_backward(size_t n, const float *x, const float *dy, float *dx);
+/* SiLU: x * sigmoid(x). */
+sadm_status sadm_silu_forward(size_t n, const float *x, float *y);
+sadm_status sadm_silu_backward(size_t n, const float *x, const float *dy, float *dx);
+/* Softmax over the last dimension C, with the row maximum subtracted first. */
+sadm_status sadm_softmax_forward(size_t rows, size_t C, const float *x, float *y);
+sadm_status sadm_softmax_backward(size_t rows, size_t C, const float *y, const float *dy, float *dx);
+
+/* out = a + b (out may alias a or b). Its backward is the identity on both inputs. */
+sadm_status sadm_add(size_t n, const float *a, const float *b, float *out);
+/* Gated residual: out[b,t,c] = x[b,t,c] + g[b,c] * y[b,t,c]; x (B,T,C), g (B,C). */
+sadm_status sadm_gated_add_forward(int B, int T, int C, const float *x, const float *g, const float *y, float *out);
+sadm_status sadm_gated_add_backward(int B, int T, int C, const float *g, const float *y, const float *dout,
+                                    float *dx, float *dg, float *dy);
+/* adaLN modulate: y[b,t,c] = x[b,t,c] * (1 + scale[b,c]) + shift[b,c]. */
+sadm_status sadm_modulate_forward(int B, int T, int C, const float *x, const float *shift, const float *scale,
+                                  float *y);
+sadm_status sadm_modulate_backward(int B, int T, int C, const float *x, const float *scale, const float *dy,
+                                   float *dx, float *dshift, float *dscale);
+/* Mean over tokens: y[b,c] = mean_t x[b,t,c]. */
+sadm_status sadm_mean_tokens_forward(int B, int T, int C, const float *x, float *y);
+sadm_status sadm_mean_tokens_backward(int B, int T, int C, const float *dy, float *dx);
+
+/* Fused multi-head scaled-dot-product attention (flash-attention style: only a tile of
+ * the N×N scores lives in memory at a time, per thread).
+ * qkv: (B, N, 3, H, hd) — the packed output of a qkv Linear, as timm/DiT lay it out;
+ * out: (B, N, H, hd); lse: (B, H, N) log-sum-exp of each score row, for the backward
+ * (may be NULL in inference). Scale 1/sqrt(hd). */
+sadm_status sadm_attention_forward(int B, int N, int H, int hd, const float *qkv, float *out, float *lse);
+sadm_status sadm_attention_backward(int B, int N, int H, int hd, const float *qkv, const float *out,
+                                    const float *lse, const float *dout, float *dqkv);
+
+/* Patches of p×p from images x (B,C,H,W) into tokens (B, T=(H/p)(W/p), C·p·p), feature
+ * order (c, i, j) — the order of a stride-p conv weight flattened. Tokens run row-major
+ * over the patch grid. */
+sadm_status sadm_patchify(int B, int C, int H, int W, int p, const float *x, float *tokens);
+sadm_status sadm_patchify_backward(int B, int C, int H, int W, int p, const float *dtokens, float *dx);
+/* Inverse layout used by DiT's output: tokens (B, T, p·p·C) in feature order (i, j, c)
+ * into images (B,C,H,W). */
+sadm_status sadm_unpatchify(int B, int C, int H, int W, int p, const float *tokens, float *x);
+sadm_status sadm_unpatchify_backward(int B, int C, int H, int W, int p, const float *dx, float *dtokens);
+
+/* 2-D convolution, cross-correlation as PyTorch: x (N,C,H,W), w (K,C,kh,kw), b (K) or NULL,
+ * y (N,K,Ho,Wo) with Ho = (H + 2 ph - kh)/sh + 1. im2col + GEMM. */
+typedef struct sadm_conv2d_shape {
+    int N, C, H, W;  /* input */
+    int K;           /* output channels */
+    int kh, kw;      /* kernel */
+    int sh, sw;      /* stride */
+    int ph, pw;      /* zero padding */
+} sadm_conv2d_shape;
+sadm_status sadm_conv2d_output_size(const sadm_conv2d_shape *s, int *Ho, int *Wo);
+sadm_status sadm_conv2d_forward(const sadm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
+sadm_status sadm_conv2d_backward(const sadm_conv2d_shape *s, const float *x, const float *w, const float *dy,
+                                 float *dx, float *dw, float *db);
+
+/* Pooling, as PyTorch's avg_pool2d / max_pool2d (floor mode). For average pooling,
+ * count_include_pad selects whether padded zeros count in the divisor. */
+typedef enum sadm_pool_kind { SADM_POOL_MAX = 0, SADM_POOL_AVG = 1 } sadm_pool_kind;
+typedef struct sadm_pool2d_shape {
+    int N, C, H, W;
+    int kh, kw, sh, sw, ph, pw;
+    sadm_pool_kind kind;
+    int count_include_pad;
+} sadm_pool2d_shape;
+sadm_status sadm_pool2d_output_size(const sadm_pool2d_shape *s, int *Ho, int *Wo);
+sadm_status sadm_pool2d_forward(const sadm_pool2d_shape *s, const float *x, float *y);
+/* For max pooling the gradient goes to the first maximum of each window (as PyTorch). */
+sadm_status sadm_pool2d_backward(const sadm_pool2d_shape *s, const float *x, const float *dy, float *dx);
+
+/* Embedding lookup: out[i,:] = table[idx[i],:], idx in [0, rows). Backward scatter-adds. */
+sadm_status sadm_embedding_forward(size_t n, int dim, int rows, const float *table, const int64_t *idx, float *out);
+sadm_status sadm_embedding_backward(size_t n, int dim, int rows, const int64_t *idx, const float *dout, float *dtable);
+/* Sinusoidal timestep embedding as DiT/ADM: freqs_k = exp(-ln(max_period) k / half),
+ * out[i] = [cos(t_i freqs), sin(t_i freqs)] (+ one zero column when dim is odd). */
+sadm_status sadm_timestep_embedding(size_t n, int dim, const float *t, float max_period, float *out);
+/* Fixed 2-D sin-cos position embedding of a grid×grid token grid, (grid², dim), as DiT's
+ * get_2d_sincos_pos_embed: first half encodes the column, second the row; each half is
+ * [sin, cos]. dim must be a multiple of 4. Computed in double, stored in float. */
+sadm_status sadm_pos_embed_2d(int dim, int grid, float *out);
+
+/* Reductions, in a fixed order (independent of threads), accumulated in double. */
+sadm_status sadm_sum(size_t n, const float *x, double *result);
+sadm_status sadm_mean(size_t n, const float *x, double *result);
+sadm_status sadm_sumsq(size_t n, const float *x, double *result);
+sadm_status sadm_dot(size_t n, const float *a, const float *b, double *result);
+
+/* AdamW as torch.optim.AdamW: p -= lr*wd*p; m,v moments; bias correction for step >= 1. */
+typedef struct sadm_adamw_config {
+    float lr, beta1, beta2, eps, weight_decay;
+} sadm_adamw_config;
+sadm_status sadm_adamw_step(size_t n, float *p, const float *g, float *m, float *v,
+                            const sadm_adamw_config *cfg, long step);
+/* EMA as DiT: ema = decay * ema + (1 - decay) * p. */
+sadm_status sadm_ema_update(size_t n, float *ema, const float *p, float decay);
+/* Gradient clipping as torch.nn.utils.clip_grad_norm_: total L2 norm of g; when it
+ * exceeds max_norm, g *= max_norm / (norm + 1e-6). norm_out (may be NULL) gets the norm
+ * before clipping. max_norm <= 0 only measures. */
+sadm_status sadm_clip_grad_norm(size_t n, float *g, float max_norm, double *norm_out);
+/* x *= a. */
+sadm_status sadm_scale(size_t n, float *x, float a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SADM_H */

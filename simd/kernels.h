@@ -1,0 +1,73 @@
+/* The per-ISA kernel table: leaf functions over pointers and sizes, no threads, no
+ * allocation. simd/scalar.c is the specification of every entry; simd/avx2.c,
+ * simd/avx512.c and simd/neon.c build simd/vector_kernels.h against their own vector
+ * mappings. lib/dispatch.c picks one table at start-up. */
+#ifndef SADM_SIMD_KERNELS_H
+#define SADM_SIMD_KERNELS_H
+
+#include <stddef.h>
+
+typedef struct sadm_kernels {
+    const char *name;
+    /* out = a + b */
+    void (*add)(size_t n, const float *a, const float *b, float *out);
+    /* y += a * x */
+    void (*axpy)(size_t n, float a, const float *x, float *y);
+    /* x *= a */
+    void (*scale)(size_t n, float *x, float a);
+    /* sums over n elements, in the kernel set's own fixed order */
+    float (*sum)(size_t n, const float *x);
+    float (*dot)(size_t n, const float *a, const float *b);
+    float (*max)(size_t n, const float *x);
+
+    void (*gelu)(size_t n, const float *x, float *y);
+    /* dx += dy * gelu'(x) */
+    void (*gelu_backward)(size_t n, const float *x, const float *dy, float *dx);
+    void (*silu)(size_t n, const float *x, float *y);
+    void (*silu_backward)(size_t n, const float *x, const float *dy, float *dx);
+    /* y = exp(x - m); returns the sum of y */
+    float (*exp_shifted)(size_t n, const float *x, float m, float *y);
+
+    /* one softmax row */
+    void (*softmax)(size_t n, const float *x, float *y);
+    /* dx += y * (dy - sum(dy * y)) */
+    void (*softmax_backward)(size_t n, const float *y, const float *dy, float *dx);
+
+    /* one layer-norm row; w, b may be NULL */
+    void (*layernorm)(size_t n, const float *x, const float *w, const float *b, float eps,
+                      float *y, float *mean, float *rstd);
+    /* one row of the layer-norm backward: dx += ...; dw += dy*xhat, db += dy when non-NULL */
+    void (*layernorm_backward)(size_t n, const float *x, const float *w, float mean, float rstd,
+                               const float *dy, float *dx, float *dw, float *db);
+
+    /* one token: y = x * (1 + scale) + shift */
+    void (*modulate)(size_t n, const float *x, const float *shift, const float *scale, float *y);
+    /* dx += dy * (1 + scale); dshift += dy; dscale += dy * x (each when non-NULL) */
+    void (*modulate_backward)(size_t n, const float *x, const float *scale, const float *dy,
+                              float *dx, float *dshift, float *dscale);
+    /* one token: out = x + g * y */
+    void (*gated_add)(size_t n, const float *x, const float *g, const float *y, float *out);
+    /* dx += dout; dy += g * dout; dg += dout * y (each when non-NULL) */
+    void (*gated_add_backward)(size_t n, const float *g, const float *y, const float *dout,
+                               float *dx, float *dg, float *dy);
+
+    /* AdamW over n parameters, as torch.optim.AdamW: step_size = lr / (1 - beta1^t),
+     * bc2_sqrt = sqrt(1 - beta2^t) */
+    void (*adamw)(size_t n, float *p, const float *g, float *m, float *v, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, float step_size, float bc2_sqrt);
+    /* ema = decay * ema + (1 - decay) * p */
+    void (*ema)(size_t n, float *ema, const float *p, float decay);
+} sadm_kernels;
+
+extern const sadm_kernels sadm_kernels_scalar;
+#ifdef SADM_HAVE_AVX2
+extern const sadm_kernels sadm_kernels_avx2;
+#endif
+#ifdef SADM_HAVE_AVX512
+extern const sadm_kernels sadm_kernels_avx512;
+#endif
+#ifdef SADM_HAVE_NEON
+extern const sadm_kernels sadm_kernels_neon;
+#endif
+
+#endif

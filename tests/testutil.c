@@ -1,0 +1,119 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const size_t tu_awkward_sizes[] = {1, 3, 17, 63, 64, 65, 1000};
+const size_t tu_n_awkward_sizes = sizeof tu_awkward_sizes / sizeof tu_awkward_sizes[0];
+
+float *tu_alloc(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+float *tu_uniform(size_t n, uint64_t seed, float lo, float hi) {
+    float *p = tu_alloc(n);
+    ck_assert_int_eq(sadm_rng_uniform(seed, 7, 0, n, p), SADM_OK);
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * p[i];
+    return p;
+}
+
+float *tu_copy(const float *x, size_t n) {
+    float *p = tu_alloc(n);
+    memcpy(p, x, n * sizeof(float));
+    return p;
+}
+
+static void close_check(const char *what, const float *got, size_t n, double rtol, double atol, const float *rf,
+                        const double *rd) {
+    for (size_t i = 0; i < n; i++) {
+        double r = rf ? rf[i] : rd[i], g = got[i];
+        if (isnan(r) || isnan(g)) {
+            ck_assert_msg(isnan(r) && isnan(g), "%s: element %zu of %zu: got %.9g, expected %.9g", what, i, n, g, r);
+            continue;
+        }
+        if (isinf(r) || isinf(g)) {
+            ck_assert_msg(r == g, "%s: element %zu of %zu: got %.9g, expected %.9g", what, i, n, g, r);
+            continue;
+        }
+        ck_assert_msg(fabs(g - r) <= atol + rtol * fabs(r),
+                      "%s: element %zu of %zu: got %.9g, expected %.9g (|diff| %.3g > %.3g + %.3g*|ref|)", what, i, n,
+                      g, r, fabs(g - r), atol, rtol);
+    }
+}
+
+void tu_assert_close(const char *what, const float *got, const float *ref, size_t n, double rtol, double atol) {
+    close_check(what, got, n, rtol, atol, ref, NULL);
+}
+
+void tu_assert_close_d(const char *what, const float *got, const double *ref, size_t n, double rtol, double atol) {
+    close_check(what, got, n, rtol, atol, NULL, ref);
+}
+
+void tu_assert_same(const char *what, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(memcmp(a + i, b + i, sizeof(float)) == 0, "%s: element %zu differs: %.9g vs %.9g", what, i,
+                      a[i], b[i]);
+}
+
+const char *const *tu_isas(void) {
+    static const char *list[8];
+    const char *const *all = sadm_isa_list();
+    size_t k = 0;
+    for (size_t i = 0; all[i] && k < 7; i++)
+        if (sadm_isa_available(all[i])) list[k++] = all[i];
+    list[k] = NULL;
+    return list;
+}
+
+void tu_use_isa(const char *isa) {
+    ck_assert_msg(sadm_set_isa(isa) == SADM_OK, "cannot select kernel set %s: %s", isa, sadm_last_error());
+}
+
+static double loss_of(tu_forward_fn forward, void *ctx, const float *w, size_t nout, float *out) {
+    forward(ctx, out);
+    double l = 0.0;
+    for (size_t j = 0; j < nout; j++) l += (double)w[j] * out[j];
+    return l;
+}
+
+void tu_check_grad(const char *what, tu_forward_fn forward, void *ctx, float *x, size_t n, const float *analytic,
+                   const float *w, size_t nout, float h, double tol) {
+    float *out = tu_alloc(nout);
+    double amax = 0.0;
+    for (size_t i = 0; i < n; i++) amax = fmax(amax, fabs(analytic[i]));
+    /* The float outputs carry rounding of about 1e-7 relative each; after dividing by 2h
+     * that sets an absolute noise floor for the finite difference. */
+    forward(ctx, out);
+    double lmag = 0.0;
+    for (size_t j = 0; j < nout; j++) lmag += fabs((double)w[j] * out[j]);
+    double floor_abs = 1e-6 * lmag / h;
+    size_t samples = n <= 64 ? n : 64;
+    for (size_t s = 0; s < samples; s++) {
+        size_t i = n <= 64 ? s : (s * 2654435761u + 11) % n;
+        float x0 = x[i];
+        float xp = x0 + h, xm = x0 - h;
+        x[i] = xp;
+        double lp = loss_of(forward, ctx, w, nout, out);
+        x[i] = xm;
+        double lm = loss_of(forward, ctx, w, nout, out);
+        x[i] = x0;
+        double fd = (lp - lm) / ((double)xp - (double)xm);
+        double an = analytic[i];
+        ck_assert_msg(fabs(fd - an) <= tol * (fabs(fd) + fabs(an) + amax / 10.0) + floor_abs,
+                      "%s: gradient element %zu of %zu: analytic %.7g, finite difference %.7g (tol %.2g)", what, i, n,
+                      an, fd, tol);
+    }
+    forward(ctx, out); /* leave outputs as they were for the unperturbed input */
+    free(out);
+}
+
+int tu_run(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,46 @@
+/* Helpers shared by the Check tests: random tensors, comparisons with stated tolerances,
+ * the loop over kernel sets, and central finite differences. */
+#ifndef SADM_TESTUTIL_H
+#define SADM_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sadm.h"
+
+/* Sizes that are not multiples of any vector width, and some that are. */
+extern const size_t tu_awkward_sizes[];
+extern const size_t tu_n_awkward_sizes;
+
+float *tu_alloc(size_t n);                                   /* zeroed; freed with free() */
+float *tu_uniform(size_t n, uint64_t seed, float lo, float hi);
+float *tu_copy(const float *x, size_t n);
+
+/* Fails the test unless |got - ref| <= atol + rtol |ref| for every element (NaN must
+ * match NaN). `what` names the comparison in the failure message. */
+void tu_assert_close(const char *what, const float *got, const float *ref, size_t n, double rtol, double atol);
+void tu_assert_close_d(const char *what, const float *got, const double *ref, size_t n, double rtol, double atol);
+/* Bitwise equality. */
+void tu_assert_same(const char *what, const float *a, const float *b, size_t n);
+
+/* Kernel sets available on this machine, NULL-terminated. */
+const char *const *tu_isas(void);
+void tu_use_isa(const char *isa);
+
+/* Finite differences: `forward(ctx, out)` recomputes all `nout` outputs from the inputs
+ * it reads through ctx; the scalar loss is L = sum_j w_j out_j, accumulated in double.
+ * tu_check_grad perturbs x[i] by ±h (for every i when n <= 64, else 64 spread indices)
+ * and compares (L+ - L-)/2h with analytic[i]:
+ *   |fd - an| <= tol (|fd| + |an| + max|an|/10) + 1e-6 sum_j |w_j out_j| / h,
+ * the last term being the rounding noise of float outputs. */
+typedef void (*tu_forward_fn)(void *ctx, float *out);
+void tu_check_grad(const char *what, tu_forward_fn forward, void *ctx, float *x, size_t n, const float *analytic,
+                   const float *w, size_t nout, float h, double tol);
+
+#define TU_OK(call) ck_assert_msg((call) == SADM_OK, "%s failed: %s", #call, sadm_last_error())
+
+/* Runs each test case as its own suite and returns the failure count as exit status. */
+int tu_run(Suite *s);
+
+#endif
