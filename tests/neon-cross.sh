@@ -1,0 +1,38 @@
+#!/bin/sh
+# Builds libsadm and its tests for AArch64 with Debian's cross compiler and runs the test
+# suite under qemu-user, so that the NEON kernels are tested for real on an x86 machine.
+# Usage: tests/neon-cross.sh [build-dir]   (run from the source tree, as root to install
+# the packages it needs: gcc-aarch64-linux-gnu, qemu-user, and Check for arm64).
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$src/build-neon}
+sysroot=$build/sysroot
+
+need=""
+for p in gcc-aarch64-linux-gnu qemu-user; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+done
+if [ -n "$need" ]; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need
+fi
+
+# Check for arm64, unpacked into a private sysroot (no multiarch install needed).
+if [ ! -f "$sysroot/usr/lib/aarch64-linux-gnu/libcheck.a" ]; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -q; }
+    mkdir -p "$build/debs" "$sysroot"
+    (cd "$build/debs" && apt-get download check:arm64 libsubunit-dev:arm64 libsubunit0:arm64)
+    for d in "$build"/debs/*.deb; do dpkg -x "$d" "$sysroot"; done
+fi
+
+[ -x "$src/configure" ] || (cd "$src" && autoreconf -fi)
+mkdir -p "$build"
+cd "$build"
+# Generic GEMM, since Debian's OpenBLAS is not installed for arm64 here; qemu finds the
+# arm64 C library and libgomp of the cross compiler under /usr/aarch64-linux-gnu.
+"$src/configure" -q --host=aarch64-linux-gnu --with-blas=generic --with-cuda=no \
+    --disable-shared --enable-static \
+    CHECK_CFLAGS="-I$sysroot/usr/include" \
+    CHECK_LIBS="$sysroot/usr/lib/aarch64-linux-gnu/libcheck.a $sysroot/usr/lib/aarch64-linux-gnu/libsubunit.a -lm -lpthread -lrt" \
+    PKG_CONFIG_LIBDIR=/nonexistent
+make -j"$(nproc)" check LOG_COMPILER="qemu-aarch64 -L /usr/aarch64-linux-gnu" CK_FORK=no

@@ -1,5 +1,6 @@
 /* Run time: kernel-set dispatch, threads, memory, and the error contract (bad arguments
  * return a status and a message that names the argument; nothing aborts). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +82,9 @@ START_TEST(test_bad_arguments) {
 END_TEST
 
 int main(void) {
+    printf("kernel sets under test:");
+    for (const char *const *isa = tu_isas(); *isa; isa++) printf(" %s", *isa);
+    printf("\nBLAS: %s\n", sadm_blas_info());
     Suite *s = suite_create("runtime");
     TCase *tc = tcase_create("runtime");
     tcase_add_test(tc, test_isa_dispatch);
