@@ -6,6 +6,8 @@
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-neon}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
 sysroot=$build/sysroot
 
 need=""
