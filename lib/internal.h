@@ -32,6 +32,16 @@ void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float 
 
 static inline size_t sadm_chunks(size_t n, size_t chunk) { return (n + chunk - 1) / chunk; }
 
+/* Runs the statement that follows once per SADM_CHUNK-sized piece [i0, i0 + len) of n
+ * elements, the pieces spread over the threads:
+ *     SADM_FOR_CHUNKS(n, i0, len) k->gelu(len, x + i0, y + i0);                          */
+#define SADM_FOR_CHUNKS(n, i0, len)                                                                \
+    _Pragma("omp parallel for schedule(static)")                                                   \
+    for (long sadm_c_ = 0; sadm_c_ < (long)sadm_chunks((n), SADM_CHUNK); sadm_c_++)                \
+        for (size_t i0 = (size_t)sadm_c_ * SADM_CHUNK, len = (n) - i0 < SADM_CHUNK ? (n) - i0 : SADM_CHUNK, \
+                    sadm_once_ = 1;                                                                \
+             sadm_once_; sadm_once_ = 0)
+
 /* Argument checks: each returns from the calling function with a message naming it. */
 #define SADM_REQUIRE_PTR(p)                                                                        \
     do {                                                                                           \

@@ -18,11 +18,7 @@ static sadm_status reduce(reduce_fn f, size_t n, const float *a, const float *b,
     double stack_partial[64];
     double *partial = chunks <= 64 ? stack_partial : malloc((size_t)chunks * sizeof(double));
     if (!partial) return sadm_error(SADM_ERR_NOMEM, "reduction over %zu elements: out of memory", n);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * SADM_CHUNK, len = n - i0 < SADM_CHUNK ? n - i0 : SADM_CHUNK;
-        partial[c] = f(k, len, a + i0, b ? b + i0 : NULL);
-    }
+    SADM_FOR_CHUNKS(n, i0, len) partial[i0 / SADM_CHUNK] = f(k, len, a + i0, b ? b + i0 : NULL);
     double s = 0.0;
     for (long c = 0; c < chunks; c++) s += partial[c];
     if (partial != stack_partial) free(partial);
@@ -59,12 +55,7 @@ sadm_status sadm_dot(size_t n, const float *a, const float *b, double *result) {
 sadm_status sadm_scale(size_t n, float *x, float a) {
     SADM_REQUIRE_PTR(x);
     const sadm_kernels *k = sadm_kernels_active();
-    long chunks = (long)sadm_chunks(n, SADM_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * SADM_CHUNK, len = n - i0 < SADM_CHUNK ? n - i0 : SADM_CHUNK;
-        k->scale(len, x + i0, a);
-    }
+    SADM_FOR_CHUNKS(n, i0, len) k->scale(len, x + i0, a);
     return SADM_OK;
 }
 
@@ -84,13 +75,9 @@ sadm_status sadm_adamw_step(size_t n, float *p, const float *g, float *m, float 
     double bc1 = 1.0 - pow(cfg->beta1, (double)step), bc2 = 1.0 - pow(cfg->beta2, (double)step);
     float step_size = (float)(cfg->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const sadm_kernels *k = sadm_kernels_active();
-    long chunks = (long)sadm_chunks(n, SADM_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * SADM_CHUNK, len = n - i0 < SADM_CHUNK ? n - i0 : SADM_CHUNK;
+    SADM_FOR_CHUNKS(n, i0, len)
         k->adamw(len, p + i0, g + i0, m + i0, v + i0, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay,
                  step_size, bc2_sqrt);
-    }
     return SADM_OK;
 }
 
@@ -99,12 +86,7 @@ sadm_status sadm_ema_update(size_t n, float *ema, const float *p, float decay) {
     SADM_REQUIRE_PTR(p);
     SADM_REQUIRE(decay >= 0.0f && decay <= 1.0f, "sadm_ema_update: decay must lie in [0, 1], got %g", decay);
     const sadm_kernels *k = sadm_kernels_active();
-    long chunks = (long)sadm_chunks(n, SADM_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * SADM_CHUNK, len = n - i0 < SADM_CHUNK ? n - i0 : SADM_CHUNK;
-        k->ema(len, ema + i0, p + i0, decay);
-    }
+    SADM_FOR_CHUNKS(n, i0, len) k->ema(len, ema + i0, p + i0, decay);
     return SADM_OK;
 }
 

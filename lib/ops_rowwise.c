@@ -11,21 +11,11 @@ typedef void (*unary_fn)(size_t, const float *, float *);
 typedef void (*unary_backward_fn)(size_t, const float *, const float *, float *);
 
 static void run_unary(unary_fn f, size_t n, const float *x, float *y) {
-    long chunks = (long)sadm_chunks(n, SADM_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * SADM_CHUNK, len = n - i0 < SADM_CHUNK ? n - i0 : SADM_CHUNK;
-        f(len, x + i0, y + i0);
-    }
+    SADM_FOR_CHUNKS(n, i0, len) f(len, x + i0, y + i0);
 }
 
 static void run_unary_backward(unary_backward_fn f, size_t n, const float *x, const float *dy, float *dx) {
-    long chunks = (long)sadm_chunks(n, SADM_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * SADM_CHUNK, len = n - i0 < SADM_CHUNK ? n - i0 : SADM_CHUNK;
-        f(len, x + i0, dy + i0, dx + i0);
-    }
+    SADM_FOR_CHUNKS(n, i0, len) f(len, x + i0, dy + i0, dx + i0);
 }
 
 #define REQUIRE_UNARY(x, y)                                                                        \
@@ -65,12 +55,7 @@ sadm_status sadm_add(size_t n, const float *a, const float *b, float *out) {
     SADM_REQUIRE_PTR(b);
     SADM_REQUIRE_PTR(out);
     const sadm_kernels *k = sadm_kernels_active();
-    long chunks = (long)sadm_chunks(n, SADM_CHUNK);
-#pragma omp parallel for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        size_t i0 = (size_t)c * SADM_CHUNK, len = n - i0 < SADM_CHUNK ? n - i0 : SADM_CHUNK;
-        k->add(len, a + i0, b + i0, out + i0);
-    }
+    SADM_FOR_CHUNKS(n, i0, len) k->add(len, a + i0, b + i0, out + i0);
     return SADM_OK;
 }
 

@@ -39,49 +39,48 @@ static inline double to_unit(uint32_t u) { return ((double)(u >> 8) + 0.5) * (1.
 
 #define RNG_BLOCKS_PER_TASK 1024
 
-sadm_status sadm_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out) {
-    SADM_REQUIRE_PTR(out);
-    long tasks = (long)sadm_chunks(n, 4 * RNG_BLOCKS_PER_TASK);
-#pragma omp parallel for schedule(static)
-    for (long t = 0; t < tasks; t++) {
-        size_t i0 = (size_t)t * 4 * RNG_BLOCKS_PER_TASK;
-        size_t i1 = i0 + 4 * RNG_BLOCKS_PER_TASK < n ? i0 + 4 * RNG_BLOCKS_PER_TASK : n;
-        uint32_t b[4];
-        uint64_t have = UINT64_MAX;
-        for (size_t i = i0; i < i1; i++) {
-            uint64_t p = offset + i;
-            if (p / 4 != have) block_at(seed, stream, have = p / 4, b);
-            out[i] = (float)to_unit(b[p % 4]);
-        }
+/* The four values of one block. Uniform: the words as they are. Normal: Box-Muller in
+ * double on the word pairs (u0, u1) and (u2, u3): r = sqrt(-2 ln u0), values
+ * r cos(2 pi u1) and r sin(2 pi u1); likewise for the second pair. */
+static void block_values(uint64_t seed, uint64_t stream, uint64_t block, int normal, double z[4]) {
+    uint32_t b[4];
+    block_at(seed, stream, block, b);
+    if (!normal) {
+        for (int i = 0; i < 4; i++) z[i] = to_unit(b[i]);
+        return;
     }
-    return SADM_OK;
+    for (int h = 0; h < 2; h++) {
+        double r = sqrt(-2.0 * log(to_unit(b[2 * h])));
+        double th = 6.283185307179586 * to_unit(b[2 * h + 1]);
+        z[2 * h] = r * cos(th);
+        z[2 * h + 1] = r * sin(th);
+    }
 }
 
-/* Box-Muller in double on the block's words (u0, u1) and (u2, u3):
- * r = sqrt(-2 ln u0), words 0/1 are r cos(2 pi u1), r sin(2 pi u1); words 2/3 likewise. */
-sadm_status sadm_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out) {
-    SADM_REQUIRE_PTR(out);
-    long tasks = (long)sadm_chunks(n, 4 * RNG_BLOCKS_PER_TASK);
+static void fill(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, int normal, float *out) {
+    const size_t per_task = 4 * RNG_BLOCKS_PER_TASK;
+    long tasks = (long)sadm_chunks(n, per_task);
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < tasks; t++) {
-        size_t i0 = (size_t)t * 4 * RNG_BLOCKS_PER_TASK;
-        size_t i1 = i0 + 4 * RNG_BLOCKS_PER_TASK < n ? i0 + 4 * RNG_BLOCKS_PER_TASK : n;
-        uint32_t b[4];
+        size_t i0 = (size_t)t * per_task, i1 = i0 + per_task < n ? i0 + per_task : n;
         double z[4];
         uint64_t have = UINT64_MAX;
         for (size_t i = i0; i < i1; i++) {
             uint64_t p = offset + i;
-            if (p / 4 != have) {
-                block_at(seed, stream, have = p / 4, b);
-                for (int h = 0; h < 2; h++) {
-                    double r = sqrt(-2.0 * log(to_unit(b[2 * h])));
-                    double th = 6.283185307179586 * to_unit(b[2 * h + 1]);
-                    z[2 * h] = r * cos(th);
-                    z[2 * h + 1] = r * sin(th);
-                }
-            }
+            if (p / 4 != have) block_values(seed, stream, have = p / 4, normal, z);
             out[i] = (float)z[p % 4];
         }
     }
+}
+
+sadm_status sadm_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out) {
+    SADM_REQUIRE_PTR(out);
+    fill(seed, stream, offset, n, 0, out);
+    return SADM_OK;
+}
+
+sadm_status sadm_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out) {
+    SADM_REQUIRE_PTR(out);
+    fill(seed, stream, offset, n, 1, out);
     return SADM_OK;
 }
