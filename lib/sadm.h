@@ -53,7 +53,8 @@ int sadm_isa_available(const char *name);         /* built and supported by this
 /* Names of every kernel set built into this library, best last; NULL-terminated. */
 const char *const *sadm_isa_list(void);
 
-/* Threads used by operators and by the BLAS (OpenMP). n <= 0 means all cores. */
+/* Threads used by operators and by the BLAS (OpenMP). n <= 0 means all cores. A build
+ * without OpenMP runs on one thread and answers SADM_ERR_UNSUPPORTED to n > 1. */
 sadm_status sadm_set_num_threads(int n);
 int sadm_num_threads(void);
 /* Description of the BLAS in use, e.g. "OpenBLAS 0.3.21 (OpenMP) core SkylakeX". */

@@ -9,6 +9,11 @@
 #endif
 
 sadm_status sadm_set_num_threads(int n) {
+#ifndef SADM_HAVE_OPENMP
+    if (n > 1)
+        return sadm_error(SADM_ERR_UNSUPPORTED, "sadm_set_num_threads: this build has no OpenMP (configured with "
+                                                "--disable-openmp); it runs on 1 thread, not %d", n);
+#endif
     if (n <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (int)cores : 1;
