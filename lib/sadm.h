@@ -6,6 +6,7 @@
  *   3. random numbers (Philox-4x32-10, counter based)
  *   4. operators: matrix products, normalisation, activations, elementwise,
  *      attention, convolution and pooling, embeddings, reductions, optimiser
+ *   5. files: safetensors
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -204,6 +205,61 @@ sadm_status sadm_ema_update(size_t n, float *ema, const float *p, float decay);
 sadm_status sadm_clip_grad_norm(size_t n, float *g, float max_norm, double *norm_out);
 /* x *= a. */
 sadm_status sadm_scale(size_t n, float *x, float a);
+
+/* ------------------------------------------------------------------ 5. files: safetensors */
+/* The safetensors format (8-byte little-endian header length, a JSON header naming each
+ * tensor's dtype, shape and byte range, then the data). Reading maps the file and checks
+ * every entry (known dtype, byte count = elements × size, ranges inside the file, no
+ * overlaps or holes); errors name the file and the tensor. */
+typedef enum sadm_dtype {
+    SADM_DTYPE_F32 = 0,
+    SADM_DTYPE_F16,
+    SADM_DTYPE_BF16,
+    SADM_DTYPE_F64,
+    SADM_DTYPE_I64,
+    SADM_DTYPE_I32,
+    SADM_DTYPE_I16,
+    SADM_DTYPE_I8,
+    SADM_DTYPE_U8,
+    SADM_DTYPE_BOOL
+} sadm_dtype;
+#define SADM_MAX_DIMS 8
+
+typedef struct sadm_tensor_info {
+    const char *name;
+    sadm_dtype dtype;
+    int ndim;
+    int64_t shape[SADM_MAX_DIMS];
+    size_t numel;
+    size_t nbytes;
+    const void *data; /* inside the mapped file; valid until sadm_st_close */
+} sadm_tensor_info;
+
+const char *sadm_dtype_name(sadm_dtype dtype); /* "F32", ... as in the file */
+size_t sadm_dtype_size(sadm_dtype dtype);
+
+typedef struct sadm_st_file sadm_st_file;
+sadm_status sadm_st_open(const char *path, sadm_st_file **out);
+void sadm_st_close(sadm_st_file *f);
+size_t sadm_st_count(const sadm_st_file *f);
+const sadm_tensor_info *sadm_st_tensor(const sadm_st_file *f, size_t i); /* in file order */
+const sadm_tensor_info *sadm_st_find(const sadm_st_file *f, const char *name); /* NULL if absent */
+/* Value of a "__metadata__" key, or NULL. */
+const char *sadm_st_metadata(const sadm_st_file *f, const char *key);
+/* Copies tensor `name` into dst as float32, converting from F32, F16, BF16 or F64. When
+ * shape != NULL the tensor must have exactly that shape (ndim dimensions). */
+sadm_status sadm_st_read_f32(const sadm_st_file *f, const char *name, int ndim, const int64_t *shape, float *dst);
+
+/* Writing: add tensors (the data is referenced, not copied, until save) and metadata,
+ * then save. Saving is atomic: a temporary file in the same folder, fsync, rename, fsync
+ * of the folder — a crash leaves either the old file or the complete new one. */
+typedef struct sadm_st_writer sadm_st_writer;
+sadm_st_writer *sadm_st_writer_new(void);
+sadm_status sadm_st_writer_add(sadm_st_writer *w, const char *name, sadm_dtype dtype, int ndim,
+                               const int64_t *shape, const void *data);
+sadm_status sadm_st_writer_metadata(sadm_st_writer *w, const char *key, const char *value);
+sadm_status sadm_st_writer_save(sadm_st_writer *w, const char *path);
+void sadm_st_writer_free(sadm_st_writer *w);
 
 #ifdef __cplusplus
 }

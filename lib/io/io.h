@@ -1,0 +1,18 @@
+/* Internal helpers of the file formats. */
+#ifndef SADM_IO_H
+#define SADM_IO_H
+
+#include <stdio.h>
+
+#include "../internal.h"
+
+/* Sets *out from a safetensors dtype name; 0 when the name is unknown. */
+int sadm_dtype_parse(const char *name, sadm_dtype *out);
+/* Converts n elements of a floating dtype to float32; 0 for non-float dtypes. */
+int sadm_to_f32(sadm_dtype dtype, const void *src, size_t n, float *dst);
+
+/* Writes `len` bytes to `path` atomically: temporary file beside it, fsync, rename, fsync
+ * of the folder. `write_body` is called with the open FILE and returns 0 on success. */
+sadm_status sadm_atomic_write(const char *path, int (*write_body)(void *ctx, FILE *f), void *ctx);
+
+#endif
