@@ -7,6 +7,7 @@
  *   4. operators: matrix products, normalisation, activations, elementwise,
  *      attention, convolution and pooling, embeddings, reductions, optimiser
  *   5. files: safetensors
+ *   6. models: parameter tables, DiT
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -260,6 +261,55 @@ sadm_status sadm_st_writer_add(sadm_st_writer *w, const char *name, sadm_dtype d
 sadm_status sadm_st_writer_metadata(sadm_st_writer *w, const char *key, const char *value);
 sadm_status sadm_st_writer_save(sadm_st_writer *w, const char *path);
 void sadm_st_writer_free(sadm_st_writer *w);
+
+/* ------------------------------------------------------------------ 6. models */
+/* A model's parameters live in one float allocation; a table of named views (the names
+ * of the public PyTorch state dict) points into it. Gradients, optimiser moments and the
+ * EMA use the same layout, so each of those is one loop over `total` floats. */
+typedef struct sadm_param {
+    const char *name;
+    int ndim;
+    int64_t shape[4];
+    size_t offset; /* in floats, into the model's parameter block */
+    size_t numel;
+    int trainable; /* 0 for fixed tensors such as DiT's pos_embed */
+} sadm_param;
+
+/* DiT (Peebles & Xie 2023) with the constructor arguments of facebookresearch/DiT. */
+typedef struct sadm_dit_config {
+    int input_size, patch_size, in_channels, hidden_size, depth, num_heads;
+    float mlp_ratio, class_dropout_prob;
+    int num_classes, learn_sigma;
+} sadm_dit_config;
+
+/* Fills cfg from a name "DiT-S/2" .. "DiT-XL/8" plus the data's size, channels and
+ * classes (mlp_ratio 4, class dropout 0.1, learn_sigma 1). */
+sadm_status sadm_dit_config_named(const char *name, int input_size, int in_channels, int num_classes,
+                                  sadm_dit_config *cfg);
+sadm_status sadm_dit_config_check(const sadm_dit_config *cfg);
+
+typedef struct sadm_dit sadm_dit;
+/* Allocates a model with DiT's initialisation drawn from `seed`. */
+sadm_status sadm_dit_create(const sadm_dit_config *cfg, uint64_t seed, sadm_dit **out);
+void sadm_dit_free(sadm_dit *m);
+const sadm_dit_config *sadm_dit_get_config(const sadm_dit *m);
+size_t sadm_dit_num_params(const sadm_dit *m);            /* entries of the table */
+const sadm_param *sadm_dit_param(const sadm_dit *m, size_t i);
+float *sadm_dit_param_data(sadm_dit *m);                   /* the parameter block */
+size_t sadm_dit_param_total(const sadm_dit *m);             /* floats in it */
+int sadm_dit_out_channels(const sadm_dit *m);
+
+/* Model files: safetensors with the DiT names and the constructor arguments as
+ * __metadata__. Loading takes the config from the metadata, or from `fallback` when the
+ * file has none (e.g. a converted official checkpoint); every tensor is checked against
+ * the config's shapes. */
+sadm_status sadm_dit_save(const sadm_dit *m, const char *path);
+sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sadm_dit **out);
+
+/* Forward pass: x (N, C, H, W), t (N) timesteps, y (N) labels in [0, num_classes]
+ * (num_classes = the null class when class dropout > 0); out (N, C_out, H, W). Labels are
+ * used as given (no dropout). Keeps the activations a backward pass will need. */
+sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,353 @@
+/* DiT: parameter table, initialisation, model files and the forward pass, written as a
+ * list of operator calls (as llm.c does). Names, shapes, initialisation and the order of
+ * operations follow facebookresearch/DiT models.py (with timm's Attention and Mlp). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dit_internal.h"
+
+#define FREQ_DIM 256 /* TimestepEmbedder.frequency_embedding_size */
+#define LN_EPS 1e-6f
+
+static size_t add(sadm_dit *m, int *fail, const char *name, int trainable, int ndim, int64_t a, int64_t b, int64_t c,
+                  int64_t d) {
+    int64_t shape[4] = {a, b, c, d};
+    size_t i = sadm_ptab_add(&m->tab, name, trainable, ndim, shape);
+    if (i == (size_t)-1) *fail = 1;
+    return i;
+}
+
+static sadm_status build_table(sadm_dit *m) {
+    const sadm_dit_config *c = &m->cfg;
+    int fail = 0, D = m->D, p = c->patch_size;
+    char name[96];
+    m->pos = add(m, &fail, "pos_embed", 0, 3, 1, m->T, D, 0);
+    m->xe_w = add(m, &fail, "x_embedder.proj.weight", 1, 4, D, c->in_channels, p, p);
+    m->xe_b = add(m, &fail, "x_embedder.proj.bias", 1, 1, D, 0, 0, 0);
+    m->t0_w = add(m, &fail, "t_embedder.mlp.0.weight", 1, 2, D, FREQ_DIM, 0, 0);
+    m->t0_b = add(m, &fail, "t_embedder.mlp.0.bias", 1, 1, D, 0, 0, 0);
+    m->t2_w = add(m, &fail, "t_embedder.mlp.2.weight", 1, 2, D, D, 0, 0);
+    m->t2_b = add(m, &fail, "t_embedder.mlp.2.bias", 1, 1, D, 0, 0, 0);
+    m->y_table = add(m, &fail, "y_embedder.embedding_table.weight", 1, 2, m->label_rows, D, 0, 0);
+    for (int i = 0; i < c->depth; i++) {
+        dit_block_params *b = &m->blk[i];
+#define BLK(field, suffix, nd, a0, a1)                                                             \
+    snprintf(name, sizeof name, "blocks.%d." suffix, i);                                           \
+    b->field = add(m, &fail, name, 1, nd, a0, a1, 0, 0)
+        BLK(qkv_w, "attn.qkv.weight", 2, 3 * D, D);
+        BLK(qkv_b, "attn.qkv.bias", 1, 3 * D, 0);
+        BLK(proj_w, "attn.proj.weight", 2, D, D);
+        BLK(proj_b, "attn.proj.bias", 1, D, 0);
+        BLK(fc1_w, "mlp.fc1.weight", 2, m->Hd, D);
+        BLK(fc1_b, "mlp.fc1.bias", 1, m->Hd, 0);
+        BLK(fc2_w, "mlp.fc2.weight", 2, D, m->Hd);
+        BLK(fc2_b, "mlp.fc2.bias", 1, D, 0);
+        BLK(ada_w, "adaLN_modulation.1.weight", 2, 6 * D, D);
+        BLK(ada_b, "adaLN_modulation.1.bias", 1, 6 * D, 0);
+#undef BLK
+    }
+    m->fl_w = add(m, &fail, "final_layer.linear.weight", 1, 2, m->F_out, D, 0, 0);
+    m->fl_b = add(m, &fail, "final_layer.linear.bias", 1, 1, m->F_out, 0, 0, 0);
+    m->fa_w = add(m, &fail, "final_layer.adaLN_modulation.1.weight", 1, 2, 2 * D, D, 0, 0);
+    m->fa_b = add(m, &fail, "final_layer.adaLN_modulation.1.bias", 1, 1, 2 * D, 0, 0, 0);
+    return fail ? sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the parameter table") : SADM_OK;
+}
+
+/* xavier_uniform_: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) of the 2-D view (out, in). */
+static void xavier(sadm_dit *m, size_t idx, uint64_t seed) {
+    const sadm_param *p = &m->tab.items[idx];
+    double fan_out = (double)p->shape[0], fan_in = (double)p->numel / fan_out;
+    float a = (float)sqrt(6.0 / (fan_in + fan_out)), *w = dit_p(m, idx);
+    sadm_rng_uniform(seed, idx, 0, p->numel, w);
+    for (size_t i = 0; i < p->numel; i++) w[i] = (2.0f * w[i] - 1.0f) * a;
+}
+
+static void normal(sadm_dit *m, size_t idx, uint64_t seed, float std) {
+    const sadm_param *p = &m->tab.items[idx];
+    float *w = dit_p(m, idx);
+    sadm_rng_normal(seed, idx, 0, p->numel, w);
+    for (size_t i = 0; i < p->numel; i++) w[i] *= std;
+}
+
+/* DiT.initialize_weights: xavier linears with zero biases (the block is calloc'ed),
+ * sin-cos pos_embed, patch embedding xavier on its flattened weight, N(0, 0.02) label and
+ * timestep-MLP weights, zero adaLN modulations and final linear. Each tensor draws from
+ * its own RNG stream (its table index), so the result is independent of threads. */
+static void initialise(sadm_dit *m, uint64_t seed) {
+    memset(m->data, 0, m->tab.total * sizeof(float));
+    for (int i = 0; i < m->cfg.depth; i++) {
+        xavier(m, m->blk[i].qkv_w, seed);
+        xavier(m, m->blk[i].proj_w, seed);
+        xavier(m, m->blk[i].fc1_w, seed);
+        xavier(m, m->blk[i].fc2_w, seed);
+    }
+    sadm_pos_embed_2d(m->D, m->grid, dit_p(m, m->pos));
+    xavier(m, m->xe_w, seed);
+    normal(m, m->y_table, seed, 0.02f);
+    normal(m, m->t0_w, seed, 0.02f);
+    normal(m, m->t2_w, seed, 0.02f);
+}
+
+static sadm_status allocate(const sadm_dit_config *cfg, sadm_dit **out) {
+    sadm_status st = sadm_dit_config_check(cfg);
+    if (st) return st;
+    sadm_dit *m = calloc(1, sizeof *m);
+    if (!m) return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
+    m->cfg = *cfg;
+    m->grid = cfg->input_size / cfg->patch_size;
+    m->T = m->grid * m->grid;
+    m->D = cfg->hidden_size;
+    m->heads = cfg->num_heads;
+    m->hd = m->D / m->heads;
+    m->Hd = (int)(m->D * cfg->mlp_ratio);
+    m->C_out = cfg->learn_sigma ? 2 * cfg->in_channels : cfg->in_channels;
+    m->F_in = cfg->in_channels * cfg->patch_size * cfg->patch_size;
+    m->F_out = m->C_out * cfg->patch_size * cfg->patch_size;
+    m->label_rows = cfg->num_classes + (cfg->class_dropout_prob > 0);
+    m->blk = calloc(cfg->depth ? cfg->depth : 1, sizeof *m->blk);
+    if (!m->blk || (st = build_table(m))) {
+        sadm_dit_free(m);
+        return st ? st : sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
+    }
+    m->data = sadm_calloc(m->tab.total, sizeof(float));
+    if (!m->data) {
+        size_t floats = m->tab.total;
+        sadm_dit_free(m);
+        return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for %zu parameters", floats);
+    }
+    *out = m;
+    return SADM_OK;
+}
+
+sadm_status sadm_dit_create(const sadm_dit_config *cfg, uint64_t seed, sadm_dit **out) {
+    SADM_REQUIRE_PTR(cfg);
+    SADM_REQUIRE_PTR(out);
+    sadm_status st = allocate(cfg, out);
+    if (!st) initialise(*out, seed);
+    return st;
+}
+
+void sadm_dit_free(sadm_dit *m) {
+    if (!m) return;
+    sadm_ptab_free(&m->tab);
+    free(m->blk);
+    free(m->acts.blocks);
+    sadm_free(m->act_mem);
+    sadm_free(m->data);
+    free(m);
+}
+
+const sadm_dit_config *sadm_dit_get_config(const sadm_dit *m) { return m ? &m->cfg : NULL; }
+size_t sadm_dit_num_params(const sadm_dit *m) { return m ? m->tab.count : 0; }
+const sadm_param *sadm_dit_param(const sadm_dit *m, size_t i) { return m && i < m->tab.count ? &m->tab.items[i] : NULL; }
+float *sadm_dit_param_data(sadm_dit *m) { return m ? m->data : NULL; }
+size_t sadm_dit_param_total(const sadm_dit *m) { return m ? m->tab.total : 0; }
+int sadm_dit_out_channels(const sadm_dit *m) { return m ? m->C_out : 0; }
+
+/* ------------------------------------------------------------------ model files */
+sadm_status sadm_dit_save(const sadm_dit *m, const char *path) {
+    SADM_REQUIRE_PTR(m);
+    SADM_REQUIRE_PTR(path);
+    sadm_st_writer *w = sadm_st_writer_new();
+    if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    sadm_status st = sadm_dit_write_metadata(&m->cfg, w);
+    for (size_t i = 0; i < m->tab.count && !st; i++) {
+        const sadm_param *p = &m->tab.items[i];
+        st = sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, m->data + p->offset);
+    }
+    if (!st) st = sadm_st_writer_save(w, path);
+    sadm_st_writer_free(w);
+    return st;
+}
+
+sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sadm_dit **out) {
+    SADM_REQUIRE_PTR(path);
+    SADM_REQUIRE_PTR(out);
+    *out = NULL;
+    sadm_st_file *f;
+    sadm_status st = sadm_st_open(path, &f);
+    if (st) return st;
+    sadm_dit_config cfg;
+    int found;
+    st = sadm_dit_read_metadata(f, path, &cfg, &found);
+    if (!st && !found) {
+        if (fallback)
+            cfg = *fallback;
+        else
+            st = sadm_error(SADM_ERR_FORMAT,
+                            "%s: no DiT metadata in the file; name the model (e.g. --model DiT-XL/2 --image-size 256)", path);
+    }
+    sadm_dit *m = NULL;
+    if (!st) st = allocate(&cfg, &m);
+    for (size_t i = 0; m && i < m->tab.count && !st; i++) {
+        const sadm_param *p = &m->tab.items[i];
+        st = sadm_st_read_f32(f, p->name, p->ndim, p->shape, m->data + p->offset);
+    }
+    for (size_t i = 0; !st && i < sadm_st_count(f); i++) {
+        const char *name = sadm_st_tensor(f, i)->name;
+        if (sadm_ptab_find(&m->tab, name) == (size_t)-1)
+            st = sadm_error(SADM_ERR_FORMAT, "%s: tensor '%s' is not a parameter of this DiT (depth %d, learn_sigma %d)",
+                            path, name, cfg.depth, cfg.learn_sigma);
+    }
+    sadm_st_close(f);
+    if (st) {
+        sadm_dit_free(m);
+        return st;
+    }
+    *out = m;
+    return SADM_OK;
+}
+
+/* ------------------------------------------------------------------ activations */
+/* Lays the activations of a batch of N out in one block; with base == NULL only counts. */
+static size_t layout_acts(sadm_dit *m, int N, float *base) {
+    size_t at = 0, NT = (size_t)N * m->T, D = m->D;
+    dit_acts *a = &m->acts;
+#define TAKE(ptr, n)                                                                               \
+    do {                                                                                           \
+        if (base) (ptr) = base + at;                                                               \
+        at += ((size_t)(n) + 15) / 16 * 16;                                                        \
+    } while (0)
+    TAKE(a->patches, NT * m->F_in);
+    TAKE(a->t_freq, (size_t)N * FREQ_DIM);
+    TAKE(a->t_h, N * D);
+    TAKE(a->t_act, N * D);
+    TAKE(a->t_emb, N * D);
+    TAKE(a->y_emb, N * D);
+    TAKE(a->c, N * D);
+    TAKE(a->silu_c, N * D);
+    for (int i = 0; i < m->cfg.depth; i++) {
+        dit_block_acts *b = base ? &a->blocks[i] : &(dit_block_acts){0};
+        TAKE(b->x_in, NT * D);
+        TAKE(b->ada_raw, N * 6 * D);
+        TAKE(b->ada, N * 6 * D);
+        TAKE(b->ln1, NT * D);
+        TAKE(b->mean1, NT);
+        TAKE(b->rstd1, NT);
+        TAKE(b->mod1, NT * D);
+        TAKE(b->qkv, NT * 3 * D);
+        TAKE(b->attn, NT * D);
+        TAKE(b->lse, NT * m->heads);
+        TAKE(b->proj, NT * D);
+        TAKE(b->x_mid, NT * D);
+        TAKE(b->ln2, NT * D);
+        TAKE(b->mean2, NT);
+        TAKE(b->rstd2, NT);
+        TAKE(b->mod2, NT * D);
+        TAKE(b->fc1, NT * m->Hd);
+        TAKE(b->gelu, NT * m->Hd);
+        TAKE(b->fc2, NT * D);
+    }
+    TAKE(a->x_last, NT * D);
+    TAKE(a->adaf_raw, N * 2 * D);
+    TAKE(a->adaf, N * 2 * D);
+    TAKE(a->lnf, NT * D);
+    TAKE(a->meanf, NT);
+    TAKE(a->rstdf, NT);
+    TAKE(a->modf, NT * D);
+    TAKE(a->lin, NT * m->F_out);
+#undef TAKE
+    return at;
+}
+
+/* Sized on the first call and grown only when a larger batch comes. */
+static sadm_status ensure_acts(sadm_dit *m, int N) {
+    if (m->act_mem && m->acts.N >= N) {
+        layout_acts(m, N, m->act_mem);
+        return SADM_OK;
+    }
+    size_t need = layout_acts(m, N, NULL);
+    sadm_free(m->act_mem);
+    free(m->acts.blocks);
+    m->act_mem = sadm_alloc(need * sizeof(float));
+    m->acts.blocks = calloc(m->cfg.depth ? m->cfg.depth : 1, sizeof *m->acts.blocks);
+    if (!m->act_mem || !m->acts.blocks) {
+        sadm_free(m->act_mem);
+        m->act_mem = NULL;
+        return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the activations of batch %d (%zu floats)", N, need);
+    }
+    m->act_floats = need;
+    layout_acts(m, N, m->act_mem);
+    m->acts.N = N;
+    return SADM_OK;
+}
+
+/* (N, k D) rows of a Linear's output into k contiguous (N, D) chunks, as torch.chunk(k, dim=1). */
+static void split_chunks(int N, int D, int k, const float *src, float *dst) {
+    for (int j = 0; j < k; j++)
+        for (int n = 0; n < N; n++) memcpy(dst + ((size_t)j * N + n) * D, src + ((size_t)n * k + j) * D, D * sizeof(float));
+}
+
+/* ------------------------------------------------------------------ forward */
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        sadm_status st_ = (call);                                                                  \
+        if (st_) return st_;                                                                       \
+    } while (0)
+
+sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out) {
+    SADM_REQUIRE_PTR(m);
+    SADM_REQUIRE_POSITIVE(N);
+    SADM_REQUIRE_PTR(x);
+    SADM_REQUIRE_PTR(t);
+    SADM_REQUIRE_PTR(y);
+    SADM_REQUIRE_PTR(out);
+    for (int n = 0; n < N; n++)
+        SADM_REQUIRE(y[n] >= 0 && y[n] < m->label_rows,
+                     "sadm_dit_forward: label %lld of sample %d is outside [0, %d)%s", (long long)y[n], n, m->label_rows,
+                     m->label_rows > m->cfg.num_classes ? " (the last is the null class)" : "");
+    TRY(ensure_acts(m, N));
+    const sadm_dit_config *c = &m->cfg;
+    dit_acts *a = &m->acts;
+    int D = m->D, T = m->T, NT = N * T, H = c->input_size, p = c->patch_size;
+
+    /* x_embedder (conv p×p stride p = patchify + Linear) + pos_embed */
+    float *h = c->depth ? a->blocks[0].x_in : a->x_last;
+    TRY(sadm_patchify(N, c->in_channels, H, H, p, x, a->patches));
+    TRY(sadm_linear_forward(NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), dit_p(m, m->xe_b), h));
+    for (int n = 0; n < N; n++) TRY(sadm_add((size_t)T * D, h + (size_t)n * T * D, dit_p(m, m->pos), h + (size_t)n * T * D));
+
+    /* conditioning c = t_embedder(t) + y_embedder(y) */
+    TRY(sadm_timestep_embedding(N, FREQ_DIM, t, 10000.0f, a->t_freq));
+    TRY(sadm_linear_forward(N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), dit_p(m, m->t0_b), a->t_h));
+    TRY(sadm_silu_forward((size_t)N * D, a->t_h, a->t_act));
+    TRY(sadm_linear_forward(N, D, D, a->t_act, dit_p(m, m->t2_w), dit_p(m, m->t2_b), a->t_emb));
+    TRY(sadm_embedding_forward(N, D, m->label_rows, dit_p(m, m->y_table), y, a->y_emb));
+    TRY(sadm_add((size_t)N * D, a->t_emb, a->y_emb, a->c));
+    TRY(sadm_silu_forward((size_t)N * D, a->c, a->silu_c));
+
+    for (int i = 0; i < c->depth; i++) {
+        dit_block_params *bp = &m->blk[i];
+        dit_block_acts *b = &a->blocks[i];
+        float *next = i + 1 < c->depth ? a->blocks[i + 1].x_in : a->x_last;
+        size_t ND = (size_t)N * D;
+        /* shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp */
+        TRY(sadm_linear_forward(N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), dit_p(m, bp->ada_b), b->ada_raw));
+        split_chunks(N, D, 6, b->ada_raw, b->ada);
+        /* x = x + gate_msa * attn(modulate(norm1(x), shift_msa, scale_msa)) */
+        TRY(sadm_layernorm_forward(NT, D, b->x_in, NULL, NULL, LN_EPS, b->ln1, b->mean1, b->rstd1));
+        TRY(sadm_modulate_forward(N, T, D, b->ln1, b->ada, b->ada + ND, b->mod1));
+        TRY(sadm_linear_forward(NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), dit_p(m, bp->qkv_b), b->qkv));
+        TRY(sadm_attention_forward(N, T, m->heads, m->hd, b->qkv, b->attn, b->lse));
+        TRY(sadm_linear_forward(NT, D, D, b->attn, dit_p(m, bp->proj_w), dit_p(m, bp->proj_b), b->proj));
+        TRY(sadm_gated_add_forward(N, T, D, b->x_in, b->ada + 2 * ND, b->proj, b->x_mid));
+        /* x = x + gate_mlp * mlp(modulate(norm2(x), shift_mlp, scale_mlp)) */
+        TRY(sadm_layernorm_forward(NT, D, b->x_mid, NULL, NULL, LN_EPS, b->ln2, b->mean2, b->rstd2));
+        TRY(sadm_modulate_forward(N, T, D, b->ln2, b->ada + 3 * ND, b->ada + 4 * ND, b->mod2));
+        TRY(sadm_linear_forward(NT, D, m->Hd, b->mod2, dit_p(m, bp->fc1_w), dit_p(m, bp->fc1_b), b->fc1));
+        TRY(sadm_gelu_forward((size_t)NT * m->Hd, b->fc1, b->gelu));
+        TRY(sadm_linear_forward(NT, m->Hd, D, b->gelu, dit_p(m, bp->fc2_w), dit_p(m, bp->fc2_b), b->fc2));
+        TRY(sadm_gated_add_forward(N, T, D, b->x_mid, b->ada + 5 * ND, b->fc2, next));
+    }
+
+    /* final layer: shift, scale = adaLN(c); linear(modulate(norm(x), shift, scale)) */
+    TRY(sadm_linear_forward(N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), dit_p(m, m->fa_b), a->adaf_raw));
+    split_chunks(N, D, 2, a->adaf_raw, a->adaf);
+    TRY(sadm_layernorm_forward(NT, D, a->x_last, NULL, NULL, LN_EPS, a->lnf, a->meanf, a->rstdf));
+    TRY(sadm_modulate_forward(N, T, D, a->lnf, a->adaf, a->adaf + (size_t)N * D, a->modf));
+    TRY(sadm_linear_forward(NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin));
+    TRY(sadm_unpatchify(N, m->C_out, H, H, p, a->lin, out));
+    return SADM_OK;
+}

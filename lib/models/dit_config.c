@@ -1,0 +1,122 @@
+/* DiT configurations: the named ones of the paper, validation, and the safetensors
+ * metadata that carries a config with its weights. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dit_internal.h"
+
+sadm_status sadm_dit_config_named(const char *name, int input_size, int in_channels, int num_classes,
+                                  sadm_dit_config *cfg) {
+    SADM_REQUIRE_PTR(name);
+    SADM_REQUIRE_PTR(cfg);
+    static const struct {
+        const char *size;
+        int depth, hidden, heads;
+    } sizes[] = {{"S", 12, 384, 6}, {"B", 12, 768, 12}, {"L", 24, 1024, 16}, {"XL", 28, 1152, 16}};
+    char size[8];
+    int patch = 0;
+    if (sscanf(name, "DiT-%7[A-Z]/%d", size, &patch) != 2)
+        return sadm_error(SADM_ERR_ARG, "model name '%s' is not of the form DiT-S/2 (sizes S, B, L, XL; patch 2, 4, 8)", name);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (strcmp(sizes[i].size, size) != 0) continue;
+        if (patch != 2 && patch != 4 && patch != 8)
+            return sadm_error(SADM_ERR_ARG, "model name '%s': patch size must be 2, 4 or 8", name);
+        *cfg = (sadm_dit_config){.input_size = input_size, .patch_size = patch, .in_channels = in_channels,
+                                 .hidden_size = sizes[i].hidden, .depth = sizes[i].depth, .num_heads = sizes[i].heads,
+                                 .mlp_ratio = 4.0f, .class_dropout_prob = 0.1f, .num_classes = num_classes,
+                                 .learn_sigma = 1};
+        return sadm_dit_config_check(cfg);
+    }
+    return sadm_error(SADM_ERR_ARG, "model name '%s': unknown size '%s' (S, B, L or XL)", name, size);
+}
+
+sadm_status sadm_dit_config_check(const sadm_dit_config *c) {
+    SADM_REQUIRE_PTR(c);
+    SADM_REQUIRE(c->input_size > 0 && c->patch_size > 0 && c->input_size % c->patch_size == 0,
+                 "DiT config: input_size %d must be a positive multiple of patch_size %d", c->input_size, c->patch_size);
+    SADM_REQUIRE(c->in_channels > 0, "DiT config: in_channels must be positive, got %d", c->in_channels);
+    SADM_REQUIRE(c->depth >= 0, "DiT config: depth must not be negative, got %d", c->depth);
+    SADM_REQUIRE(c->num_heads > 0 && c->hidden_size > 0 && c->hidden_size % c->num_heads == 0,
+                 "DiT config: hidden_size %d must be a positive multiple of num_heads %d", c->hidden_size, c->num_heads);
+    SADM_REQUIRE(c->hidden_size % 4 == 0, "DiT config: hidden_size %d must be a multiple of 4 (2-D sin-cos position embedding)",
+                 c->hidden_size);
+    SADM_REQUIRE(c->mlp_ratio > 0 && (int)(c->hidden_size * c->mlp_ratio) > 0, "DiT config: mlp_ratio must be positive, got %g",
+                 c->mlp_ratio);
+    SADM_REQUIRE(c->class_dropout_prob >= 0 && c->class_dropout_prob < 1,
+                 "DiT config: class_dropout_prob must lie in [0, 1), got %g", c->class_dropout_prob);
+    SADM_REQUIRE(c->num_classes > 0, "DiT config: num_classes must be positive, got %d", c->num_classes);
+    SADM_REQUIRE(c->learn_sigma == 0 || c->learn_sigma == 1, "DiT config: learn_sigma must be 0 or 1");
+    return SADM_OK;
+}
+
+sadm_status sadm_dit_write_metadata(const sadm_dit_config *c, sadm_st_writer *w) {
+    char v[10][32];
+    const char *k[10] = {"input_size", "patch_size", "in_channels", "hidden_size", "depth",
+                         "num_heads", "mlp_ratio", "class_dropout_prob", "num_classes", "learn_sigma"};
+    snprintf(v[0], 32, "%d", c->input_size);
+    snprintf(v[1], 32, "%d", c->patch_size);
+    snprintf(v[2], 32, "%d", c->in_channels);
+    snprintf(v[3], 32, "%d", c->hidden_size);
+    snprintf(v[4], 32, "%d", c->depth);
+    snprintf(v[5], 32, "%d", c->num_heads);
+    snprintf(v[6], 32, "%.9g", c->mlp_ratio);
+    snprintf(v[7], 32, "%.9g", c->class_dropout_prob);
+    snprintf(v[8], 32, "%d", c->num_classes);
+    snprintf(v[9], 32, "%s", c->learn_sigma ? "True" : "False");
+    for (int i = 0; i < 10; i++) {
+        sadm_status st = sadm_st_writer_metadata(w, k[i], v[i]);
+        if (st) return st;
+    }
+    return SADM_OK;
+}
+
+static sadm_status meta_int(const sadm_st_file *f, const char *path, const char *key, int *out) {
+    const char *s = sadm_st_metadata(f, key);
+    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < -1000000000L || v > 1000000000L)
+        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected an integer", path, key, s);
+    *out = (int)v;
+    return SADM_OK;
+}
+
+static sadm_status meta_float(const sadm_st_file *f, const char *path, const char *key, float *out) {
+    const char *s = sadm_st_metadata(f, key);
+    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == 0 || *end != 0) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected a number", path, key, s);
+    *out = (float)v;
+    return SADM_OK;
+}
+
+sadm_status sadm_dit_read_metadata(const sadm_st_file *f, const char *path, sadm_dit_config *c, int *found) {
+    *found = 0;
+    if (!sadm_st_metadata(f, "hidden_size")) return SADM_OK;
+    sadm_status st;
+    if ((st = meta_int(f, path, "input_size", &c->input_size)) || (st = meta_int(f, path, "patch_size", &c->patch_size)) ||
+        (st = meta_int(f, path, "in_channels", &c->in_channels)) ||
+        (st = meta_int(f, path, "hidden_size", &c->hidden_size)) || (st = meta_int(f, path, "depth", &c->depth)) ||
+        (st = meta_int(f, path, "num_heads", &c->num_heads)) || (st = meta_float(f, path, "mlp_ratio", &c->mlp_ratio)) ||
+        (st = meta_float(f, path, "class_dropout_prob", &c->class_dropout_prob)) ||
+        (st = meta_int(f, path, "num_classes", &c->num_classes)))
+        return st;
+    const char *ls = sadm_st_metadata(f, "learn_sigma");
+    if (!ls) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no 'learn_sigma'", path);
+    if (!strcmp(ls, "True") || !strcmp(ls, "true") || !strcmp(ls, "1"))
+        c->learn_sigma = 1;
+    else if (!strcmp(ls, "False") || !strcmp(ls, "false") || !strcmp(ls, "0"))
+        c->learn_sigma = 0;
+    else
+        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'learn_sigma' is '%s', expected True or False", path, ls);
+    st = sadm_dit_config_check(c);
+    if (st) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", sadm_last_error());
+        return sadm_error(SADM_ERR_FORMAT, "%s: metadata describes an invalid model: %s", path, why);
+    }
+    *found = 1;
+    return SADM_OK;
+}

@@ -1,0 +1,50 @@
+/* DiT internals shared by the model's files: parameter views and activation buffers. */
+#ifndef SADM_DIT_INTERNAL_H
+#define SADM_DIT_INTERNAL_H
+
+#include "params.h"
+
+typedef struct dit_block_params {
+    size_t qkv_w, qkv_b, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b, ada_w, ada_b; /* param indices */
+} dit_block_params;
+
+/* Activations of one block, kept for the backward pass. */
+typedef struct dit_block_acts {
+    float *x_in;              /* (N,T,D) residual stream entering the block */
+    float *ada_raw, *ada;     /* (N,6D) from the Linear; (6,N,D) split into its chunks */
+    float *ln1, *mean1, *rstd1, *mod1;
+    float *qkv, *attn, *lse, *proj;
+    float *x_mid;             /* after the attention residual */
+    float *ln2, *mean2, *rstd2, *mod2;
+    float *fc1, *gelu, *fc2;
+} dit_block_acts;
+
+typedef struct dit_acts {
+    int N;
+    float *patches;                                         /* (N,T,C p p) */
+    float *t_freq, *t_h, *t_act, *t_emb, *y_emb, *c, *silu_c;
+    dit_block_acts *blocks;                                  /* depth of them */
+    float *x_last;                                           /* (N,T,D) after the last block */
+    float *adaf_raw, *adaf, *lnf, *meanf, *rstdf, *modf, *lin; /* final layer */
+} dit_acts;
+
+struct sadm_dit {
+    sadm_dit_config cfg;
+    int T, grid, D, heads, hd, Hd, F_in, F_out, C_out, label_rows;
+    sadm_param_table tab;
+    float *data;
+    size_t pos, xe_w, xe_b, t0_w, t0_b, t2_w, t2_b, y_table, fl_w, fl_b, fa_w, fa_b;
+    dit_block_params *blk;
+    dit_acts acts;
+    float *act_mem;
+    size_t act_floats;
+};
+
+static inline float *dit_p(sadm_dit *m, size_t idx) { return m->data + m->tab.items[idx].offset; }
+
+/* Config <-> safetensors metadata. */
+sadm_status sadm_dit_write_metadata(const sadm_dit_config *cfg, sadm_st_writer *w);
+/* 1 when the file carries DiT metadata (cfg filled), 0 when it has none, or an error. */
+sadm_status sadm_dit_read_metadata(const sadm_st_file *f, const char *path, sadm_dit_config *cfg, int *found);
+
+#endif

@@ -1,0 +1,46 @@
+#include "reference.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char tmp[256];
+
+const char *ref_tmpdir(void) {
+    if (!tmp[0]) {
+        snprintf(tmp, sizeof tmp, "/tmp/sadm-ref-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmp));
+    }
+    return tmp;
+}
+
+void ref_cleanup(void) {
+    if (!tmp[0]) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    tmp[0] = 0;
+}
+
+void ref_run(const char *script, const char *args) {
+    const char *py = getenv("SADM_PYTHON"), *dir = getenv("SADM_REFDIR");
+    ck_assert_msg(py && *py, "no Python with torch was found at configure time: the PyTorch reference cannot run "
+                             "(apt-get install python3-torch, then rerun ./configure)");
+    ck_assert_msg(dir && *dir, "SADM_REFDIR is not set (run the tests through make check)");
+    char cmd[4096], log[300];
+    snprintf(log, sizeof log, "%s/reference.log", ref_tmpdir());
+    /* the reference runs without our sanitizer runtime */
+    snprintf(cmd, sizeof cmd, "env -u LD_PRELOAD OMP_NUM_THREADS=1 '%s' '%s/%s' %s > '%s' 2>&1", py, dir, script, args, log);
+    int rc = system(cmd);
+    if (rc != 0) {
+        char text[2048] = "";
+        FILE *f = fopen(log, "r");
+        if (f) {
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            text[n] = 0;
+            fclose(f);
+        }
+        ck_abort_msg("PyTorch reference %s failed (exit %d):\n%s", script, rc, text);
+    }
+}

@@ -1,0 +1,12 @@
+/* Running the PyTorch reference scripts of tests/reference/ from a C test. */
+#ifndef SADM_TEST_REFERENCE_H
+#define SADM_TEST_REFERENCE_H
+
+/* A fresh temporary folder for one test's files; removed by ref_cleanup(). */
+const char *ref_tmpdir(void);
+void ref_cleanup(void);
+/* Runs "$SADM_PYTHON $SADM_REFDIR/<script> <args>" and fails the test, with the
+ * script's output, when it does not exit 0 — or when no PyTorch is configured. */
+void ref_run(const char *script, const char *args);
+
+#endif

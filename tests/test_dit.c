@@ -1,0 +1,211 @@
+/* DiT against the PyTorch reference (tests/reference/dit_torch.py, a line-by-line copy of
+ * facebookresearch/DiT models.py run by Debian's torch): parameter names and order, the
+ * fixed position embedding, and the forward output on small odd configurations with
+ * random weights. Tolerance of the issue: max|diff| <= 1e-4 max|ref| + 1e-5. Also model
+ * files: round trip, metadata, configs named on the command line, bad files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+#include "testutil.h"
+
+/* Every parameter random (DiT's own init zeroes adaLN and the final layer, which would make
+ * the output trivially zero), scaled by 1/sqrt(fan_in); pos_embed keeps its sin-cos values. */
+static void randomise(sadm_dit *m, uint64_t seed) {
+    float *data = sadm_dit_param_data(m);
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        if (!p->trainable) continue;
+        float std = p->ndim == 1 ? 0.1f : 1.0f / sqrtf((float)(p->numel / (size_t)p->shape[0]));
+        if (strstr(p->name, "embedding_table")) std = 1.0f;
+        TU_OK(sadm_rng_normal(seed, 1000 + i, 0, p->numel, data + p->offset));
+        for (size_t k = 0; k < p->numel; k++) data[p->offset + k] *= std;
+    }
+}
+
+static void compare_with_torch(const sadm_dit_config *cfg, int N, uint64_t seed) {
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(cfg, seed, &m));
+    randomise(m, seed);
+    int C = cfg->in_channels, H = cfg->input_size, Co = sadm_dit_out_channels(m);
+    size_t nx = (size_t)N * C * H * H, no = (size_t)N * Co * H * H;
+    float *x = tu_alloc(nx), *t = tu_alloc(N), *out = tu_alloc(no);
+    int64_t *y = calloc(N, sizeof(int64_t));
+    TU_OK(sadm_rng_normal(seed, 1, 0, nx, x));
+    TU_OK(sadm_rng_uniform(seed, 2, 0, N, t));
+    int rows = cfg->num_classes + (cfg->class_dropout_prob > 0);
+    for (int n = 0; n < N; n++) {
+        t[n] = n == 0 ? 0.0f : floorf(t[n] * 1000.0f) + (n == 2 ? 0.5f : 0.0f); /* 0, integers, a fraction */
+        y[n] = (n * 7 + 3) % rows;                                           /* reaches the null class */
+    }
+    TU_OK(sadm_dit_forward(m, N, x, t, y, out));
+
+    char model[300], batch[300], result[300], args[1000];
+    snprintf(model, sizeof model, "%s/model.safetensors", ref_tmpdir());
+    snprintf(batch, sizeof batch, "%s/batch.safetensors", ref_tmpdir());
+    snprintf(result, sizeof result, "%s/out.safetensors", ref_tmpdir());
+    TU_OK(sadm_dit_save(m, model));
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sx[4] = {N, C, H, H}, sn[1] = {N};
+    TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_F32, 4, sx, x));
+    TU_OK(sadm_st_writer_add(w, "t", SADM_DTYPE_F32, 1, sn, t));
+    TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sn, y));
+    TU_OK(sadm_st_writer_save(w, batch));
+    sadm_st_writer_free(w);
+    snprintf(args, sizeof args, "forward '%s' '%s' '%s'", model, batch, result);
+    ref_run("dit_torch.py", args);
+
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(result, &f));
+    /* the state_dict order of PyTorch is the order of our table */
+    const sadm_tensor_info *names = sadm_st_find(f, "param_names");
+    ck_assert_ptr_nonnull(names);
+    const char *s = names->data, *end = s + names->nbytes;
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t len = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        const char *ours = sadm_dit_param(m, i)->name;
+        ck_assert_msg(strlen(ours) == len && memcmp(ours, s, len) == 0, "parameter %zu: ours '%s', PyTorch '%.*s'", i,
+                      ours, (int)len, s);
+        s += len + (nl != NULL);
+    }
+    ck_assert_msg(s >= end, "PyTorch has more parameters than libsadm");
+    /* pos_embed: ours (in float from double) equals DiT's numpy code */
+    const sadm_param *pp = sadm_dit_param(m, 0);
+    float *pos = tu_alloc(pp->numel);
+    TU_OK(sadm_st_read_f32(f, "pos_embed_ref", pp->ndim, pp->shape, pos));
+    tu_assert_close("pos_embed", sadm_dit_param_data(m) + pp->offset, pos, pp->numel, 0, 1e-7);
+    /* the forward output */
+    float *ref = tu_alloc(no);
+    int64_t so[4] = {N, Co, H, H};
+    TU_OK(sadm_st_read_f32(f, "out", 4, so, ref));
+    double maxref = 0, maxdiff = 0;
+    for (size_t i = 0; i < no; i++) {
+        maxref = fmax(maxref, fabs(ref[i]));
+        maxdiff = fmax(maxdiff, fabs(ref[i] - out[i]));
+    }
+    ck_assert_msg(maxref > 1e-3, "reference output is (nearly) zero: the comparison would prove nothing");
+    ck_assert_msg(maxdiff <= 1e-4 * maxref + 1e-5, "DiT forward (depth %d, D %d, patch %d, N %d): max|diff| %.3g > 1e-4 * %.3g + 1e-5",
+                  cfg->depth, cfg->hidden_size, cfg->patch_size, N, maxdiff, maxref);
+    sadm_st_close(f);
+    sadm_dit_free(m);
+    free(x), free(t), free(out), free(y), free(pos), free(ref);
+    ref_cleanup();
+}
+
+START_TEST(test_forward_vs_torch) {
+    /* input, patch, C, D, depth, heads, mlp, dropout, classes, learn_sigma */
+    sadm_dit_config a = {8, 2, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1};
+    sadm_dit_config b = {12, 4, 1, 48, 3, 3, 4.0f, 0.0f, 10, 0};
+    sadm_dit_config c = {16, 2, 4, 64, 1, 2, 2.5f, 0.1f, 3, 1};
+    for (const char *const *isa = tu_isas(); *isa; isa++) {
+        tu_use_isa(*isa);
+        compare_with_torch(&a, 1, 11);
+        compare_with_torch(&a, 3, 12);
+        compare_with_torch(&b, 3, 13);
+        compare_with_torch(&c, 2, 14);
+    }
+    sadm_set_isa("auto");
+}
+END_TEST
+
+START_TEST(test_configs_and_init) {
+    sadm_dit_config cfg;
+    TU_OK(sadm_dit_config_named("DiT-XL/2", 32, 4, 1000, &cfg));
+    ck_assert(cfg.depth == 28 && cfg.hidden_size == 1152 && cfg.num_heads == 16 && cfg.patch_size == 2);
+    TU_OK(sadm_dit_config_named("DiT-S/8", 32, 4, 1000, &cfg));
+    ck_assert(cfg.depth == 12 && cfg.hidden_size == 384 && cfg.num_heads == 6 && cfg.patch_size == 8);
+    ck_assert_int_eq(sadm_dit_config_named("DiT-M/2", 32, 4, 10, &cfg), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "unknown size 'M'"));
+    ck_assert_int_eq(sadm_dit_config_named("DiT-S/3", 32, 4, 10, &cfg), SADM_ERR_ARG);
+    ck_assert_int_eq(sadm_dit_config_named("DiT-S/4", 30, 4, 10, &cfg), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "multiple of patch_size"));
+
+    /* DiT's initialisation: zero adaLN and final layer, N(0, 0.02) embeddings, xavier bounds */
+    sadm_dit_config small = {8, 2, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1};
+    sadm_dit *m, *m2;
+    TU_OK(sadm_dit_create(&small, 7, &m));
+    TU_OK(sadm_dit_create(&small, 7, &m2));
+    tu_assert_same("same seed, same init", sadm_dit_param_data(m), sadm_dit_param_data(m2), sadm_dit_param_total(m));
+    const float *d = sadm_dit_param_data(m);
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        double s = 0, s2 = 0, mx = 0;
+        for (size_t k = 0; k < p->numel; k++) s += d[p->offset + k], s2 += d[p->offset + k] * d[p->offset + k], mx = fmax(mx, fabs(d[p->offset + k]));
+        int zero = strstr(p->name, "adaLN_modulation") || strstr(p->name, "final_layer") ||
+                   (p->ndim == 1 && strstr(p->name, "bias"));
+        if (zero) {
+            ck_assert_msg(mx == 0, "%s should start at zero", p->name);
+        } else if (strstr(p->name, "embedding_table") || strstr(p->name, "t_embedder.mlp")) {
+            double sd = sqrt(s2 / p->numel);
+            ck_assert_msg(sd > 0.015 && sd < 0.025, "%s: std %g, expected 0.02", p->name, sd);
+        } else if (strcmp(p->name, "pos_embed") != 0) {
+            double fan_out = (double)p->shape[0], fan_in = p->numel / fan_out, bound = sqrt(6 / (fan_in + fan_out));
+            ck_assert_msg(mx <= bound && mx > 0.9 * bound, "%s: max %g, xavier bound %g", p->name, mx, bound);
+        }
+    }
+    sadm_dit_free(m);
+    sadm_dit_free(m2);
+}
+END_TEST
+
+START_TEST(test_model_files) {
+    sadm_dit_config cfg = {8, 4, 2, 16, 1, 2, 4.0f, 0.1f, 3, 0};
+    sadm_dit *m, *back;
+    TU_OK(sadm_dit_create(&cfg, 3, &m));
+    randomise(m, 3);
+    char path[300], bare[300];
+    snprintf(path, sizeof path, "%s/m.safetensors", ref_tmpdir());
+    snprintf(bare, sizeof bare, "%s/bare.safetensors", ref_tmpdir());
+    TU_OK(sadm_dit_save(m, path));
+    TU_OK(sadm_dit_load(path, NULL, &back));
+    ck_assert(memcmp(sadm_dit_get_config(back), &cfg, sizeof cfg) == 0);
+    tu_assert_same("weights round trip", sadm_dit_param_data(back), sadm_dit_param_data(m), sadm_dit_param_total(m));
+    sadm_dit_free(back);
+
+    /* the same tensors without metadata: needs a config from the caller */
+    sadm_st_writer *w = sadm_st_writer_new();
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        TU_OK(sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, sadm_dit_param_data(m) + p->offset));
+    }
+    TU_OK(sadm_st_writer_save(w, bare));
+    ck_assert_int_eq(sadm_dit_load(bare, NULL, &back), SADM_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "no DiT metadata"));
+    TU_OK(sadm_dit_load(bare, &cfg, &back));
+    sadm_dit_free(back);
+    /* a config that contradicts the tensors */
+    sadm_dit_config wrong = cfg;
+    wrong.learn_sigma = 1;
+    ck_assert_int_eq(sadm_dit_load(bare, &wrong, &back), SADM_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "tensor 'final_layer.linear.weight' has shape (32, 16), expected (64, 16)"));
+    /* an extra tensor */
+    float extra = 1;
+    int64_t one[1] = {1};
+    TU_OK(sadm_st_writer_add(w, "blocks.5.attn.qkv.weight", SADM_DTYPE_F32, 1, one, &extra));
+    TU_OK(sadm_st_writer_save(w, bare));
+    ck_assert_int_eq(sadm_dit_load(bare, &cfg, &back), SADM_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "'blocks.5.attn.qkv.weight' is not a parameter"));
+    sadm_st_writer_free(w);
+    /* labels outside the table */
+    float x[2 * 8 * 8] = {0}, t = 1, out[2 * 8 * 8];
+    int64_t y = 4;
+    ck_assert_int_eq(sadm_dit_forward(m, 1, x, &t, &y, out), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "label 4 of sample 0 is outside [0, 4)"));
+    sadm_dit_free(m);
+    ref_cleanup();
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("dit");
+    TCase *tc = tcase_create("dit");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_configs_and_init);
+    tcase_add_test(tc, test_model_files);
+    tcase_add_test(tc, test_forward_vs_torch);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
