@@ -8,6 +8,7 @@
  *      attention, convolution and pooling, embeddings, reductions, optimiser
  *   5. files: safetensors
  *   6. models: parameter tables, DiT
+ *   7. Gaussian diffusion: schedules, q_sample, the training loss
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -310,6 +311,48 @@ sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sad
  * (num_classes = the null class when class dropout > 0); out (N, C_out, H, W). Labels are
  * used as given (no dropout). Keeps the activations a backward pass will need. */
 sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out);
+/* Gradients of the parameters, in the parameter block's layout (allocated at first use;
+ * NULL when out of memory). pos_embed is fixed: its gradient stays zero. */
+float *sadm_dit_grad_data(sadm_dit *m);
+sadm_status sadm_dit_zero_grad(sadm_dit *m);
+/* Backward of the last sadm_dit_forward: given dout = dL/d(out) (N, C_out, H, W), adds
+ * dL/d(parameters) to the gradient block and, when dx != NULL, dL/dx to dx. */
+sadm_status sadm_dit_backward(sadm_dit *m, const float *dout, float *dx);
+
+/* ------------------------------------------------------------------ 7. Gaussian diffusion */
+/* As the ADM / improved-DDPM code that DiT uses: all schedule quantities in double, each
+ * cast to float where it meets a tensor. Schedules: "linear" (1e-4 .. 0.02, scaled by
+ * 1000/steps) and "cosine" (squaredcos_cap_v2). Prediction target: epsilon. */
+typedef struct sadm_diffusion sadm_diffusion;
+sadm_status sadm_diffusion_create(const char *schedule, int steps, sadm_diffusion **out);
+void sadm_diffusion_free(sadm_diffusion *d);
+int sadm_diffusion_steps(const sadm_diffusion *d);
+/* Schedule arrays (steps entries each), by name: "betas", "alphas_cumprod",
+ * "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+ * "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod", "posterior_variance",
+ * "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2";
+ * NULL for an unknown name. */
+const double *sadm_diffusion_array(const sadm_diffusion *d, const char *name);
+
+/* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, per sample of `per_sample` floats. */
+sadm_status sadm_q_sample(const sadm_diffusion *d, int N, size_t per_sample, const float *x0, const int64_t *t,
+                          const float *noise, float *xt);
+
+/* The training loss of GaussianDiffusion.training_losses (loss type MSE): for each sample
+ * mse = mean((noise - eps)^2) over its C×HW values; with learn_sigma (model_out has 2C
+ * channels, the second half the learned-range variance) also vb = the KL of the true
+ * posterior vs the model's in bits per dimension (discretised-Gaussian NLL at t = 0),
+ * computed with eps detached; loss = mse + vb. Writes loss, mse, vb (N each; any may be
+ * NULL) and, when dout != NULL, dout += d(mean_n loss_n) / d(model_out). */
+sadm_status sadm_diffusion_loss(const sadm_diffusion *d, int N, int C, size_t HW, int learn_sigma, const float *x0,
+                                const float *xt, const int64_t *t, const float *noise, const float *model_out,
+                                float *loss, float *mse, float *vb, float *dout);
+
+/* One batch of DiT's training objective: x_t = q_sample(x0, t, noise), out = DiT(x_t, t, y),
+ * the loss terms per sample (any of loss/mse/vb/xt may be NULL), and the gradient of the
+ * batch-mean loss added to the model's gradient block. */
+sadm_status sadm_dit_loss(sadm_dit *m, const sadm_diffusion *d, int N, const float *x0, const int64_t *t,
+                          const int64_t *y, const float *noise, float *loss, float *mse, float *vb, float *xt);
 
 #ifdef __cplusplus
 }

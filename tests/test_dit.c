@@ -199,6 +199,107 @@ START_TEST(test_model_files) {
 }
 END_TEST
 
+/* Loss terms and every parameter gradient of DiT's training objective against PyTorch:
+ * loss, mse, vb within 1e-4 relative; each gradient tensor ||diff|| <= 1e-3 ||ref||. */
+static void compare_loss_with_torch(const sadm_dit_config *cfg, int N, uint64_t seed) {
+    sadm_dit *m;
+    sadm_diffusion *d;
+    TU_OK(sadm_dit_create(cfg, seed, &m));
+    TU_OK(sadm_diffusion_create("linear", 1000, &d));
+    randomise(m, seed);
+    int C = cfg->in_channels, H = cfg->input_size;
+    size_t nx = (size_t)N * C * H * H;
+    float *x0 = tu_uniform(nx, seed + 1, -1.0f, 1.0f), *noise = tu_alloc(nx), *xt = tu_alloc(nx);
+    for (size_t i = 0; i < nx; i += 7) x0[i] = (i / 7) % 2 ? 1.0f : -1.0f; /* the NLL's edge bins */
+    TU_OK(sadm_rng_normal(seed, 3, 0, nx, noise));
+    int64_t *t = calloc(N, sizeof(int64_t)), *y = calloc(N, sizeof(int64_t));
+    int rows = cfg->num_classes + (cfg->class_dropout_prob > 0);
+    static const int64_t ts[] = {0, 999, 17, 500, 1};
+    for (int n = 0; n < N; n++) t[n] = ts[(n + seed) % 5], y[n] = (n * 5 + 1) % rows;
+    float *loss = tu_alloc(N), *mse = tu_alloc(N), *vb = tu_alloc(N);
+    TU_OK(sadm_dit_zero_grad(m));
+    TU_OK(sadm_dit_loss(m, d, N, x0, t, y, noise, loss, mse, vb, xt));
+
+    char model[300], batch[300], result[300], args[1000];
+    snprintf(model, sizeof model, "%s/model.safetensors", ref_tmpdir());
+    snprintf(batch, sizeof batch, "%s/batch.safetensors", ref_tmpdir());
+    snprintf(result, sizeof result, "%s/out.safetensors", ref_tmpdir());
+    TU_OK(sadm_dit_save(m, model));
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sx[4] = {N, C, H, H}, sn[1] = {N};
+    TU_OK(sadm_st_writer_add(w, "x0", SADM_DTYPE_F32, 4, sx, x0));
+    TU_OK(sadm_st_writer_add(w, "noise", SADM_DTYPE_F32, 4, sx, noise));
+    TU_OK(sadm_st_writer_add(w, "t", SADM_DTYPE_I64, 1, sn, t));
+    TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sn, y));
+    TU_OK(sadm_st_writer_save(w, batch));
+    sadm_st_writer_free(w);
+    snprintf(args, sizeof args, "loss '%s' '%s' '%s'", model, batch, result);
+    ref_run("diffusion_torch.py", args);
+
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(result, &f));
+    /* schedule arrays in double */
+    static const char *const names[] = {"betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_recip_alphas_cumprod",
+                                        "posterior_variance", "posterior_log_variance_clipped",
+                                        "posterior_mean_coef1", "posterior_mean_coef2"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char key[96];
+        snprintf(key, sizeof key, "sched.%s", names[k]);
+        const sadm_tensor_info *ti = sadm_st_find(f, key);
+        ck_assert_msg(ti && ti->dtype == SADM_DTYPE_F64 && ti->numel == 1000, "%s missing", key);
+        const double *ref = ti->data, *ours = sadm_diffusion_array(d, names[k]);
+        for (int i = 0; i < 1000; i++)
+            ck_assert_msg(fabs(ours[i] - ref[i]) <= 1e-12 * fabs(ref[i]) + 1e-300, "%s[%d]: %.17g vs %.17g", names[k], i,
+                          ours[i], ref[i]);
+    }
+    float *ref = tu_alloc(nx);
+    TU_OK(sadm_st_read_f32(f, "xt", 4, sx, ref));
+    tu_assert_close("q_sample", xt, ref, nx, 1e-6, 1e-7);
+    const char *terms[3] = {"loss", "mse", "vb"};
+    float *ours[3] = {loss, mse, vb};
+    for (int k = 0; k < 3; k++) {
+        TU_OK(sadm_st_read_f32(f, terms[k], 1, sn, ref));
+        tu_assert_close(terms[k], ours[k], ref, N, 1e-4, 1e-6);
+    }
+    ck_assert_msg(!cfg->learn_sigma || vb[0] != 0.0f, "vb is zero: the comparison would prove nothing");
+    const float *grad = sadm_dit_grad_data(m);
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        char key[128];
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        if (!p->trainable) {
+            ck_assert_msg(!sadm_st_find(f, key), "%s: PyTorch has a gradient for a fixed tensor", p->name);
+            continue;
+        }
+        float *g = tu_alloc(p->numel);
+        TU_OK(sadm_st_read_f32(f, key, p->ndim, p->shape, g));
+        double dd = 0, rr = 0;
+        for (size_t k = 0; k < p->numel; k++) {
+            double e = (double)grad[p->offset + k] - g[k];
+            dd += e * e, rr += (double)g[k] * g[k];
+        }
+        ck_assert_msg(sqrt(dd) <= 1e-3 * sqrt(rr) + 1e-12, "gradient of %s (depth %d, learn_sigma %d, N %d): ||diff|| %.3g, ||ref|| %.3g",
+                      p->name, cfg->depth, cfg->learn_sigma, N, sqrt(dd), sqrt(rr));
+        free(g);
+    }
+    sadm_st_close(f);
+    sadm_dit_free(m);
+    sadm_diffusion_free(d);
+    free(x0), free(noise), free(xt), free(t), free(y), free(loss), free(mse), free(vb), free(ref);
+    ref_cleanup();
+}
+
+START_TEST(test_loss_and_gradients_vs_torch) {
+    sadm_dit_config a = {8, 2, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1};
+    sadm_dit_config b = {12, 4, 1, 48, 2, 3, 4.0f, 0.0f, 10, 0};
+    sadm_dit_config c = {8, 4, 2, 24, 1, 2, 4.0f, 0.1f, 3, 1};
+    compare_loss_with_torch(&a, 1, 21);
+    compare_loss_with_torch(&a, 3, 22);
+    compare_loss_with_torch(&b, 3, 23);
+    compare_loss_with_torch(&c, 5, 24);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("dit");
     TCase *tc = tcase_create("dit");
@@ -206,6 +307,7 @@ int main(void) {
     tcase_add_test(tc, test_configs_and_init);
     tcase_add_test(tc, test_model_files);
     tcase_add_test(tc, test_forward_vs_torch);
+    tcase_add_test(tc, test_loss_and_gradients_vs_torch);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

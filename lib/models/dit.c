@@ -134,7 +134,9 @@ void sadm_dit_free(sadm_dit *m) {
     sadm_ptab_free(&m->tab);
     free(m->blk);
     free(m->acts.blocks);
+    free(m->acts.y);
     sadm_free(m->act_mem);
+    sadm_free(m->grad);
     sadm_free(m->data);
     free(m);
 }
@@ -248,6 +250,23 @@ static size_t layout_acts(sadm_dit *m, int N, float *base) {
     TAKE(a->rstdf, NT);
     TAKE(a->modf, NT * D);
     TAKE(a->lin, NT * m->F_out);
+    size_t wide = (size_t)(3 * D > (size_t)m->Hd ? 3 * D : (size_t)m->Hd);
+    dit_grad_scratch *g = &a->g;
+    TAKE(g->d_h, NT * D);
+    TAKE(g->d_mod, NT * D);
+    TAKE(g->d_ln, NT * D);
+    TAKE(g->d_branch, NT * D);
+    TAKE(g->d_attn, NT * D);
+    TAKE(g->d_wide, NT * wide);
+    TAKE(g->d_wide2, NT * wide);
+    TAKE(g->d_ada, N * 6 * D);
+    TAKE(g->d_ada_raw, N * 6 * D);
+    TAKE(g->d_silu_c, N * D);
+    TAKE(g->d_c, N * D);
+    TAKE(g->d_t_act, N * D);
+    TAKE(g->d_t_h, N * D);
+    TAKE(g->d_lin, NT * m->F_out);
+    TAKE(g->d_patches, NT * m->F_in);
 #undef TAKE
     return at;
 }
@@ -261,9 +280,11 @@ static sadm_status ensure_acts(sadm_dit *m, int N) {
     size_t need = layout_acts(m, N, NULL);
     sadm_free(m->act_mem);
     free(m->acts.blocks);
+    free(m->acts.y);
     m->act_mem = sadm_alloc(need * sizeof(float));
     m->acts.blocks = calloc(m->cfg.depth ? m->cfg.depth : 1, sizeof *m->acts.blocks);
-    if (!m->act_mem || !m->acts.blocks) {
+    m->acts.y = calloc((size_t)N, sizeof(int64_t));
+    if (!m->act_mem || !m->acts.blocks || !m->acts.y) {
         sadm_free(m->act_mem);
         m->act_mem = NULL;
         return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the activations of batch %d (%zu floats)", N, need);
@@ -274,10 +295,17 @@ static sadm_status ensure_acts(sadm_dit *m, int N) {
     return SADM_OK;
 }
 
-/* (N, k D) rows of a Linear's output into k contiguous (N, D) chunks, as torch.chunk(k, dim=1). */
-static void split_chunks(int N, int D, int k, const float *src, float *dst) {
+/* ------------------------------------------------------------------ adaLN chunks */
+void dit_split_chunks(int N, int D, int k, const float *src, float *dst) {
     for (int j = 0; j < k; j++)
-        for (int n = 0; n < N; n++) memcpy(dst + ((size_t)j * N + n) * D, src + ((size_t)n * k + j) * D, D * sizeof(float));
+        for (int n = 0; n < N; n++)
+            memcpy(dst + ((size_t)j * N + n) * D, src + ((size_t)n * k + j) * D, (size_t)D * sizeof(float));
+}
+
+void dit_merge_chunks(int N, int D, int k, const float *src, float *dst) {
+    for (int j = 0; j < k; j++)
+        for (int n = 0; n < N; n++)
+            memcpy(dst + ((size_t)n * k + j) * D, src + ((size_t)j * N + n) * D, (size_t)D * sizeof(float));
 }
 
 /* ------------------------------------------------------------------ forward */
@@ -301,6 +329,8 @@ sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t,
     TRY(ensure_acts(m, N));
     const sadm_dit_config *c = &m->cfg;
     dit_acts *a = &m->acts;
+    a->N_last = 0; /* a failure below leaves nothing to run a backward on */
+    memcpy(a->y, y, (size_t)N * sizeof(int64_t));
     int D = m->D, T = m->T, NT = N * T, H = c->input_size, p = c->patch_size;
 
     /* x_embedder (conv p×p stride p = patchify + Linear) + pos_embed */
@@ -325,7 +355,7 @@ sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t,
         size_t ND = (size_t)N * D;
         /* shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp */
         TRY(sadm_linear_forward(N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), dit_p(m, bp->ada_b), b->ada_raw));
-        split_chunks(N, D, 6, b->ada_raw, b->ada);
+        dit_split_chunks(N, D, 6, b->ada_raw, b->ada);
         /* x = x + gate_msa * attn(modulate(norm1(x), shift_msa, scale_msa)) */
         TRY(sadm_layernorm_forward(NT, D, b->x_in, NULL, NULL, LN_EPS, b->ln1, b->mean1, b->rstd1));
         TRY(sadm_modulate_forward(N, T, D, b->ln1, b->ada, b->ada + ND, b->mod1));
@@ -344,10 +374,11 @@ sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t,
 
     /* final layer: shift, scale = adaLN(c); linear(modulate(norm(x), shift, scale)) */
     TRY(sadm_linear_forward(N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), dit_p(m, m->fa_b), a->adaf_raw));
-    split_chunks(N, D, 2, a->adaf_raw, a->adaf);
+    dit_split_chunks(N, D, 2, a->adaf_raw, a->adaf);
     TRY(sadm_layernorm_forward(NT, D, a->x_last, NULL, NULL, LN_EPS, a->lnf, a->meanf, a->rstdf));
     TRY(sadm_modulate_forward(N, T, D, a->lnf, a->adaf, a->adaf + (size_t)N * D, a->modf));
     TRY(sadm_linear_forward(NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin));
     TRY(sadm_unpatchify(N, m->C_out, H, H, p, a->lin, out));
+    a->N_last = N;
     return SADM_OK;
 }

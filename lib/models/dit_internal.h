@@ -19,8 +19,23 @@ typedef struct dit_block_acts {
     float *fc1, *gelu, *fc2;
 } dit_block_acts;
 
+/* Gradient scratch of the backward pass (activation gradients, not parameters). */
+typedef struct dit_grad_scratch {
+    float *d_h;              /* (N,T,D) gradient of the residual stream, updated in place */
+    float *d_mod, *d_ln;     /* (N,T,D) */
+    float *d_branch, *d_attn;/* (N,T,D) */
+    float *d_wide, *d_wide2; /* (N,T,max(3D,Hd)) */
+    float *d_ada, *d_ada_raw;/* (N,6D) */
+    float *d_silu_c, *d_c, *d_t_act, *d_t_h; /* (N,D) */
+    float *d_lin;            /* (N,T,F_out) */
+    float *d_patches;        /* (N,T,F_in) */
+} dit_grad_scratch;
+
 typedef struct dit_acts {
-    int N;
+    int N;          /* batch the buffers are sized for */
+    int N_last;     /* batch of the last forward */
+    int64_t *y;     /* labels of the last forward */
+    dit_grad_scratch g;
     float *patches;                                         /* (N,T,C p p) */
     float *t_freq, *t_h, *t_act, *t_emb, *y_emb, *c, *silu_c;
     dit_block_acts *blocks;                                  /* depth of them */
@@ -38,9 +53,15 @@ struct sadm_dit {
     dit_acts acts;
     float *act_mem;
     size_t act_floats;
+    float *grad;    /* same layout as data */
 };
 
 static inline float *dit_p(sadm_dit *m, size_t idx) { return m->data + m->tab.items[idx].offset; }
+
+/* (N, k D) rows of a Linear's output into k contiguous (N, D) chunks, as
+ * torch.chunk(k, dim=1); dit_merge_chunks is its inverse, for the gradients. */
+void dit_split_chunks(int N, int D, int k, const float *src, float *dst);
+void dit_merge_chunks(int N, int D, int k, const float *src, float *dst);
 
 /* Config <-> safetensors metadata. */
 sadm_status sadm_dit_write_metadata(const sadm_dit_config *cfg, sadm_st_writer *w);
