@@ -2,6 +2,25 @@
 #ifndef SADM_CLI_H
 #define SADM_CLI_H
 
+#include <stddef.h>
+
 int sadm_cmd_bench_ops(int argc, char **argv);
+int sadm_cmd_forward(int argc, char **argv);
+int sadm_cmd_loss(int argc, char **argv);
+
+/* Options: name (without --), help, default value (NULL: none), flag (takes no value). */
+typedef struct cli_opt {
+    const char *name, *help, *value;
+    int is_flag;
+} cli_opt;
+/* 0: parsed; 1: --help was printed (exit 0); 2: bad arguments (message printed). */
+int cli_parse(int argc, char **argv, cli_opt *o, size_t n, const char *usage, const char *about);
+const char *cli_get(const cli_opt *o, size_t n, const char *name);
+/* 0: option absent; 1: *out set; -1: bad value (message printed). */
+int cli_int(const cli_opt *o, size_t n, const char *name, long lo, long hi, long *out);
+int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double hi, double *out);
+
+/* Prints "sadm <cmd>: <message of the last library error>" and returns 1. */
+int cli_fail(const char *cmd);
 
 #endif

@@ -234,7 +234,8 @@ typedef struct sadm_tensor_info {
     int64_t shape[SADM_MAX_DIMS];
     size_t numel;
     size_t nbytes;
-    const void *data; /* inside the mapped file; valid until sadm_st_close */
+    const void *data; /* inside the mapped file, valid until sadm_st_close; may be unaligned
+                       * (files from other writers): copy before reading multi-byte values */
 } sadm_tensor_info;
 
 const char *sadm_dtype_name(sadm_dtype dtype); /* "F32", ... as in the file */

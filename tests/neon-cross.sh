@@ -41,4 +41,5 @@ cd "$build"
     CHECK_LIBS="$lib/libcheck.a $lib/libsubunit.a -lm -lpthread -lrt" \
     JANSSON_CFLAGS="-I$sysroot/usr/include" JANSSON_LIBS="-L$lib -ljansson" \
     PKG_CONFIG_LIBDIR=/nonexistent
-make -j"$(nproc)" check LOG_COMPILER="qemu-aarch64 -L /usr/aarch64-linux-gnu" CK_FORK=no
+SADM_EXEC_WRAPPER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+    make -j"$(nproc)" check LOG_COMPILER="qemu-aarch64 -L /usr/aarch64-linux-gnu" CK_FORK=no

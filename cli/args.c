@@ -1,0 +1,77 @@
+/* A small "--name value" option parser shared by the commands, with generated --help. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void print_help(const char *usage, const char *about, const cli_opt *o, size_t n) {
+    printf("usage: %s\n\n%s\n\noptions:\n", usage, about);
+    for (size_t i = 0; i < n; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", o[i].name, o[i].is_flag ? "" : " V");
+        printf("  %-22s %s", left, o[i].help);
+        if (o[i].value && !o[i].is_flag) printf(" (default: %s)", o[i].value);
+        printf("\n");
+    }
+    printf("  %-22s %s\n", "--help", "show this help");
+}
+
+int cli_parse(int argc, char **argv, cli_opt *o, size_t n, const char *usage, const char *about) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_help(usage, about, o, n);
+            return 1;
+        }
+        size_t k = 0;
+        for (; k < n; k++)
+            if (a[0] == '-' && a[1] == '-' && !strcmp(a + 2, o[k].name)) break;
+        if (k == n) {
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", argv[0], a);
+            return 2;
+        }
+        if (o[k].is_flag) {
+            o[k].value = "1";
+        } else {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: option --%s needs a value\n", argv[0], o[k].name);
+                return 2;
+            }
+            o[k].value = argv[++i];
+        }
+    }
+    return 0;
+}
+
+const char *cli_get(const cli_opt *o, size_t n, const char *name) {
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(o[k].name, name)) return o[k].value;
+    return NULL;
+}
+
+int cli_int(const cli_opt *o, size_t n, const char *name, long lo, long hi, long *out) {
+    const char *v = cli_get(o, n, name);
+    if (!v) return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi) {
+        fprintf(stderr, "option --%s: '%s' is not an integer in [%ld, %ld]\n", name, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 1;
+}
+
+int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double hi, double *out) {
+    const char *v = cli_get(o, n, name);
+    if (!v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    if (!*v || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "option --%s: '%s' is not a number in [%g, %g]\n", name, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 1;
+}

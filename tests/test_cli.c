@@ -1,0 +1,149 @@
+/* The sadm program end to end: `sadm forward` and `sadm loss` write what the library
+ * computes in-process (bitwise: results do not depend on threads), and bad input gives a
+ * message naming the file and a non-zero exit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+#include "testutil.h"
+
+static int run_sadm(const char *args, char *output, size_t len) {
+    const char *bin = getenv("SADM_BIN");
+    ck_assert_msg(bin && *bin, "SADM_BIN is not set (run the tests through make check)");
+    /* SADM_EXEC_WRAPPER runs a cross-compiled sadm, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu" */
+    const char *wrap = getenv("SADM_EXEC_WRAPPER");
+    char cmd[2048], log[300];
+    snprintf(log, sizeof log, "%s/cli.log", ref_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s '%s' %s > '%s' 2>&1", wrap ? wrap : "", bin, args, log);
+    int rc = system(cmd);
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(output, 1, len - 1, f) : 0;
+    output[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static const sadm_dit_config CFG = {8, 2, 2, 16, 2, 2, 4.0f, 0.1f, 4, 1};
+enum { N = 3 };
+
+static void write_inputs(const char *model, const char *batch, float *x, float *noise, int64_t *t, int64_t *y) {
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&CFG, 5, &m));
+    float *p = sadm_dit_param_data(m);
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) { /* non-zero everywhere */
+        const sadm_param *pp = sadm_dit_param(m, i);
+        if (pp->trainable) TU_OK(sadm_rng_normal(9, i, 0, pp->numel, p + pp->offset));
+        for (size_t k = 0; pp->trainable && k < pp->numel; k++) p[pp->offset + k] *= 0.2f;
+    }
+    TU_OK(sadm_dit_save(m, model));
+    sadm_dit_free(m);
+    size_t nx = (size_t)N * 2 * 8 * 8;
+    TU_OK(sadm_rng_normal(1, 0, 0, nx, x));
+    TU_OK(sadm_rng_normal(2, 0, 0, nx, noise));
+    for (int n = 0; n < N; n++) t[n] = n * 300, y[n] = n;
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sx[4] = {N, 2, 8, 8}, sn[1] = {N};
+    TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_F32, 4, sx, x));
+    TU_OK(sadm_st_writer_add(w, "x0", SADM_DTYPE_F32, 4, sx, x));
+    TU_OK(sadm_st_writer_add(w, "noise", SADM_DTYPE_F32, 4, sx, noise));
+    TU_OK(sadm_st_writer_add(w, "t", SADM_DTYPE_I64, 1, sn, t));
+    TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sn, y));
+    TU_OK(sadm_st_writer_save(w, batch));
+    sadm_st_writer_free(w);
+}
+
+START_TEST(test_forward_and_loss_commands) {
+    char model[300], batch[300], out[300], args[1200], log[4096];
+    snprintf(model, sizeof model, "%s/m.safetensors", ref_tmpdir());
+    snprintf(batch, sizeof batch, "%s/b.safetensors", ref_tmpdir());
+    snprintf(out, sizeof out, "%s/o.safetensors", ref_tmpdir());
+    size_t nx = (size_t)N * 2 * 8 * 8, no = 2 * nx;
+    float *x = tu_alloc(nx), *noise = tu_alloc(nx), *tf = tu_alloc(N), *ref = tu_alloc(no), *got = tu_alloc(no);
+    int64_t t[N], y[N];
+    write_inputs(model, batch, x, noise, t, y);
+
+    snprintf(args, sizeof args, "forward --model '%s' --batch '%s' --out '%s' --threads 1", model, batch, out);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm forward failed: %s", log);
+    sadm_dit *m;
+    TU_OK(sadm_dit_load(model, NULL, &m));
+    for (int n = 0; n < N; n++) tf[n] = (float)t[n];
+    TU_OK(sadm_dit_forward(m, N, x, tf, y, ref));
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(out, &f));
+    int64_t so[4] = {N, 4, 8, 8};
+    TU_OK(sadm_st_read_f32(f, "out", 4, so, got));
+    tu_assert_same("sadm forward", got, ref, no);
+    sadm_st_close(f);
+
+    snprintf(args, sizeof args, "loss --model '%s' --batch '%s' --out '%s'", model, batch, out);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm loss failed: %s", log);
+    sadm_diffusion *d;
+    TU_OK(sadm_diffusion_create("linear", 1000, &d));
+    float loss[N], mse[N], vb[N], lg[N];
+    TU_OK(sadm_dit_zero_grad(m));
+    TU_OK(sadm_dit_loss(m, d, N, x, t, y, noise, loss, mse, vb, NULL));
+    TU_OK(sadm_st_open(out, &f));
+    int64_t sn[1] = {N};
+    TU_OK(sadm_st_read_f32(f, "loss", 1, sn, lg));
+    tu_assert_same("sadm loss: loss", lg, loss, N);
+    TU_OK(sadm_st_read_f32(f, "vb", 1, sn, lg));
+    tu_assert_same("sadm loss: vb", lg, vb, N);
+    const float *g = sadm_dit_grad_data(m);
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        char key[160];
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        if (!p->trainable) {
+            ck_assert_ptr_null(sadm_st_find(f, key));
+            continue;
+        }
+        float *gg = tu_alloc(p->numel);
+        TU_OK(sadm_st_read_f32(f, key, p->ndim, p->shape, gg));
+        tu_assert_same(key, gg, g + p->offset, p->numel);
+        free(gg);
+    }
+    sadm_st_close(f);
+    sadm_dit_free(m);
+    sadm_diffusion_free(d);
+    free(x), free(noise), free(tf), free(ref), free(got);
+    ref_cleanup();
+}
+END_TEST
+
+START_TEST(test_bad_input) {
+    char model[300], batch[300], out[300], args[1200], log[4096];
+    snprintf(model, sizeof model, "%s/m.safetensors", ref_tmpdir());
+    snprintf(batch, sizeof batch, "%s/b.safetensors", ref_tmpdir());
+    snprintf(out, sizeof out, "%s/o.safetensors", ref_tmpdir());
+    float x[N * 128], noise[N * 128];
+    int64_t t[N], y[N];
+    write_inputs(model, batch, x, noise, t, y);
+    snprintf(args, sizeof args, "forward --model '%s/missing.safetensors' --batch '%s' --out '%s'", ref_tmpdir(), batch, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "missing.safetensors: cannot open"), "message: %s", log);
+    /* the model as batch: no x */
+    snprintf(args, sizeof args, "forward --model '%s' --batch '%s' --out '%s'", model, model, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "needs 'x' of shape (N, 2, 8, 8)"), "message: %s", log);
+    snprintf(args, sizeof args, "loss --model '%s' --batch '%s' --out '%s' --schedule quadratic", model, batch, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "unknown noise schedule 'quadratic'"), "message: %s", log);
+    ck_assert_int_eq(run_sadm("forward --model", log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "--model needs a value"), "message: %s", log);
+    ck_assert_int_eq(run_sadm("frobnicate", log, sizeof log), 2);
+    ck_assert_int_eq(run_sadm("forward --help", log, sizeof log), 0);
+    ck_assert_msg(strstr(log, "usage: sadm forward"), "help: %s", log);
+    ref_cleanup();
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_forward_and_loss_commands);
+    tcase_add_test(tc, test_bad_input);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
