@@ -9,6 +9,7 @@
  *   5. files: safetensors
  *   6. models: parameter tables, DiT
  *   7. Gaussian diffusion: schedules, q_sample, the training loss
+ *   8. data sets
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -354,6 +355,22 @@ sadm_status sadm_diffusion_loss(const sadm_diffusion *d, int N, int C, size_t HW
  * batch-mean loss added to the model's gradient block. */
 sadm_status sadm_dit_loss(sadm_dit *m, const sadm_diffusion *d, int N, const float *x0, const int64_t *t,
                           const int64_t *y, const float *noise, float *loss, float *mse, float *vb, float *xt);
+
+/* ------------------------------------------------------------------ 8. data sets */
+typedef struct sadm_dataset sadm_dataset;
+/* Fashion-MNIST from IDX files (gzip or plain) in `dir`: NULL means $SADM_FMNIST_DIR, else
+ * Debian's dataset-fashion-mnist location. split: "train" (60000) or "test" (10000).
+ * Samples come out as 1×32×32 (28×28 padded by 2 with background), scaled to [-1, 1]. */
+sadm_status sadm_dataset_fmnist(const char *dir, const char *split, sadm_dataset **out);
+void sadm_dataset_free(sadm_dataset *d);
+size_t sadm_dataset_size(const sadm_dataset *d);
+int sadm_dataset_channels(const sadm_dataset *d);
+int sadm_dataset_image_size(const sadm_dataset *d);
+int sadm_dataset_num_classes(const sadm_dataset *d);
+/* Sample i: x (C, S, S) float in [-1, 1] (horizontally mirrored when flip), y its label. */
+sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x, int64_t *y);
+/* The raw pixels of sample i (H×W×C uint8 before padding) and their size; for tests. */
+const uint8_t *sadm_dataset_raw(const sadm_dataset *d, size_t i, int *h, int *w);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,117 @@
+/* Fashion-MNIST in IDX format (big-endian header: magic 0x00000803 images / 0x00000801
+ * labels, then the sizes), read through zlib, which also reads uncompressed files. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "../internal.h"
+
+struct sadm_dataset {
+    size_t n;
+    int h, w, size, pad, classes;
+    uint8_t *pixels; /* n × h × w */
+    uint8_t *labels;
+};
+
+void sadm_dataset_free(sadm_dataset *d) {
+    if (!d) return;
+    free(d->pixels);
+    free(d->labels);
+    free(d);
+}
+
+static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* Reads a whole IDX file; dims receives its sizes (at most 3). */
+static sadm_status read_idx(const char *path, uint32_t magic, int ndim, uint32_t *dims, uint8_t **data) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) return sadm_error(SADM_ERR_IO, "%s: cannot open: %s (install Debian's dataset-fashion-mnist or set SADM_FMNIST_DIR)",
+                              path, strerror(errno));
+    unsigned char head[16];
+    size_t hl = 4 + 4 * (size_t)ndim;
+    sadm_status st = SADM_OK;
+    if (gzread(f, head, (unsigned)hl) != (int)hl) {
+        st = sadm_error(SADM_ERR_FORMAT, "%s: file ends inside the IDX header", path);
+    } else if (be32(head) != magic) {
+        st = sadm_error(SADM_ERR_FORMAT, "%s: IDX magic 0x%08x, expected 0x%08x", path, be32(head), magic);
+    } else {
+        size_t total = 1;
+        for (int d = 0; d < ndim; d++) {
+            dims[d] = be32(head + 4 + 4 * d);
+            total *= dims[d];
+        }
+        if (total == 0 || total > ((size_t)1 << 31)) {
+            st = sadm_error(SADM_ERR_FORMAT, "%s: implausible IDX sizes", path);
+        } else if (!(*data = malloc(total))) {
+            st = sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+        } else if (gzread(f, *data, (unsigned)total) != (int)total) {
+            st = sadm_error(SADM_ERR_FORMAT, "%s: truncated: expected %zu data bytes", path, total);
+        }
+    }
+    gzclose(f);
+    return st;
+}
+
+sadm_status sadm_dataset_fmnist(const char *dir, const char *split, sadm_dataset **out) {
+    SADM_REQUIRE_PTR(out);
+    *out = NULL;
+    if (!split) split = "train";
+    SADM_REQUIRE(!strcmp(split, "train") || !strcmp(split, "test"), "Fashion-MNIST split must be train or test, not '%s'", split);
+    if (!dir) dir = getenv("SADM_FMNIST_DIR");
+    if (!dir || !*dir) dir = SADM_FMNIST_DIR;
+    const char *stem = strcmp(split, "train") ? "t10k" : "train";
+    char ip[4096], lp[4096];
+    snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, stem);
+    snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, stem);
+    sadm_dataset *d = calloc(1, sizeof *d);
+    if (!d) return sadm_error(SADM_ERR_NOMEM, "Fashion-MNIST: out of memory");
+    uint32_t idims[3], ldims[1];
+    sadm_status st = read_idx(ip, 0x00000803u, 3, idims, &d->pixels);
+    if (!st) st = read_idx(lp, 0x00000801u, 1, ldims, &d->labels);
+    if (!st && ldims[0] != idims[0])
+        st = sadm_error(SADM_ERR_FORMAT, "%s has %u images but %s has %u labels", ip, idims[0], lp, ldims[0]);
+    for (size_t i = 0; !st && i < ldims[0]; i++)
+        if (d->labels[i] > 9) st = sadm_error(SADM_ERR_FORMAT, "%s: label %u at %zu is not a class 0..9", lp, d->labels[i], i);
+    if (st) {
+        sadm_dataset_free(d);
+        return st;
+    }
+    d->n = idims[0], d->h = (int)idims[1], d->w = (int)idims[2], d->classes = 10;
+    d->size = 32, d->pad = (32 - d->h) / 2;
+    if (d->h != 28 || d->w != 28) {
+        sadm_dataset_free(d);
+        return sadm_error(SADM_ERR_FORMAT, "%s: images are %dx%d, Fashion-MNIST's are 28x28", ip, (int)idims[1], (int)idims[2]);
+    }
+    *out = d;
+    return SADM_OK;
+}
+
+size_t sadm_dataset_size(const sadm_dataset *d) { return d ? d->n : 0; }
+int sadm_dataset_channels(const sadm_dataset *d) { return d ? 1 : 0; }
+int sadm_dataset_image_size(const sadm_dataset *d) { return d ? d->size : 0; }
+int sadm_dataset_num_classes(const sadm_dataset *d) { return d ? d->classes : 0; }
+
+const uint8_t *sadm_dataset_raw(const sadm_dataset *d, size_t i, int *h, int *w) {
+    if (!d || i >= d->n) return NULL;
+    if (h) *h = d->h;
+    if (w) *w = d->w;
+    return d->pixels + i * (size_t)d->h * d->w;
+}
+
+/* ADM's scaling: x / 127.5 - 1; the padding is background (pixel 0, so -1). */
+sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x, int64_t *y) {
+    SADM_REQUIRE_PTR(d);
+    SADM_REQUIRE(i < d->n, "sadm_dataset_get: sample %zu of a data set of %zu", i, d->n);
+    SADM_REQUIRE_PTR(x);
+    const uint8_t *src = d->pixels + i * (size_t)d->h * d->w;
+    for (int r = 0; r < d->size; r++)
+        for (int c = 0; c < d->size; c++) {
+            int sr = r - d->pad, sc = (flip ? d->size - 1 - c : c) - d->pad;
+            int in = sr >= 0 && sr < d->h && sc >= 0 && sc < d->w;
+            x[r * d->size + c] = in ? (float)src[sr * d->w + sc] / 127.5f - 1.0f : -1.0f;
+        }
+    if (y) *y = d->labels[i];
+    return SADM_OK;
+}

@@ -1,0 +1,87 @@
+/* Fashion-MNIST from Debian's package: the sanity values of shared/BASELINES.md (labels,
+ * pixel sums, class counts, computed there from the uncompressed content), the padding,
+ * scaling and flip of the samples, and clear errors for missing or broken files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+#include "testutil.h"
+
+START_TEST(test_fmnist_content) {
+    static const int train_labels[10] = {9, 0, 0, 3, 0, 2, 7, 2, 5, 5}, test_labels[10] = {9, 2, 1, 1, 6, 1, 4, 6, 5, 7};
+    const char *splits[2] = {"train", "test"};
+    const size_t sizes[2] = {60000, 10000};
+    const long sums[2] = {76247, 33456};
+    for (int s = 0; s < 2; s++) {
+        sadm_dataset *d;
+        TU_OK(sadm_dataset_fmnist(NULL, splits[s], &d));
+        ck_assert_uint_eq(sadm_dataset_size(d), sizes[s]);
+        ck_assert_int_eq(sadm_dataset_channels(d), 1);
+        ck_assert_int_eq(sadm_dataset_image_size(d), 32);
+        ck_assert_int_eq(sadm_dataset_num_classes(d), 10);
+        float x[32 * 32];
+        int64_t y;
+        size_t count[10] = {0};
+        for (size_t i = 0; i < sizes[s]; i++) {
+            TU_OK(sadm_dataset_get(d, i, 0, x, &y));
+            if (i < 10) ck_assert_int_eq(y, s ? test_labels[i] : train_labels[i]);
+            count[y]++;
+        }
+        for (int c = 0; c < 10; c++) ck_assert_uint_eq(count[c], sizes[s] / 10);
+        int h, w;
+        const uint8_t *raw = sadm_dataset_raw(d, 0, &h, &w);
+        long sum = 0;
+        for (int i = 0; i < h * w; i++) sum += raw[i];
+        ck_assert_int_eq(sum, sums[s]);
+        /* padding, scaling and flip of sample 0 */
+        float xf[32 * 32];
+        TU_OK(sadm_dataset_get(d, 0, 0, x, NULL));
+        TU_OK(sadm_dataset_get(d, 0, 1, xf, NULL));
+        for (int r = 0; r < 32; r++)
+            for (int c = 0; c < 32; c++) {
+                int in = r >= 2 && r < 30 && c >= 2 && c < 30;
+                float want = in ? raw[(r - 2) * 28 + c - 2] / 127.5f - 1.0f : -1.0f;
+                ck_assert_float_eq(x[r * 32 + c], want);
+                ck_assert_float_eq(xf[r * 32 + 31 - c], want);
+            }
+        ck_assert_int_eq(sadm_dataset_get(d, sizes[s], 0, x, &y), SADM_ERR_ARG);
+        sadm_dataset_free(d);
+    }
+}
+END_TEST
+
+START_TEST(test_fmnist_errors) {
+    sadm_dataset *d;
+    ck_assert_int_eq(sadm_dataset_fmnist("/nonexistent", "train", &d), SADM_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "/nonexistent/train-images-idx3-ubyte.gz: cannot open"));
+    ck_assert_int_eq(sadm_dataset_fmnist(NULL, "validation", &d), SADM_ERR_ARG);
+    /* a truncated copy */
+    char cmd[1024];
+    const char *dir = ref_tmpdir();
+    snprintf(cmd, sizeof cmd,
+             "zcat %s/train-images-idx3-ubyte.gz | head -c 100000 > %s/train-images-idx3-ubyte.gz && "
+             "cp %s/train-labels-idx1-ubyte.gz %s/",
+             getenv("SADM_FMNIST_DIR") ? getenv("SADM_FMNIST_DIR") : "/usr/share/datasets/fashion-mnist", dir,
+             getenv("SADM_FMNIST_DIR") ? getenv("SADM_FMNIST_DIR") : "/usr/share/datasets/fashion-mnist", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(sadm_dataset_fmnist(dir, "train", &d), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "truncated"), "message: %s", sadm_last_error());
+    /* labels where images should be */
+    snprintf(cmd, sizeof cmd, "cp %s/train-labels-idx1-ubyte.gz %s/train-images-idx3-ubyte.gz", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(sadm_dataset_fmnist(dir, "train", &d), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "IDX magic 0x00000801, expected 0x00000803"), "message: %s", sadm_last_error());
+    ref_cleanup();
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("data");
+    TCase *tc = tcase_create("data");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_fmnist_content);
+    tcase_add_test(tc, test_fmnist_errors);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
