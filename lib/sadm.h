@@ -10,6 +10,7 @@
  *   6. models: parameter tables, DiT
  *   7. Gaussian diffusion: schedules, q_sample, the training loss
  *   8. data sets
+ *   9. training: AdamW + EMA loop, checkpoints, resume
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -371,6 +372,48 @@ int sadm_dataset_num_classes(const sadm_dataset *d);
 sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x, int64_t *y);
 /* The raw pixels of sample i (H×W×C uint8 before padding) and their size; for tests. */
 const uint8_t *sadm_dataset_raw(const sadm_dataset *d, size_t i, int *h, int *w);
+
+/* ------------------------------------------------------------------ 9. training */
+/* Plain DiT training as facebookresearch/DiT train.py: uniform timesteps, class dropout
+ * for classifier-free guidance, AdamW, EMA (initialised to the weights). Every random
+ * choice (data order per epoch, flips, dropout, timesteps, noise) is a counter-based
+ * function of (seed, step), so a resumed run equals an uninterrupted one bitwise. */
+typedef struct sadm_train_config {
+    int batch_size;                     /* default 64 (0 means default) */
+    float lr, beta1, beta2, eps, weight_decay; /* DiT: 1e-4, 0.9, 0.999, 1e-8, 0 */
+    float ema_decay;                    /* DiT: 0.9999 */
+    float grad_clip;                    /* max global L2 norm; 0 = off */
+    int flip;                           /* random horizontal flips */
+    uint64_t seed;
+    int diffusion_steps;                /* 1000 */
+    char schedule[16];                  /* "linear" */
+} sadm_train_config;
+/* DiT's defaults. */
+void sadm_train_config_default(sadm_train_config *cfg);
+
+typedef struct sadm_step_stats {
+    long step;          /* number of steps done after this one */
+    double loss, mse, vb; /* batch means */
+    double grad_norm;   /* before clipping */
+} sadm_step_stats;
+
+typedef struct sadm_trainer sadm_trainer;
+/* Takes ownership of the model; the data set must outlive the trainer. */
+sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const sadm_train_config *cfg,
+                                sadm_trainer **out);
+void sadm_trainer_free(sadm_trainer *tr);
+/* One optimisation step. A non-finite loss stops with SADM_ERR_NUMERIC before any
+ * weight changes, naming the step. */
+sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats);
+long sadm_trainer_steps_done(const sadm_trainer *tr);
+sadm_dit *sadm_trainer_model(sadm_trainer *tr);
+const float *sadm_trainer_ema(const sadm_trainer *tr); /* EMA weights, the model's layout */
+const sadm_train_config *sadm_trainer_config(const sadm_trainer *tr);
+/* Training checkpoint (atomic): weights, EMA, AdamW moments, step and the run's config. */
+sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path);
+sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_trainer **out);
+/* The EMA weights as a model file (what sampling uses). */
+sadm_status sadm_trainer_save_ema_model(const sadm_trainer *tr, const char *path);
 
 #ifdef __cplusplus
 }

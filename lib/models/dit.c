@@ -164,6 +164,12 @@ sadm_status sadm_dit_save(const sadm_dit *m, const char *path) {
     return st;
 }
 
+static int has_prefix(const char *name, const char *const *prefixes) {
+    for (; prefixes && *prefixes; prefixes++)
+        if (!strncmp(name, *prefixes, strlen(*prefixes))) return 1;
+    return 0;
+}
+
 sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sadm_dit **out) {
     SADM_REQUIRE_PTR(path);
     SADM_REQUIRE_PTR(out);
@@ -171,6 +177,15 @@ sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sad
     sadm_st_file *f;
     sadm_status st = sadm_st_open(path, &f);
     if (st) return st;
+    st = dit_load_open_file(f, path, fallback, NULL, out);
+    sadm_st_close(f);
+    return st;
+}
+
+sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sadm_dit_config *fallback,
+                               const char *const *other_prefixes, sadm_dit **out) {
+    *out = NULL;
+    sadm_status st;
     sadm_dit_config cfg;
     int found;
     st = sadm_dit_read_metadata(f, path, &cfg, &found);
@@ -189,11 +204,10 @@ sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sad
     }
     for (size_t i = 0; !st && i < sadm_st_count(f); i++) {
         const char *name = sadm_st_tensor(f, i)->name;
-        if (sadm_ptab_find(&m->tab, name) == (size_t)-1)
+        if (sadm_ptab_find(&m->tab, name) == (size_t)-1 && !has_prefix(name, other_prefixes))
             st = sadm_error(SADM_ERR_FORMAT, "%s: tensor '%s' is not a parameter of this DiT (depth %d, learn_sigma %d)",
                             path, name, cfg.depth, cfg.learn_sigma);
     }
-    sadm_st_close(f);
     if (st) {
         sadm_dit_free(m);
         return st;

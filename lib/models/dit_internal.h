@@ -63,6 +63,11 @@ static inline float *dit_p(sadm_dit *m, size_t idx) { return m->data + m->tab.it
 void dit_split_chunks(int N, int D, int k, const float *src, float *dst);
 void dit_merge_chunks(int N, int D, int k, const float *src, float *dst);
 
+/* Loads the DiT in an open file; tensors whose names start with one of other_prefixes
+ * (NULL-terminated; e.g. a checkpoint's "ema.") are left to the caller. */
+sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sadm_dit_config *fallback,
+                               const char *const *other_prefixes, sadm_dit **out);
+
 /* Config <-> safetensors metadata. */
 sadm_status sadm_dit_write_metadata(const sadm_dit_config *cfg, sadm_st_writer *w);
 /* 1 when the file carries DiT metadata (cfg filled), 0 when it has none, or an error. */

@@ -1,0 +1,316 @@
+/* The training loop of facebookresearch/DiT train.py on libsadm's operators: per step a
+ * batch in this epoch's order, class dropout, uniform timesteps, noise, the loss and its
+ * gradients, optional clipping, AdamW on the trainable tensors, EMA on all of them.
+ * Randomness comes from Philox streams keyed by (seed, step), never from state that a
+ * checkpoint would have to carry. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "models/dit_internal.h"
+
+/* RNG streams of the training loop */
+enum { STREAM_SHUFFLE = 1 << 20, STREAM_FLIP = 2, STREAM_DROP = 3, STREAM_T = 4, STREAM_NOISE = 5 };
+
+struct sadm_trainer {
+    sadm_train_config cfg;
+    sadm_dit *model;
+    const sadm_dataset *data;
+    sadm_diffusion *diffusion;
+    float *ema, *m, *v; /* the model's parameter layout */
+    long step;
+    /* batch buffers, sized once */
+    float *x0, *noise, *loss, *mse, *vb, *u;
+    int64_t *t, *y;
+    uint32_t *perm;
+    long perm_epoch;
+};
+
+void sadm_train_config_default(sadm_train_config *c) {
+    memset(c, 0, sizeof *c);
+    c->batch_size = 64;
+    c->lr = 1e-4f, c->beta1 = 0.9f, c->beta2 = 0.999f, c->eps = 1e-8f, c->weight_decay = 0.0f;
+    c->ema_decay = 0.9999f;
+    c->flip = 1;
+    c->diffusion_steps = 1000;
+    snprintf(c->schedule, sizeof c->schedule, "linear");
+}
+
+void sadm_trainer_free(sadm_trainer *tr) {
+    if (!tr) return;
+    sadm_dit_free(tr->model);
+    sadm_diffusion_free(tr->diffusion);
+    sadm_free(tr->ema), sadm_free(tr->m), sadm_free(tr->v);
+    sadm_free(tr->x0), sadm_free(tr->noise);
+    free(tr->loss), free(tr->mse), free(tr->vb), free(tr->u), free(tr->t), free(tr->y), free(tr->perm);
+    free(tr);
+}
+
+static sadm_status check_fit(const sadm_dit *m, const sadm_dataset *d, const sadm_train_config *c) {
+    const sadm_dit_config *mc = sadm_dit_get_config(m);
+    SADM_REQUIRE(mc->in_channels == sadm_dataset_channels(d) && mc->input_size == sadm_dataset_image_size(d),
+                 "the model takes %d×%d×%d inputs but the data set has %d×%d×%d samples", mc->in_channels,
+                 mc->input_size, mc->input_size, sadm_dataset_channels(d), sadm_dataset_image_size(d),
+                 sadm_dataset_image_size(d));
+    SADM_REQUIRE(mc->num_classes == sadm_dataset_num_classes(d), "the model has %d classes, the data set %d",
+                 mc->num_classes, sadm_dataset_num_classes(d));
+    SADM_REQUIRE(c->batch_size > 0 && (size_t)c->batch_size <= sadm_dataset_size(d),
+                 "batch size %d must lie between 1 and the data set's %zu samples", c->batch_size, sadm_dataset_size(d));
+    SADM_REQUIRE(c->lr >= 0 && c->ema_decay >= 0 && c->ema_decay <= 1 && c->grad_clip >= 0,
+                 "learning rate, EMA decay (in [0, 1]) and gradient clip must not be negative");
+    return SADM_OK;
+}
+
+static sadm_status allocate(sadm_trainer *tr) {
+    size_t P = sadm_dit_param_total(tr->model), B = (size_t)tr->cfg.batch_size;
+    size_t per = (size_t)sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
+                 sadm_dataset_image_size(tr->data);
+    tr->ema = sadm_alloc(P * sizeof(float));
+    tr->m = sadm_calloc(P, sizeof(float));
+    tr->v = sadm_calloc(P, sizeof(float));
+    tr->x0 = sadm_alloc(B * per * sizeof(float));
+    tr->noise = sadm_alloc(B * per * sizeof(float));
+    tr->loss = malloc(B * sizeof(float)), tr->mse = malloc(B * sizeof(float)), tr->vb = malloc(B * sizeof(float));
+    tr->u = malloc(B * sizeof(float));
+    tr->t = malloc(B * sizeof(int64_t)), tr->y = malloc(B * sizeof(int64_t));
+    tr->perm = malloc(sadm_dataset_size(tr->data) * sizeof(uint32_t));
+    tr->perm_epoch = -1;
+    if (!tr->ema || !tr->m || !tr->v || !tr->x0 || !tr->noise || !tr->loss || !tr->mse || !tr->vb || !tr->u || !tr->t ||
+        !tr->y || !tr->perm || !sadm_dit_grad_data(tr->model))
+        return sadm_error(SADM_ERR_NOMEM, "trainer: out of memory");
+    return sadm_diffusion_create(tr->cfg.schedule, tr->cfg.diffusion_steps, &tr->diffusion);
+}
+
+sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const sadm_train_config *cfg,
+                                sadm_trainer **out) {
+    SADM_REQUIRE_PTR(model);
+    SADM_REQUIRE_PTR(data);
+    SADM_REQUIRE_PTR(cfg);
+    SADM_REQUIRE_PTR(out);
+    *out = NULL;
+    sadm_status st = check_fit(model, data, cfg);
+    if (st) return st;
+    sadm_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr) return sadm_error(SADM_ERR_NOMEM, "trainer: out of memory");
+    tr->cfg = *cfg, tr->model = model, tr->data = data;
+    if ((st = allocate(tr))) {
+        tr->model = NULL; /* the caller keeps it on failure */
+        sadm_trainer_free(tr);
+        return st;
+    }
+    memcpy(tr->ema, sadm_dit_param_data(model), sadm_dit_param_total(model) * sizeof(float));
+    *out = tr;
+    return SADM_OK;
+}
+
+long sadm_trainer_steps_done(const sadm_trainer *tr) { return tr ? tr->step : 0; }
+sadm_dit *sadm_trainer_model(sadm_trainer *tr) { return tr ? tr->model : NULL; }
+const float *sadm_trainer_ema(const sadm_trainer *tr) { return tr ? tr->ema : NULL; }
+const sadm_train_config *sadm_trainer_config(const sadm_trainer *tr) { return tr ? &tr->cfg : NULL; }
+
+/* Fisher-Yates with Philox uniforms of stream STREAM_SHUFFLE + epoch. */
+static void shuffle(sadm_trainer *tr, long epoch) {
+    size_t n = sadm_dataset_size(tr->data);
+    for (size_t i = 0; i < n; i++) tr->perm[i] = (uint32_t)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        float u;
+        sadm_rng_uniform(tr->cfg.seed, STREAM_SHUFFLE + (uint64_t)epoch, i, 1, &u);
+        size_t j = (size_t)((double)u * (double)(i + 1));
+        if (j > i) j = i;
+        uint32_t tmp = tr->perm[i];
+        tr->perm[i] = tr->perm[j], tr->perm[j] = tmp;
+    }
+    tr->perm_epoch = epoch;
+}
+
+/* The batch of step s: the epoch's order, incomplete last batches dropped. */
+static sadm_status load_batch(sadm_trainer *tr, long s) {
+    const int B = tr->cfg.batch_size;
+    const sadm_dit_config *mc = sadm_dit_get_config(tr->model);
+    size_t per_epoch = sadm_dataset_size(tr->data) / (size_t)B, per = (size_t)mc->in_channels * mc->input_size * mc->input_size;
+    long epoch = (long)((size_t)s / per_epoch), j = (long)((size_t)s % per_epoch);
+    if (epoch != tr->perm_epoch) shuffle(tr, epoch);
+    uint64_t base = (uint64_t)s * (uint64_t)B;
+    sadm_rng_uniform(tr->cfg.seed, STREAM_FLIP, base, (size_t)B, tr->u);
+    for (int n = 0; n < B; n++) {
+        sadm_status st = sadm_dataset_get(tr->data, tr->perm[(size_t)j * B + n], tr->cfg.flip && tr->u[n] < 0.5f,
+                                          tr->x0 + n * per, &tr->y[n]);
+        if (st) return st;
+    }
+    /* class dropout: the null class, as LabelEmbedder.token_drop */
+    if (mc->class_dropout_prob > 0) {
+        sadm_rng_uniform(tr->cfg.seed, STREAM_DROP, base, (size_t)B, tr->u);
+        for (int n = 0; n < B; n++)
+            if (tr->u[n] < mc->class_dropout_prob) tr->y[n] = mc->num_classes;
+    }
+    sadm_rng_uniform(tr->cfg.seed, STREAM_T, base, (size_t)B, tr->u);
+    int T = tr->cfg.diffusion_steps;
+    for (int n = 0; n < B; n++) {
+        int64_t t = (int64_t)(tr->u[n] * (float)T);
+        tr->t[n] = t < T ? t : T - 1;
+    }
+    return sadm_rng_normal(tr->cfg.seed, STREAM_NOISE, base * per, (size_t)B * per, tr->noise);
+}
+
+sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
+    SADM_REQUIRE_PTR(tr);
+    const int B = tr->cfg.batch_size;
+    sadm_status st = load_batch(tr, tr->step);
+    if (!st) st = sadm_dit_zero_grad(tr->model);
+    if (!st) st = sadm_dit_loss(tr->model, tr->diffusion, B, tr->x0, tr->t, tr->y, tr->noise, tr->loss, tr->mse, tr->vb, NULL);
+    if (st) return st;
+    double loss = 0, mse = 0, vb = 0;
+    for (int n = 0; n < B; n++) loss += tr->loss[n], mse += tr->mse[n], vb += tr->vb[n];
+    loss /= B, mse /= B, vb /= B;
+    size_t P = sadm_dit_param_total(tr->model);
+    float *g = sadm_dit_grad_data(tr->model), *w = sadm_dit_param_data(tr->model);
+    double norm;
+    if ((st = sadm_clip_grad_norm(P, g, tr->cfg.grad_clip, &norm))) return st;
+    if (!isfinite(loss) || !isfinite(norm))
+        return sadm_error(SADM_ERR_NUMERIC, "step %ld: the loss is %g and the gradient norm %g; weights left as after step %ld",
+                          tr->step + 1, loss, norm, tr->step);
+    sadm_adamw_config oc = {tr->cfg.lr, tr->cfg.beta1, tr->cfg.beta2, tr->cfg.eps, tr->cfg.weight_decay};
+    for (size_t i = 0; i < sadm_dit_num_params(tr->model); i++) {
+        const sadm_param *p = sadm_dit_param(tr->model, i);
+        if (!p->trainable) continue;
+        st = sadm_adamw_step(p->numel, w + p->offset, g + p->offset, tr->m + p->offset, tr->v + p->offset, &oc, tr->step + 1);
+        if (st) return st;
+    }
+    if ((st = sadm_ema_update(P, tr->ema, w, tr->cfg.ema_decay))) return st;
+    tr->step++;
+    if (stats) {
+        stats->step = tr->step;
+        stats->loss = loss, stats->mse = mse, stats->vb = vb, stats->grad_norm = norm;
+    }
+    return SADM_OK;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+static const char *const PREFIXES[] = {"ema.", "opt.m.", "opt.v.", NULL};
+
+sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
+    SADM_REQUIRE_PTR(tr);
+    SADM_REQUIRE_PTR(path);
+    sadm_st_writer *w = sadm_st_writer_new();
+    if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    size_t np = sadm_dit_num_params(tr->model);
+    char (*names)[160] = calloc(3 * np, sizeof *names);
+    sadm_status st = names ? sadm_dit_write_metadata(sadm_dit_get_config(tr->model), w)
+                           : sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    char v[64];
+    const sadm_train_config *c = &tr->cfg;
+#define META(key, fmt, val)                                                                        \
+    if (!st) {                                                                                     \
+        snprintf(v, sizeof v, fmt, val);                                                           \
+        st = sadm_st_writer_metadata(w, key, v);                                                   \
+    }
+    META("train.step", "%ld", tr->step);
+    META("train.seed", "%llu", (unsigned long long)c->seed);
+    META("train.batch_size", "%d", c->batch_size);
+    META("train.lr", "%.9g", c->lr);
+    META("train.beta1", "%.9g", c->beta1);
+    META("train.beta2", "%.9g", c->beta2);
+    META("train.eps", "%.9g", c->eps);
+    META("train.weight_decay", "%.9g", c->weight_decay);
+    META("train.ema_decay", "%.9g", c->ema_decay);
+    META("train.grad_clip", "%.9g", c->grad_clip);
+    META("train.flip", "%d", c->flip);
+    META("train.diffusion_steps", "%d", c->diffusion_steps);
+    META("train.schedule", "%s", c->schedule);
+#undef META
+    const float *data = sadm_dit_param_data(tr->model);
+    for (size_t i = 0; i < np && !st; i++) {
+        const sadm_param *p = sadm_dit_param(tr->model, i);
+        st = sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, data + p->offset);
+        snprintf(names[3 * i], 160, "ema.%s", p->name);
+        if (!st) st = sadm_st_writer_add(w, names[3 * i], SADM_DTYPE_F32, p->ndim, p->shape, tr->ema + p->offset);
+        if (!p->trainable) continue;
+        snprintf(names[3 * i + 1], 160, "opt.m.%s", p->name);
+        snprintf(names[3 * i + 2], 160, "opt.v.%s", p->name);
+        if (!st) st = sadm_st_writer_add(w, names[3 * i + 1], SADM_DTYPE_F32, p->ndim, p->shape, tr->m + p->offset);
+        if (!st) st = sadm_st_writer_add(w, names[3 * i + 2], SADM_DTYPE_F32, p->ndim, p->shape, tr->v + p->offset);
+    }
+    if (!st) st = sadm_st_writer_save(w, path);
+    sadm_st_writer_free(w);
+    free(names);
+    return st;
+}
+
+static sadm_status meta_number(const sadm_st_file *f, const char *path, const char *key, double *out) {
+    const char *s = sadm_st_metadata(f, key);
+    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: not a training checkpoint: __metadata__ has no '%s'", path, key);
+    char *end;
+    *out = strtod(s, &end);
+    if (!*s || *end) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected a number", path, key, s);
+    return SADM_OK;
+}
+
+sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_trainer **out) {
+    SADM_REQUIRE_PTR(path);
+    SADM_REQUIRE_PTR(data);
+    SADM_REQUIRE_PTR(out);
+    *out = NULL;
+    sadm_st_file *f;
+    sadm_status st = sadm_st_open(path, &f);
+    if (st) return st;
+    sadm_train_config c;
+    sadm_train_config_default(&c);
+    double step = 0, seed = 0, bs = 0, flip = 0, ds = 0, lr, b1, b2, eps, wd, ema, clip;
+    if ((st = meta_number(f, path, "train.step", &step)) || (st = meta_number(f, path, "train.seed", &seed)) ||
+        (st = meta_number(f, path, "train.batch_size", &bs)) || (st = meta_number(f, path, "train.lr", &lr)) ||
+        (st = meta_number(f, path, "train.beta1", &b1)) || (st = meta_number(f, path, "train.beta2", &b2)) ||
+        (st = meta_number(f, path, "train.eps", &eps)) || (st = meta_number(f, path, "train.weight_decay", &wd)) ||
+        (st = meta_number(f, path, "train.ema_decay", &ema)) || (st = meta_number(f, path, "train.grad_clip", &clip)) ||
+        (st = meta_number(f, path, "train.flip", &flip)) || (st = meta_number(f, path, "train.diffusion_steps", &ds))) {
+        sadm_st_close(f);
+        return st;
+    }
+    const char *sched = sadm_st_metadata(f, "train.schedule");
+    /* the seed is written in full decimal; strtod would round it, so parse it again */
+    c.seed = strtoull(sadm_st_metadata(f, "train.seed"), NULL, 10);
+    c.batch_size = (int)bs, c.lr = (float)lr, c.beta1 = (float)b1, c.beta2 = (float)b2, c.eps = (float)eps;
+    c.weight_decay = (float)wd, c.ema_decay = (float)ema, c.grad_clip = (float)clip, c.flip = flip != 0;
+    c.diffusion_steps = (int)ds;
+    snprintf(c.schedule, sizeof c.schedule, "%s", sched ? sched : "linear");
+    sadm_dit *m = NULL;
+    st = dit_load_open_file(f, path, NULL, PREFIXES, &m);
+    sadm_trainer *tr = NULL;
+    if (!st) st = sadm_trainer_create(m, data, &c, &tr);
+    if (st) sadm_dit_free(m);
+    for (size_t i = 0; !st && i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        char key[160];
+        snprintf(key, sizeof key, "ema.%s", p->name);
+        st = sadm_st_read_f32(f, key, p->ndim, p->shape, tr->ema + p->offset);
+        if (st || !p->trainable) continue;
+        snprintf(key, sizeof key, "opt.m.%s", p->name);
+        st = sadm_st_read_f32(f, key, p->ndim, p->shape, tr->m + p->offset);
+        snprintf(key, sizeof key, "opt.v.%s", p->name);
+        if (!st) st = sadm_st_read_f32(f, key, p->ndim, p->shape, tr->v + p->offset);
+    }
+    sadm_st_close(f);
+    if (st) {
+        sadm_trainer_free(tr);
+        return st;
+    }
+    tr->step = (long)step;
+    *out = tr;
+    return SADM_OK;
+}
+
+sadm_status sadm_trainer_save_ema_model(const sadm_trainer *tr, const char *path) {
+    SADM_REQUIRE_PTR(tr);
+    sadm_dit *m = tr->model;
+    size_t P = sadm_dit_param_total(m);
+    float *keep = malloc(P * sizeof(float));
+    if (!keep) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    float *w = sadm_dit_param_data(m);
+    memcpy(keep, w, P * sizeof(float));
+    memcpy(w, tr->ema, P * sizeof(float));
+    sadm_status st = sadm_dit_save(m, path);
+    memcpy(w, keep, P * sizeof(float));
+    free(keep);
+    return st;
+}
