@@ -20,6 +20,17 @@ const char *cli_get(const cli_opt *o, size_t n, const char *name);
 int cli_int(const cli_opt *o, size_t n, const char *name, long lo, long hi, long *out);
 int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double hi, double *out);
 
+int sadm_cmd_train(int argc, char **argv);
+
+/* Progress display: a bar on a terminal, a line every 30 s otherwise. */
+typedef struct cli_progress_state {
+    int started, tty;
+    double start, last_print;
+    long start_done;
+} cli_progress_state;
+void cli_progress(cli_progress_state *p, long done, long total, const char *status);
+double cli_now(void);
+
 /* Prints "sadm <cmd>: <message of the last library error>" and returns 1. */
 int cli_fail(const char *cmd);
 

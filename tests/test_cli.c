@@ -138,12 +138,52 @@ START_TEST(test_bad_input) {
 }
 END_TEST
 
+/* sadm train: a run stopped at step 4 and resumed to 6 ends with the same checkpoint
+ * tensors as a run of 6; an existing run is never overwritten without --resume. */
+START_TEST(test_train_command) {
+    const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2";
+    char args[2000], log[8192];
+    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/a'", small, ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
+    ck_assert_msg(strstr(log, "done at step 6"), "%s", log);
+    snprintf(args, sizeof args, "train %s --steps 4 --run-dir '%s/b'", small, ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
+    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/b'", small, ref_tmpdir());
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "pass --resume"), "%s", log);
+    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/b' --resume --threads 1", small, ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train --resume failed: %s", log);
+    ck_assert_msg(strstr(log, "resuming") && strstr(log, "at step 4"), "%s", log);
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/a/checkpoint.safetensors", ref_tmpdir());
+    snprintf(pb, sizeof pb, "%s/b/checkpoint.safetensors", ref_tmpdir());
+    sadm_st_file *fa, *fb;
+    TU_OK(sadm_st_open(pa, &fa));
+    TU_OK(sadm_st_open(pb, &fb));
+    ck_assert_uint_eq(sadm_st_count(fa), sadm_st_count(fb));
+    for (size_t i = 0; i < sadm_st_count(fa); i++) {
+        const sadm_tensor_info *ta = sadm_st_tensor(fa, i), *tb = sadm_st_find(fb, ta->name);
+        ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
+                      "checkpoint tensor %s differs between the resumed and the uninterrupted run", ta->name);
+    }
+    ck_assert_str_eq(sadm_st_metadata(fb, "train.step"), "6");
+    sadm_st_close(fa);
+    sadm_st_close(fb);
+    /* six JSON lines in the uninterrupted log */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(grep -c '\"loss\"' '%s/a/log.jsonl') -eq 6", ref_tmpdir());
+    ck_assert_int_eq(system(cmd), 0);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_forward_and_loss_commands);
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_train_command);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
