@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sadm.h"
 
 static void print_help(const char *usage, const char *about, const cli_opt *o, size_t n) {
     printf("usage: %s\n\n%s\n\noptions:\n", usage, about);
@@ -61,6 +62,14 @@ int cli_int(const cli_opt *o, size_t n, const char *name, long lo, long hi, long
     }
     *out = x;
     return 1;
+}
+
+int cli_threads(const cli_opt *o, size_t n) {
+    long th = 0;
+    if (cli_int(o, n, "threads", 1, 4096, &th) < 0) return 2;
+    /* a build without OpenMP runs on one thread: say so, and go on */
+    if (th && sadm_set_num_threads((int)th)) fprintf(stderr, "sadm: warning: %s\n", sadm_last_error());
+    return 0;
 }
 
 int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double hi, double *out) {

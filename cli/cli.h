@@ -21,6 +21,7 @@ int cli_int(const cli_opt *o, size_t n, const char *name, long lo, long hi, long
 int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double hi, double *out);
 
 int sadm_cmd_train(int argc, char **argv);
+int sadm_cmd_bench_train(int argc, char **argv);
 
 /* Progress display: a bar on a terminal, a line every 30 s otherwise. */
 typedef struct cli_progress_state {
@@ -30,6 +31,9 @@ typedef struct cli_progress_state {
 } cli_progress_state;
 void cli_progress(cli_progress_state *p, long done, long total, const char *status);
 double cli_now(void);
+
+/* Applies --threads (warning, not failing, where the build has no OpenMP); 2 on a bad value. */
+int cli_threads(const cli_opt *o, size_t n);
 
 /* Prints "sadm <cmd>: <message of the last library error>" and returns 1. */
 int cli_fail(const char *cmd);

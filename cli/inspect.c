@@ -111,13 +111,6 @@ static int batch_size(const char *cmd, const sadm_st_file *f, const char *path, 
     return 0;
 }
 
-static int set_threads(const cli_opt *o, size_t n) {
-    long th = 0;
-    if (cli_int(o, n, "threads", 1, 4096, &th) < 0) return 2;
-    if (th && sadm_set_num_threads((int)th)) return cli_fail("threads");
-    return 0;
-}
-
 int sadm_cmd_forward(int argc, char **argv) {
     cli_opt o[] = {MODEL_OPTS};
     int rc = cli_parse(argc, argv, o, NOPT(o), "sadm forward --model M.safetensors --batch B.safetensors --out O.safetensors",
@@ -125,7 +118,7 @@ int sadm_cmd_forward(int argc, char **argv) {
                        "O gets out (N,C_out,H,W). Labels are used as given (no class dropout; the null class is\n"
                        "num_classes).");
     if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = set_threads(o, NOPT(o)))) return rc;
+    if ((rc = cli_threads(o, NOPT(o)))) return rc;
     const char *bpath = cli_get(o, NOPT(o), "batch"), *opath = cli_get(o, NOPT(o), "out");
     if (!bpath || !opath) {
         fprintf(stderr, "sadm forward: --batch and --out are required (see --help)\n");
@@ -173,7 +166,7 @@ int sadm_cmd_loss(int argc, char **argv) {
                        "int64, y (N) int64, noise (N,C,H,W); O gets loss, mse, vb (N each) and grad.<name> for every\n"
                        "trainable parameter: the gradient of the batch-mean loss.");
     if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = set_threads(o, NOPT(o)))) return rc;
+    if ((rc = cli_threads(o, NOPT(o)))) return rc;
     const char *bpath = cli_get(o, NOPT(o), "batch"), *opath = cli_get(o, NOPT(o), "out");
     long steps = 1000;
     if (!bpath || !opath) {

@@ -68,14 +68,14 @@ int sadm_cmd_train(int argc, char **argv) {
                        "continues bitwise as if never stopped.");
     if (rc) return rc == 1 ? 0 : rc;
     const size_t n = NOPT(o);
-    long depth, hidden, heads, patch, ls, batch, steps, seed = 0, ckpt_every, log_every, threads = 0;
+    long depth, hidden, heads, patch, ls, batch, steps, seed = 0, ckpt_every, log_every;
     double dropout, lr, wd, ema, clip;
     if (cli_int(o, n, "depth", 0, 1000, &depth) < 0 || cli_int(o, n, "hidden-size", 4, 1 << 16, &hidden) < 0 ||
         cli_int(o, n, "num-heads", 1, 1024, &heads) < 0 || cli_int(o, n, "patch-size", 1, 64, &patch) < 0 ||
         cli_int(o, n, "learn-sigma", 0, 1, &ls) < 0 || cli_int(o, n, "batch-size", 1, 1 << 20, &batch) < 0 ||
         cli_int(o, n, "steps", 1, 1L << 40, &steps) < 0 || cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 ||
         cli_int(o, n, "ckpt-every", 1, 1L << 40, &ckpt_every) < 0 || cli_int(o, n, "log-every", 1, 1L << 40, &log_every) < 0 ||
-        cli_int(o, n, "threads", 1, 4096, &threads) < 0 || cli_double(o, n, "class-dropout", 0, 0.999, &dropout) < 0 ||
+        cli_threads(o, n) || cli_double(o, n, "class-dropout", 0, 0.999, &dropout) < 0 ||
         cli_double(o, n, "lr", 0, 10, &lr) < 0 || cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 ||
         cli_double(o, n, "ema-decay", 0, 1, &ema) < 0 || cli_double(o, n, "grad-clip", 0, 1e30, &clip) < 0)
         return 2;
@@ -83,7 +83,6 @@ int sadm_cmd_train(int argc, char **argv) {
         fprintf(stderr, "sadm train: --data %s: only fmnist is available so far\n", cli_get(o, n, "data"));
         return 2;
     }
-    if (threads && sadm_set_num_threads((int)threads)) return cli_fail("train");
     const char *dir = cli_get(o, n, "run-dir");
     char ckpt[4096], ema_path[4096], log_path[4096];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);

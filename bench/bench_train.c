@@ -1,0 +1,127 @@
+/* sadm bench train: one DiT training step (q_sample + forward + MSE/VB loss + backward +
+ * AdamW), libsadm and the PyTorch reference side by side in one invocation, same model,
+ * batch, threads and float32; plus the sgemm rate of the same run as a yardstick. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+#include "config.h"
+#include "sadm.h"
+
+typedef struct {
+    const char *name;
+    sadm_dit_config cfg;
+    int batch;
+} bench_case;
+
+static double median(double *v, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1], v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Median step time of libsadm over `steps` steps after two warm-up steps. */
+static int time_libsadm(const bench_case *c, int steps, double *step_s) {
+    sadm_dit *m;
+    sadm_diffusion *d;
+    if (sadm_dit_create(&c->cfg, 0, &m) || sadm_diffusion_create("linear", 1000, &d)) return cli_fail("bench train");
+    int B = c->batch, C = c->cfg.in_channels, H = c->cfg.input_size;
+    size_t per = (size_t)C * H * H, P = sadm_dit_param_total(m);
+    float *x0 = sadm_alloc(B * per * sizeof(float)), *noise = sadm_alloc(B * per * sizeof(float));
+    float *mo = sadm_calloc(P, sizeof(float)), *vo = sadm_calloc(P, sizeof(float)), *u = malloc(B * sizeof(float));
+    int64_t *t = malloc(B * sizeof(int64_t)), *y = malloc(B * sizeof(int64_t));
+    sadm_rng_uniform(1, 0, 0, B * per, x0);
+    for (size_t i = 0; i < B * per; i++) x0[i] = 2 * x0[i] - 1;
+    sadm_rng_uniform(1, 1, 0, B, u);
+    for (int n = 0; n < B; n++) y[n] = (int64_t)(u[n] * c->cfg.num_classes);
+    double times[64];
+    sadm_adamw_config oc = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f};
+    int rc = 0;
+    for (int i = 0; i < steps + 2 && !rc; i++) {
+        sadm_rng_uniform(2, 0, (uint64_t)i * B, B, u);
+        for (int n = 0; n < B; n++) t[n] = (int64_t)(u[n] * 999.0f);
+        sadm_rng_normal(3, 0, (uint64_t)i * B * per, B * per, noise);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        float *w = sadm_dit_param_data(m), *g;
+        rc = sadm_dit_zero_grad(m) || sadm_dit_loss(m, d, B, x0, t, y, noise, NULL, NULL, NULL, NULL);
+        g = sadm_dit_grad_data(m);
+        for (size_t k = 0; !rc && k < sadm_dit_num_params(m); k++) {
+            const sadm_param *p = sadm_dit_param(m, k);
+            if (p->trainable)
+                rc = sadm_adamw_step(p->numel, w + p->offset, g + p->offset, mo + p->offset, vo + p->offset, &oc, i + 1) != 0;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (i >= 2) times[i - 2] = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
+    }
+    if (rc) rc = cli_fail("bench train");
+    *step_s = rc ? 0 : median(times, steps);
+    sadm_free(x0), sadm_free(noise), sadm_free(mo), sadm_free(vo), free(u), free(t), free(y);
+    sadm_dit_free(m);
+    sadm_diffusion_free(d);
+    return rc;
+}
+
+/* Runs the PyTorch reference; fills step time and peak memory, or returns non-zero. */
+static int time_torch(const bench_case *c, int steps, int threads, double *step_s, double *rss_mib) {
+    const char *py = getenv("SADM_PYTHON");
+    if (!py || !*py) py = SADM_PYTHON_TORCH;
+    if (!*py) return 1;
+    char cmd[2048], line[1024];
+    snprintf(cmd, sizeof cmd, "'%s' '%s/bench/train_torch.py' %d %d %d %d %d %d %d %d %d %d 2>&1", py, SADM_SRCDIR,
+             c->cfg.input_size, c->cfg.in_channels, c->cfg.num_classes, c->cfg.patch_size, c->cfg.depth,
+             c->cfg.hidden_size, c->cfg.num_heads, c->batch, steps, threads);
+    FILE *p = popen(cmd, "r");
+    if (!p) return 1;
+    int ok = 0;
+    while (fgets(line, sizeof line, p)) {
+        char *s = strstr(line, "\"step_s\": "), *r = strstr(line, "\"peak_rss_mib\": ");
+        if (s && r) ok = sscanf(s + 10, "%lf", step_s) == 1 && sscanf(r + 16, "%lf", rss_mib) == 1;
+        else fputs(line, stderr);
+    }
+    return pclose(p) != 0 || !ok;
+}
+
+int sadm_cmd_bench_train(int argc, char **argv) {
+    cli_opt o[] = {{"steps", "timed steps per side (median reported)", "5", 0},
+                   {"threads", "threads for both sides (default: all cores)", NULL, 0},
+                   {"case", "fmnist, dit-s2 or all", "all", 0}};
+    int rc = cli_parse(argc, argv, o, 3, "sadm bench train [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
+                       "Times one training step (q_sample + forward + MSE/VB loss + backward + AdamW) of libsadm\n"
+                       "and of the PyTorch reference in the same invocation and prints images/s and the ratio.");
+    if (rc) return rc == 1 ? 0 : rc;
+    long steps = 5;
+    if (cli_int(o, 3, "steps", 1, 60, &steps) < 0 || cli_threads(o, 3)) return 2;
+    int nt = sadm_num_threads();
+    const char *which = cli_get(o, 3, "case");
+    bench_case cases[2] = {
+        {"fmnist", {32, 4, 1, 256, 6, 4, 4.0f, 0.1f, 10, 1}, 64},
+        {"dit-s2", {32, 2, 4, 384, 12, 6, 4.0f, 0.1f, 1000, 1}, 16},
+    };
+    printf("libsadm %s bench train — %d threads, %s kernels, BLAS: %s\n", sadm_version(), nt, sadm_isa(), sadm_blas_info());
+    printf("%-8s %5s %12s %12s %12s %8s %14s %14s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s",
+           "ratio", "libsadm MiB", "PyTorch MiB");
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(which, "all") && strcmp(which, cases[i].name)) continue;
+        double ours = 0, ref = 0, rss = 0;
+        if ((rc = time_libsadm(&cases[i], (int)steps, &ours))) return rc;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        int have_ref = time_torch(&cases[i], (int)steps, nt, &ref, &rss) == 0;
+        printf("%-8s %5d %12.3f ", cases[i].name, cases[i].batch, ours);
+        if (have_ref)
+            printf("%12.3f %12.1f %7.2fx %14.0f %14.0f\n", ref, cases[i].batch / ours, ref / ours, ru.ru_maxrss / 1024.0, rss);
+        else
+            printf("%12s %12.1f %8s %14.0f %14s\n", "n/a", cases[i].batch / ours, "n/a", ru.ru_maxrss / 1024.0, "n/a");
+        fflush(stdout);
+    }
+    printf("(libsadm MiB is the peak of this whole process, so it includes the cases before it)\n");
+    return 0;
+}
