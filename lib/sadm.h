@@ -406,6 +406,10 @@ void sadm_trainer_free(sadm_trainer *tr);
  * weight changes, naming the step. */
 sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats);
 long sadm_trainer_steps_done(const sadm_trainer *tr);
+/* The batch the next step will use (after class dropout): pointers into the trainer, valid
+ * until its next call. For replaying a run elsewhere, e.g. in PyTorch. */
+sadm_status sadm_trainer_next_batch(sadm_trainer *tr, const float **x0, const int64_t **t, const int64_t **y,
+                                    const float **noise);
 sadm_dit *sadm_trainer_model(sadm_trainer *tr);
 const float *sadm_trainer_ema(const sadm_trainer *tr); /* EMA weights, the model's layout */
 const sadm_train_config *sadm_trainer_config(const sadm_trainer *tr);

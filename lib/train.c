@@ -154,6 +154,18 @@ static sadm_status load_batch(sadm_trainer *tr, long s) {
     return sadm_rng_normal(tr->cfg.seed, STREAM_NOISE, base * per, (size_t)B * per, tr->noise);
 }
 
+sadm_status sadm_trainer_next_batch(sadm_trainer *tr, const float **x0, const int64_t **t, const int64_t **y,
+                                    const float **noise) {
+    SADM_REQUIRE_PTR(tr);
+    sadm_status st = load_batch(tr, tr->step);
+    if (st) return st;
+    if (x0) *x0 = tr->x0;
+    if (t) *t = tr->t;
+    if (y) *y = tr->y;
+    if (noise) *noise = tr->noise;
+    return SADM_OK;
+}
+
 sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     SADM_REQUIRE_PTR(tr);
     const int B = tr->cfg.batch_size;
