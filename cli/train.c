@@ -38,7 +38,7 @@ static int file_exists(const char *path) {
 
 int sadm_cmd_train(int argc, char **argv) {
     cli_opt o[] = {
-        {"data", "training data: fmnist (Fashion-MNIST from Debian's dataset-fashion-mnist)", "fmnist", 0},
+        {"data", "training data: fmnist (Fashion-MNIST from Debian's dataset-fashion-mnist), or a .safetensors file with x (N,C,S,S) and y (N) int64, e.g. VAE latents", "fmnist", 0},
         {"data-dir", "folder of the Fashion-MNIST IDX files", NULL, 0},
         {"arch", "a named DiT (DiT-S/2 .. DiT-XL/8) instead of the custom size below", NULL, 0},
         {"depth", "custom DiT: blocks", "6", 0},
@@ -79,8 +79,11 @@ int sadm_cmd_train(int argc, char **argv) {
         cli_double(o, n, "lr", 0, 10, &lr) < 0 || cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 ||
         cli_double(o, n, "ema-decay", 0, 1, &ema) < 0 || cli_double(o, n, "grad-clip", 0, 1e30, &clip) < 0)
         return 2;
-    if (strcmp(cli_get(o, n, "data"), "fmnist") != 0) {
-        fprintf(stderr, "sadm train: --data %s: only fmnist is available so far\n", cli_get(o, n, "data"));
+    const char *data_arg = cli_get(o, n, "data");
+    size_t dl = strlen(data_arg);
+    int is_tensors = dl > 12 && !strcmp(data_arg + dl - 12, ".safetensors");
+    if (strcmp(data_arg, "fmnist") != 0 && !is_tensors) {
+        fprintf(stderr, "sadm train: --data %s: expected fmnist or a .safetensors file (image folders are not supported yet)\n", data_arg);
         return 2;
     }
     const char *dir = cli_get(o, n, "run-dir");
@@ -98,7 +101,8 @@ int sadm_cmd_train(int argc, char **argv) {
         return 1;
     }
     sadm_dataset *data;
-    if (sadm_dataset_fmnist(cli_get(o, n, "data-dir"), "train", &data)) return cli_fail("train");
+    if (is_tensors ? sadm_dataset_tensors(data_arg, &data) : sadm_dataset_fmnist(cli_get(o, n, "data-dir"), "train", &data))
+        return cli_fail("train");
     sadm_trainer *tr = NULL;
     if (resume && file_exists(ckpt)) {
         if (sadm_trainer_load(ckpt, data, &tr)) {

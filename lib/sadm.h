@@ -363,14 +363,18 @@ typedef struct sadm_dataset sadm_dataset;
  * Debian's dataset-fashion-mnist location. split: "train" (60000) or "test" (10000).
  * Samples come out as 1×32×32 (28×28 padded by 2 with background), scaled to [-1, 1]. */
 sadm_status sadm_dataset_fmnist(const char *dir, const char *split, sadm_dataset **out);
+/* Samples stored as tensors: a safetensors file with x (N, C, S, S) floating point (model
+ * space, e.g. pre-computed VAE latents) and y (N) int64; classes from __metadata__
+ * "num_classes" or the largest label + 1. */
+sadm_status sadm_dataset_tensors(const char *path, sadm_dataset **out);
 void sadm_dataset_free(sadm_dataset *d);
 size_t sadm_dataset_size(const sadm_dataset *d);
 int sadm_dataset_channels(const sadm_dataset *d);
 int sadm_dataset_image_size(const sadm_dataset *d);
 int sadm_dataset_num_classes(const sadm_dataset *d);
-/* Sample i: x (C, S, S) float in [-1, 1] (horizontally mirrored when flip), y its label. */
+/* Sample i: x (C, S, S) floats (images in [-1, 1]; mirrored left-right when flip), y its label. */
 sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x, int64_t *y);
-/* The raw pixels of sample i (H×W×C uint8 before padding) and their size; for tests. */
+/* The raw pixels of Fashion-MNIST sample i (H×W uint8 before padding); NULL for other data. */
 const uint8_t *sadm_dataset_raw(const sadm_dataset *d, size_t i, int *h, int *w);
 
 /* ------------------------------------------------------------------ 9. training */

@@ -76,12 +76,61 @@ START_TEST(test_fmnist_errors) {
 }
 END_TEST
 
+START_TEST(test_tensor_dataset) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/latents.safetensors", ref_tmpdir());
+    enum { N = 5, C = 4, S = 8 };
+    uint16_t half[N * C * S * S];
+    float want[N * C * S * S];
+    for (int i = 0; i < N * C * S * S; i++) { /* bfloat16 values: exact in float */
+        float v = (float)(i % 17) - 8.0f;
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        half[i] = (uint16_t)(bits >> 16), want[i] = v;
+    }
+    int64_t y[N] = {3, 0, 7, 7, 1}, sx[4] = {N, C, S, S}, sn[1] = {N};
+    sadm_st_writer *w = sadm_st_writer_new();
+    TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_BF16, 4, sx, half));
+    TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sn, y));
+    TU_OK(sadm_st_writer_save(w, path));
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_tensors(path, &d));
+    ck_assert(sadm_dataset_size(d) == N && sadm_dataset_channels(d) == C && sadm_dataset_image_size(d) == S);
+    ck_assert_int_eq(sadm_dataset_num_classes(d), 8);
+    float x[C * S * S], xf[C * S * S];
+    int64_t lab;
+    TU_OK(sadm_dataset_get(d, 2, 0, x, &lab));
+    TU_OK(sadm_dataset_get(d, 2, 1, xf, NULL));
+    ck_assert_int_eq(lab, 7);
+    for (int i = 0; i < C * S * S; i++) {
+        ck_assert_float_eq(x[i], want[2 * C * S * S + i]);
+        ck_assert_float_eq(xf[i], want[2 * C * S * S + (i / S) * S + S - 1 - i % S]);
+    }
+    ck_assert_ptr_null(sadm_dataset_raw(d, 0, NULL, NULL));
+    sadm_dataset_free(d);
+    /* metadata num_classes below a label; labels missing */
+    TU_OK(sadm_st_writer_metadata(w, "num_classes", "5"));
+    TU_OK(sadm_st_writer_save(w, path));
+    ck_assert_int_eq(sadm_dataset_tensors(path, &d), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "num_classes 5 but a label is 7"), "%s", sadm_last_error());
+    sadm_st_writer_free(w);
+    w = sadm_st_writer_new();
+    TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_BF16, 4, sx, half));
+    TU_OK(sadm_st_writer_save(w, path));
+    ck_assert_int_eq(sadm_dataset_tensors(path, &d), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "needs a tensor 'y'"), "%s", sadm_last_error());
+    sadm_st_writer_free(w);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("data");
     TCase *tc = tcase_create("data");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_fmnist_content);
     tcase_add_test(tc, test_fmnist_errors);
+    tcase_add_test(tc, test_tensor_dataset);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -6,21 +6,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../internal.h"
-
-struct sadm_dataset {
-    size_t n;
-    int h, w, size, pad, classes;
-    uint8_t *pixels; /* n × h × w */
-    uint8_t *labels;
-};
-
-void sadm_dataset_free(sadm_dataset *d) {
-    if (!d) return;
-    free(d->pixels);
-    free(d->labels);
-    free(d);
-}
+#include "dataset.h"
 
 static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
@@ -65,20 +51,25 @@ sadm_status sadm_dataset_fmnist(const char *dir, const char *split, sadm_dataset
     char ip[4096], lp[4096];
     snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, stem);
     snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, stem);
-    sadm_dataset *d = calloc(1, sizeof *d);
+    sadm_dataset *d = sadm_dataset_alloc();
     if (!d) return sadm_error(SADM_ERR_NOMEM, "Fashion-MNIST: out of memory");
     uint32_t idims[3], ldims[1];
+    uint8_t *labels = NULL;
     sadm_status st = read_idx(ip, 0x00000803u, 3, idims, &d->pixels);
-    if (!st) st = read_idx(lp, 0x00000801u, 1, ldims, &d->labels);
+    if (!st) st = read_idx(lp, 0x00000801u, 1, ldims, &labels);
     if (!st && ldims[0] != idims[0])
         st = sadm_error(SADM_ERR_FORMAT, "%s has %u images but %s has %u labels", ip, idims[0], lp, ldims[0]);
     for (size_t i = 0; !st && i < ldims[0]; i++)
-        if (d->labels[i] > 9) st = sadm_error(SADM_ERR_FORMAT, "%s: label %u at %zu is not a class 0..9", lp, d->labels[i], i);
+        if (labels[i] > 9) st = sadm_error(SADM_ERR_FORMAT, "%s: label %u at %zu is not a class 0..9", lp, labels[i], i);
+    if (!st && !(d->labels = malloc(ldims[0] * sizeof(int64_t)))) st = sadm_error(SADM_ERR_NOMEM, "%s: out of memory", lp);
+    for (size_t i = 0; !st && i < ldims[0]; i++) d->labels[i] = labels[i];
+    free(labels);
     if (st) {
         sadm_dataset_free(d);
         return st;
     }
-    d->n = idims[0], d->h = (int)idims[1], d->w = (int)idims[2], d->classes = 10;
+    d->kind = DATASET_U8_PADDED;
+    d->n = idims[0], d->h = (int)idims[1], d->w = (int)idims[2], d->classes = 10, d->channels = 1;
     d->size = 32, d->pad = (32 - d->h) / 2;
     if (d->h != 28 || d->w != 28) {
         sadm_dataset_free(d);
@@ -88,23 +79,15 @@ sadm_status sadm_dataset_fmnist(const char *dir, const char *split, sadm_dataset
     return SADM_OK;
 }
 
-size_t sadm_dataset_size(const sadm_dataset *d) { return d ? d->n : 0; }
-int sadm_dataset_channels(const sadm_dataset *d) { return d ? 1 : 0; }
-int sadm_dataset_image_size(const sadm_dataset *d) { return d ? d->size : 0; }
-int sadm_dataset_num_classes(const sadm_dataset *d) { return d ? d->classes : 0; }
-
 const uint8_t *sadm_dataset_raw(const sadm_dataset *d, size_t i, int *h, int *w) {
-    if (!d || i >= d->n) return NULL;
+    if (!d || i >= d->n || d->kind != DATASET_U8_PADDED) return NULL;
     if (h) *h = d->h;
     if (w) *w = d->w;
     return d->pixels + i * (size_t)d->h * d->w;
 }
 
 /* ADM's scaling: x / 127.5 - 1; the padding is background (pixel 0, so -1). */
-sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x, int64_t *y) {
-    SADM_REQUIRE_PTR(d);
-    SADM_REQUIRE(i < d->n, "sadm_dataset_get: sample %zu of a data set of %zu", i, d->n);
-    SADM_REQUIRE_PTR(x);
+void dataset_get_u8_padded(const sadm_dataset *d, size_t i, int flip, float *x) {
     const uint8_t *src = d->pixels + i * (size_t)d->h * d->w;
     for (int r = 0; r < d->size; r++)
         for (int c = 0; c < d->size; c++) {
@@ -112,6 +95,4 @@ sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x
             int in = sr >= 0 && sr < d->h && sc >= 0 && sc < d->w;
             x[r * d->size + c] = in ? (float)src[sr * d->w + sc] / 127.5f - 1.0f : -1.0f;
         }
-    if (y) *y = d->labels[i];
-    return SADM_OK;
 }

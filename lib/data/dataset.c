@@ -1,0 +1,40 @@
+/* What every data set shares: sizes, sample access with horizontal flips, freeing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+
+sadm_dataset *sadm_dataset_alloc(void) { return calloc(1, sizeof(sadm_dataset)); }
+
+void sadm_dataset_free(sadm_dataset *d) {
+    if (!d) return;
+    free(d->pixels);
+    free(d->values);
+    free(d->labels);
+    free(d);
+}
+
+size_t sadm_dataset_size(const sadm_dataset *d) { return d ? d->n : 0; }
+int sadm_dataset_channels(const sadm_dataset *d) { return d ? d->channels : 0; }
+int sadm_dataset_image_size(const sadm_dataset *d) { return d ? d->size : 0; }
+int sadm_dataset_num_classes(const sadm_dataset *d) { return d ? d->classes : 0; }
+
+sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x, int64_t *y) {
+    SADM_REQUIRE_PTR(d);
+    SADM_REQUIRE(i < d->n, "sadm_dataset_get: sample %zu of a data set of %zu", i, d->n);
+    SADM_REQUIRE_PTR(x);
+    if (d->kind == DATASET_U8_PADDED) {
+        dataset_get_u8_padded(d, i, flip, x);
+    } else {
+        size_t S = (size_t)d->size, per = (size_t)d->channels * S * S;
+        const float *src = d->values + i * per;
+        if (!flip) {
+            memcpy(x, src, per * sizeof(float));
+        } else {
+            for (size_t r = 0; r < (size_t)d->channels * S; r++)
+                for (size_t c = 0; c < S; c++) x[r * S + c] = src[r * S + S - 1 - c];
+        }
+    }
+    if (y) *y = d->labels[i];
+    return SADM_OK;
+}

@@ -1,0 +1,25 @@
+/* The data set object shared by the loaders in lib/data/. */
+#ifndef SADM_DATASET_H
+#define SADM_DATASET_H
+
+#include "../internal.h"
+
+typedef enum { DATASET_U8_PADDED, DATASET_F32 } dataset_kind;
+
+struct sadm_dataset {
+    dataset_kind kind;
+    size_t n;
+    int channels, size, classes;
+    /* DATASET_U8_PADDED (Fashion-MNIST): n × h × w bytes, padded by `pad` when read */
+    int h, w, pad;
+    uint8_t *pixels;
+    /* DATASET_F32 (tensor files): n × channels × size × size floats */
+    float *values;
+    int64_t *labels;
+};
+
+sadm_dataset *sadm_dataset_alloc(void);
+/* Sample i of a DATASET_U8_PADDED set, scaled to [-1, 1] (lib/data/fmnist.c). */
+void dataset_get_u8_padded(const sadm_dataset *d, size_t i, int flip, float *x);
+
+#endif
