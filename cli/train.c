@@ -38,7 +38,8 @@ static int file_exists(const char *path) {
 
 int sadm_cmd_train(int argc, char **argv) {
     cli_opt o[] = {
-        {"data", "training data: fmnist (Fashion-MNIST from Debian's dataset-fashion-mnist), or a .safetensors file with x (N,C,S,S) and y (N) int64, e.g. VAE latents", "fmnist", 0},
+        {"data", "training data: fmnist (Fashion-MNIST from Debian's dataset-fashion-mnist), an image folder root/<class>/*.jpg|png, or a .safetensors file with x (N,C,S,S) and y (N) int64 (e.g. VAE latents)", "fmnist", 0},
+        {"image-size", "with an image folder: the training resolution (ADM's centre crop)", "256", 0},
         {"data-dir", "folder of the Fashion-MNIST IDX files", NULL, 0},
         {"arch", "a named DiT (DiT-S/2 .. DiT-XL/8) instead of the custom size below", NULL, 0},
         {"depth", "custom DiT: blocks", "6", 0},
@@ -82,10 +83,8 @@ int sadm_cmd_train(int argc, char **argv) {
     const char *data_arg = cli_get(o, n, "data");
     size_t dl = strlen(data_arg);
     int is_tensors = dl > 12 && !strcmp(data_arg + dl - 12, ".safetensors");
-    if (strcmp(data_arg, "fmnist") != 0 && !is_tensors) {
-        fprintf(stderr, "sadm train: --data %s: expected fmnist or a .safetensors file (image folders are not supported yet)\n", data_arg);
-        return 2;
-    }
+    long image_size = 256;
+    if (cli_int(o, n, "image-size", 8, 4096, &image_size) < 0) return 2;
     const char *dir = cli_get(o, n, "run-dir");
     char ckpt[4096], ema_path[4096], log_path[4096];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
@@ -101,8 +100,10 @@ int sadm_cmd_train(int argc, char **argv) {
         return 1;
     }
     sadm_dataset *data;
-    if (is_tensors ? sadm_dataset_tensors(data_arg, &data) : sadm_dataset_fmnist(cli_get(o, n, "data-dir"), "train", &data))
-        return cli_fail("train");
+    sadm_status dst = !strcmp(data_arg, "fmnist") ? sadm_dataset_fmnist(cli_get(o, n, "data-dir"), "train", &data)
+                      : is_tensors                 ? sadm_dataset_tensors(data_arg, &data)
+                                                   : sadm_dataset_image_folder(data_arg, (int)image_size, &data);
+    if (dst) return cli_fail("train");
     sadm_trainer *tr = NULL;
     if (resume && file_exists(ckpt)) {
         if (sadm_trainer_load(ckpt, data, &tr)) {

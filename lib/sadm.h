@@ -367,6 +367,13 @@ sadm_status sadm_dataset_fmnist(const char *dir, const char *split, sadm_dataset
  * space, e.g. pre-computed VAE latents) and y (N) int64; classes from __metadata__
  * "num_classes" or the largest label + 1. */
 sadm_status sadm_dataset_tensors(const char *path, sadm_dataset **out);
+/* An image folder in torchvision ImageFolder's layout (root/<class>/..., files .jpg .jpeg .png,
+ * classes in sorted order), as DiT trains on ImageNet: each sample decoded when read,
+ * prepared with ADM's center_crop_arr to image_size (Pillow-compatible box and bicubic
+ * resizing), scaled to [-1, 1]. A file that cannot be decoded gives an error naming it. */
+sadm_status sadm_dataset_image_folder(const char *root, int image_size, sadm_dataset **out);
+/* The file of sample i of an image folder (NULL for other data sets). */
+const char *sadm_dataset_path(const sadm_dataset *d, size_t i);
 void sadm_dataset_free(sadm_dataset *d);
 size_t sadm_dataset_size(const sadm_dataset *d);
 int sadm_dataset_channels(const sadm_dataset *d);

@@ -10,6 +10,8 @@ void sadm_dataset_free(sadm_dataset *d) {
     if (!d) return;
     free(d->pixels);
     free(d->values);
+    for (size_t i = 0; d->paths && i < d->n; i++) free(d->paths[i]);
+    free(d->paths);
     free(d->labels);
     free(d);
 }
@@ -25,6 +27,9 @@ sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x
     SADM_REQUIRE_PTR(x);
     if (d->kind == DATASET_U8_PADDED) {
         dataset_get_u8_padded(d, i, flip, x);
+    } else if (d->kind == DATASET_IMAGES) {
+        sadm_status st = dataset_get_image(d, i, flip, x);
+        if (st) return st;
     } else {
         size_t S = (size_t)d->size, per = (size_t)d->channels * S * S;
         const float *src = d->values + i * per;

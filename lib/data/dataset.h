@@ -4,7 +4,7 @@
 
 #include "../internal.h"
 
-typedef enum { DATASET_U8_PADDED, DATASET_F32 } dataset_kind;
+typedef enum { DATASET_U8_PADDED, DATASET_F32, DATASET_IMAGES } dataset_kind;
 
 struct sadm_dataset {
     dataset_kind kind;
@@ -15,11 +15,16 @@ struct sadm_dataset {
     uint8_t *pixels;
     /* DATASET_F32 (tensor files): n × channels × size × size floats */
     float *values;
+    /* DATASET_IMAGES: one file per sample, decoded when read */
+    char **paths;
+    size_t skipped_files;
     int64_t *labels;
 };
 
 sadm_dataset *sadm_dataset_alloc(void);
 /* Sample i of a DATASET_U8_PADDED set, scaled to [-1, 1] (lib/data/fmnist.c). */
 void dataset_get_u8_padded(const sadm_dataset *d, size_t i, int flip, float *x);
+/* Sample i of a DATASET_IMAGES set, decoded and cropped (lib/data/imagefolder.c). */
+sadm_status dataset_get_image(const sadm_dataset *d, size_t i, int flip, float *x);
 
 #endif
