@@ -2,8 +2,10 @@
  * batch in this epoch's order, class dropout, uniform timesteps, noise, the loss and its
  * gradients, optional clipping, AdamW on the trainable tensors, EMA on all of them.
  * Randomness comes from Philox streams keyed by (seed, step), never from state that a
- * checkpoint would have to carry. */
+ * checkpoint would have to carry. A loader thread prepares the next step's batch while
+ * the current one computes (decoding images can take as long as a small model's step). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,13 @@
 /* RNG streams of the training loop */
 enum { STREAM_SHUFFLE = 1 << 20, STREAM_FLIP = 2, STREAM_DROP = 3, STREAM_T = 4, STREAM_NOISE = 5 };
 
+/* One step's inputs. */
+typedef struct batch_buf {
+    float *x0, *noise, *u;
+    int64_t *t, *y;
+    long step; /* which step it holds; -1: none */
+} batch_buf;
+
 struct sadm_trainer {
     sadm_train_config cfg;
     sadm_dit *model;
@@ -21,11 +30,17 @@ struct sadm_trainer {
     sadm_diffusion *diffusion;
     float *ema, *m, *v; /* the model's parameter layout */
     long step;
-    /* batch buffers, sized once */
-    float *x0, *noise, *loss, *mse, *vb, *u;
-    int64_t *t, *y;
+    float *loss, *mse, *vb;
+    batch_buf buf[2];
+    int cur; /* buf[cur] feeds the step; the loader fills buf[1 - cur] */
     uint32_t *perm;
     long perm_epoch;
+    /* loader thread: one request at a time */
+    pthread_t thread;
+    int thread_started, quit, busy;
+    long request; /* step to load into buf[1 - cur]; -1: none */
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
 };
 
 void sadm_train_config_default(sadm_train_config *c) {
@@ -40,11 +55,24 @@ void sadm_train_config_default(sadm_train_config *c) {
 
 void sadm_trainer_free(sadm_trainer *tr) {
     if (!tr) return;
+    if (tr->thread_started) {
+        pthread_mutex_lock(&tr->lock);
+        tr->quit = 1;
+        pthread_cond_broadcast(&tr->wake);
+        pthread_mutex_unlock(&tr->lock);
+        pthread_join(tr->thread, NULL);
+    }
+    pthread_mutex_destroy(&tr->lock);
+    pthread_cond_destroy(&tr->wake);
+    pthread_cond_destroy(&tr->done);
     sadm_dit_free(tr->model);
     sadm_diffusion_free(tr->diffusion);
     sadm_free(tr->ema), sadm_free(tr->m), sadm_free(tr->v);
-    sadm_free(tr->x0), sadm_free(tr->noise);
-    free(tr->loss), free(tr->mse), free(tr->vb), free(tr->u), free(tr->t), free(tr->y), free(tr->perm);
+    for (int i = 0; i < 2; i++) {
+        batch_buf *b = &tr->buf[i];
+        sadm_free(b->x0), sadm_free(b->noise), free(b->u), free(b->t), free(b->y);
+    }
+    free(tr->loss), free(tr->mse), free(tr->vb), free(tr->perm);
     free(tr);
 }
 
@@ -70,15 +98,21 @@ static sadm_status allocate(sadm_trainer *tr) {
     tr->ema = sadm_alloc(P * sizeof(float));
     tr->m = sadm_calloc(P, sizeof(float));
     tr->v = sadm_calloc(P, sizeof(float));
-    tr->x0 = sadm_alloc(B * per * sizeof(float));
-    tr->noise = sadm_alloc(B * per * sizeof(float));
+    int ok = 1;
+    for (int i = 0; i < 2; i++) {
+        batch_buf *b = &tr->buf[i];
+        b->x0 = sadm_alloc(B * per * sizeof(float));
+        b->noise = sadm_alloc(B * per * sizeof(float));
+        b->u = malloc(B * sizeof(float));
+        b->t = malloc(B * sizeof(int64_t)), b->y = malloc(B * sizeof(int64_t));
+        b->step = -1;
+        ok = ok && b->x0 && b->noise && b->u && b->t && b->y;
+    }
     tr->loss = malloc(B * sizeof(float)), tr->mse = malloc(B * sizeof(float)), tr->vb = malloc(B * sizeof(float));
-    tr->u = malloc(B * sizeof(float));
-    tr->t = malloc(B * sizeof(int64_t)), tr->y = malloc(B * sizeof(int64_t));
     tr->perm = malloc(sadm_dataset_size(tr->data) * sizeof(uint32_t));
     tr->perm_epoch = -1;
-    if (!tr->ema || !tr->m || !tr->v || !tr->x0 || !tr->noise || !tr->loss || !tr->mse || !tr->vb || !tr->u || !tr->t ||
-        !tr->y || !tr->perm || !sadm_dit_grad_data(tr->model))
+    tr->request = -1;
+    if (!ok || !tr->ema || !tr->m || !tr->v || !tr->loss || !tr->mse || !tr->vb || !tr->perm || !sadm_dit_grad_data(tr->model))
         return sadm_error(SADM_ERR_NOMEM, "trainer: out of memory");
     return sadm_diffusion_create(tr->cfg.schedule, tr->cfg.diffusion_steps, &tr->diffusion);
 }
@@ -95,6 +129,9 @@ sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const
     sadm_trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return sadm_error(SADM_ERR_NOMEM, "trainer: out of memory");
     tr->cfg = *cfg, tr->model = model, tr->data = data;
+    pthread_mutex_init(&tr->lock, NULL);
+    pthread_cond_init(&tr->wake, NULL);
+    pthread_cond_init(&tr->done, NULL);
     if ((st = allocate(tr))) {
         tr->model = NULL; /* the caller keeps it on failure */
         sadm_trainer_free(tr);
@@ -126,52 +163,114 @@ static void shuffle(sadm_trainer *tr, long epoch) {
 }
 
 /* The batch of step s: the epoch's order, incomplete last batches dropped. */
-static sadm_status load_batch(sadm_trainer *tr, long s) {
+static sadm_status load_batch(sadm_trainer *tr, long s, batch_buf *b) {
     const int B = tr->cfg.batch_size;
     const sadm_dit_config *mc = sadm_dit_get_config(tr->model);
     size_t per_epoch = sadm_dataset_size(tr->data) / (size_t)B, per = (size_t)mc->in_channels * mc->input_size * mc->input_size;
     long epoch = (long)((size_t)s / per_epoch), j = (long)((size_t)s % per_epoch);
     if (epoch != tr->perm_epoch) shuffle(tr, epoch);
     uint64_t base = (uint64_t)s * (uint64_t)B;
-    sadm_rng_uniform(tr->cfg.seed, STREAM_FLIP, base, (size_t)B, tr->u);
+    b->step = -1;
+    sadm_rng_uniform(tr->cfg.seed, STREAM_FLIP, base, (size_t)B, b->u);
     for (int n = 0; n < B; n++) {
-        sadm_status st = sadm_dataset_get(tr->data, tr->perm[(size_t)j * B + n], tr->cfg.flip && tr->u[n] < 0.5f,
-                                          tr->x0 + n * per, &tr->y[n]);
+        sadm_status st = sadm_dataset_get(tr->data, tr->perm[(size_t)j * B + n], tr->cfg.flip && b->u[n] < 0.5f,
+                                          b->x0 + n * per, &b->y[n]);
         if (st) return st;
     }
     /* class dropout: the null class, as LabelEmbedder.token_drop */
     if (mc->class_dropout_prob > 0) {
-        sadm_rng_uniform(tr->cfg.seed, STREAM_DROP, base, (size_t)B, tr->u);
+        sadm_rng_uniform(tr->cfg.seed, STREAM_DROP, base, (size_t)B, b->u);
         for (int n = 0; n < B; n++)
-            if (tr->u[n] < mc->class_dropout_prob) tr->y[n] = mc->num_classes;
+            if (b->u[n] < mc->class_dropout_prob) b->y[n] = mc->num_classes;
     }
-    sadm_rng_uniform(tr->cfg.seed, STREAM_T, base, (size_t)B, tr->u);
+    sadm_rng_uniform(tr->cfg.seed, STREAM_T, base, (size_t)B, b->u);
     int T = tr->cfg.diffusion_steps;
     for (int n = 0; n < B; n++) {
-        int64_t t = (int64_t)(tr->u[n] * (float)T);
-        tr->t[n] = t < T ? t : T - 1;
+        int64_t t = (int64_t)(b->u[n] * (float)T);
+        b->t[n] = t < T ? t : T - 1;
     }
-    return sadm_rng_normal(tr->cfg.seed, STREAM_NOISE, base * per, (size_t)B * per, tr->noise);
+    sadm_status st = sadm_rng_normal(tr->cfg.seed, STREAM_NOISE, base * per, (size_t)B * per, b->noise);
+    if (!st) b->step = s;
+    return st;
+}
+
+/* ------------------------------------------------------------------ loader thread */
+static void *loader_main(void *arg) {
+    sadm_trainer *tr = arg;
+    pthread_mutex_lock(&tr->lock);
+    for (;;) {
+        while (!tr->quit && tr->request < 0) pthread_cond_wait(&tr->wake, &tr->lock);
+        if (tr->quit) break;
+        long s = tr->request;
+        batch_buf *b = &tr->buf[1 - tr->cur];
+        pthread_mutex_unlock(&tr->lock);
+        load_batch(tr, s, b); /* on failure b->step stays -1 and the step retries itself */
+        pthread_mutex_lock(&tr->lock);
+        tr->request = -1;
+        tr->busy = 0;
+        pthread_cond_broadcast(&tr->done);
+    }
+    pthread_mutex_unlock(&tr->lock);
+    return NULL;
+}
+
+/* Waits until the loader is idle. Afterwards the main thread may touch both buffers. */
+static void wait_loader(sadm_trainer *tr) {
+    if (!tr->thread_started) return;
+    pthread_mutex_lock(&tr->lock);
+    while (tr->busy) pthread_cond_wait(&tr->done, &tr->lock);
+    pthread_mutex_unlock(&tr->lock);
+}
+
+/* Asks the loader for step s in the spare buffer; without a thread, nothing happens and
+ * the step loads its batch itself. */
+static void request_load(sadm_trainer *tr, long s) {
+    if (!tr->thread_started) {
+        if (pthread_create(&tr->thread, NULL, loader_main, tr) != 0) return;
+        tr->thread_started = 1;
+    }
+    pthread_mutex_lock(&tr->lock);
+    tr->request = s;
+    tr->busy = 1;
+    pthread_cond_signal(&tr->wake);
+    pthread_mutex_unlock(&tr->lock);
+}
+
+/* Makes buf[cur] hold step s: the prefetched buffer when it does, else loads it now. */
+static sadm_status batch_for(sadm_trainer *tr, long s) {
+    wait_loader(tr);
+    batch_buf *spare = &tr->buf[1 - tr->cur];
+    if (spare->step == s) {
+        tr->cur = 1 - tr->cur;
+        return SADM_OK;
+    }
+    if (tr->buf[tr->cur].step == s) return SADM_OK;
+    /* not prefetched, or the prefetch failed: load here, which reports any error */
+    return load_batch(tr, s, &tr->buf[tr->cur]);
 }
 
 sadm_status sadm_trainer_next_batch(sadm_trainer *tr, const float **x0, const int64_t **t, const int64_t **y,
                                     const float **noise) {
     SADM_REQUIRE_PTR(tr);
-    sadm_status st = load_batch(tr, tr->step);
+    sadm_status st = batch_for(tr, tr->step);
     if (st) return st;
-    if (x0) *x0 = tr->x0;
-    if (t) *t = tr->t;
-    if (y) *y = tr->y;
-    if (noise) *noise = tr->noise;
+    batch_buf *b = &tr->buf[tr->cur];
+    if (x0) *x0 = b->x0;
+    if (t) *t = b->t;
+    if (y) *y = b->y;
+    if (noise) *noise = b->noise;
     return SADM_OK;
 }
 
 sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     SADM_REQUIRE_PTR(tr);
     const int B = tr->cfg.batch_size;
-    sadm_status st = load_batch(tr, tr->step);
-    if (!st) st = sadm_dit_zero_grad(tr->model);
-    if (!st) st = sadm_dit_loss(tr->model, tr->diffusion, B, tr->x0, tr->t, tr->y, tr->noise, tr->loss, tr->mse, tr->vb, NULL);
+    sadm_status st = batch_for(tr, tr->step);
+    if (st) return st;
+    batch_buf *b = &tr->buf[tr->cur];
+    request_load(tr, tr->step + 1); /* the next batch loads while this step computes */
+    st = sadm_dit_zero_grad(tr->model);
+    if (!st) st = sadm_dit_loss(tr->model, tr->diffusion, B, b->x0, b->t, b->y, b->noise, tr->loss, tr->mse, tr->vb, NULL);
     if (st) return st;
     double loss = 0, mse = 0, vb = 0;
     for (int n = 0; n < B; n++) loss += tr->loss[n], mse += tr->mse[n], vb += tr->vb[n];
