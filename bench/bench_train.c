@@ -27,8 +27,9 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Median step time of libsadm over `steps` steps after two warm-up steps. */
-static int time_libsadm(const bench_case *c, int steps, double *step_s) {
+/* Median step time of libsadm over `steps` steps after two warm-up steps; also the share
+ * of the timed steps spent in the linear layers' GEMMs and their rate. */
+static int time_libsadm(const bench_case *c, int steps, double *step_s, double *gemm_share, double *gemm_rate) {
     sadm_dit *m;
     sadm_diffusion *d;
     if (sadm_dit_create(&c->cfg, 0, &m) || sadm_diffusion_create("linear", 1000, &d)) return cli_fail("bench train");
@@ -44,7 +45,9 @@ static int time_libsadm(const bench_case *c, int steps, double *step_s) {
     double times[64];
     sadm_adamw_config oc = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f};
     int rc = 0;
+    double total = 0, gs = 0, gf = 0;
     for (int i = 0; i < steps + 2 && !rc; i++) {
+        if (i == 2) sadm_gemm_profile_reset();
         sadm_rng_uniform(2, 0, (uint64_t)i * B, B, u);
         for (int n = 0; n < B; n++) t[n] = (int64_t)(u[n] * 999.0f);
         sadm_rng_normal(3, 0, (uint64_t)i * B * per, B * per, noise);
@@ -59,8 +62,11 @@ static int time_libsadm(const bench_case *c, int steps, double *step_s) {
                 rc = sadm_adamw_step(p->numel, w + p->offset, g + p->offset, mo + p->offset, vo + p->offset, &oc, i + 1) != 0;
         }
         clock_gettime(CLOCK_MONOTONIC, &b);
-        if (i >= 2) times[i - 2] = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
+        if (i >= 2) total += times[i - 2] = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
     }
+    sadm_gemm_profile_read(&gs, &gf);
+    *gemm_share = total > 0 ? gs / total : 0;
+    *gemm_rate = gs > 0 ? gf / gs * 1e-9 : 0;
     if (rc) rc = cli_fail("bench train");
     *step_s = rc ? 0 : median(times, steps);
     sadm_free(x0), sadm_free(noise), sadm_free(mo), sadm_free(vo), free(u), free(t), free(y);
@@ -105,13 +111,15 @@ int sadm_cmd_bench_train(int argc, char **argv) {
         {"fmnist", {32, 4, 1, 256, 6, 4, 4.0f, 0.1f, 10, 1}, 64},
         {"dit-s2", {32, 2, 4, 384, 12, 6, 4.0f, 0.1f, 1000, 1}, 16},
     };
+    double shares[2] = {0, 0}, rates[2] = {0, 0};
     printf("libsadm %s bench train — %d threads, %s kernels, BLAS: %s\n", sadm_version(), nt, sadm_isa(), sadm_blas_info());
     printf("%-8s %5s %12s %12s %12s %8s %14s %14s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s",
            "ratio", "libsadm MiB", "PyTorch MiB");
     for (int i = 0; i < 2; i++) {
         if (strcmp(which, "all") && strcmp(which, cases[i].name)) continue;
-        double ours = 0, ref = 0, rss = 0;
-        if ((rc = time_libsadm(&cases[i], (int)steps, &ours))) return rc;
+        double ours = 0, ref = 0, rss = 0, share = 0, rate = 0;
+        if ((rc = time_libsadm(&cases[i], (int)steps, &ours, &share, &rate))) return rc;
+        shares[i] = share, rates[i] = rate;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         int have_ref = time_torch(&cases[i], (int)steps, nt, &ref, &rss) == 0;
@@ -123,5 +131,26 @@ int sadm_cmd_bench_train(int argc, char **argv) {
         fflush(stdout);
     }
     printf("(libsadm MiB is the peak of this whole process, so it includes the cases before it)\n");
+    /* the yardstick: OpenBLAS sgemm on a DiT linear-layer shape, in this run */
+    int M = 4096, K = 384, N = 1152;
+    float *A = sadm_alloc((size_t)M * K * 4), *Bm = sadm_alloc((size_t)N * K * 4), *Cm = sadm_alloc((size_t)M * N * 4);
+    sadm_rng_normal(5, 0, 0, (size_t)M * K, A);
+    sadm_rng_normal(5, 1, 0, (size_t)N * K, Bm);
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        sadm_matmul(SADM_NO_TRANS, SADM_TRANS, M, N, K, 1.0f, A, Bm, 0.0f, Cm, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double t = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
+        if (t < best) best = t;
+    }
+    double peak = 2.0 * M * N * K / best * 1e-9;
+    printf("sgemm %dx%dx%d in this run: %.1f GFLOP/s\n", M, K, N, peak);
+    for (int i = 0; i < 2; i++)
+        if (rates[i] > 0)
+            printf("%-8s linear-layer GEMMs: %.0f%% of the step at %.1f GFLOP/s = %.0f%% of the sgemm rate\n", cases[i].name,
+                   100 * shares[i], rates[i], 100 * rates[i] / peak);
+    sadm_free(A), sadm_free(Bm), sadm_free(Cm);
     return 0;
 }

@@ -6,12 +6,56 @@
 
 #include "internal.h"
 
-#ifdef SADM_HAVE_OPENBLAS
-#include <cblas.h>
+#include <time.h>
+
+static int profiling;
+static double prof_seconds, prof_flops;
+
+void sadm_gemm_profile_reset(void) {
+    profiling = 1;
+    prof_seconds = prof_flops = 0;
+}
+
+void sadm_gemm_profile_read(double *seconds, double *flops) {
+    if (seconds) *seconds = prof_seconds;
+    if (flops) *flops = prof_flops;
+}
+
+static double wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int in_parallel(void) {
+#ifdef SADM_HAVE_OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
+static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc);
 
 void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    if (!profiling || in_parallel()) {
+        gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    double t0 = wall();
+    gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    prof_seconds += wall() - t0;
+    prof_flops += 2.0 * M * N * K;
+}
+
+#ifdef SADM_HAVE_OPENBLAS
+#include <cblas.h>
+
+static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
     cblas_sgemm(CblasRowMajor, ta == SADM_TRANS ? CblasTrans : CblasNoTrans,
                 tb == SADM_TRANS ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -49,9 +93,8 @@ static void gemm_rows(sadm_transpose ta, sadm_transpose tb, int i0, int i1, int 
     }
 }
 
-void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
-               const float *B, int ldb, float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
+static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++) {
         float *c = C + (size_t)i * ldc;
         if (beta == 0.0f)

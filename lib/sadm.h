@@ -65,6 +65,12 @@ int sadm_num_threads(void);
 /* Description of the BLAS in use, e.g. "OpenBLAS 0.3.21 (OpenMP) core SkylakeX". */
 const char *sadm_blas_info(void);
 
+/* Profiling of the matrix products made outside parallel regions (the linear layers, not
+ * attention's per-tile products): reset, then read the wall time spent in them and their
+ * floating-point operations. Off until the first reset; for benchmarks. */
+void sadm_gemm_profile_reset(void);
+void sadm_gemm_profile_read(double *seconds, double *flops);
+
 /* 64-byte aligned memory; large blocks are advised to use huge pages. */
 void *sadm_alloc(size_t bytes);
 void *sadm_calloc(size_t count, size_t size);
