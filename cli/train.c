@@ -50,6 +50,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"class-dropout", "label dropout for classifier-free guidance", "0.1", 0},
         {"batch-size", "images per step", "64", 0},
         {"steps", "total optimisation steps of the run", "10000", 0},
+        {"epochs", "instead of --steps: passes over the data (incomplete last batches are dropped)", NULL, 0},
         {"lr", "AdamW learning rate", "1e-4", 0},
         {"weight-decay", "AdamW weight decay", "0", 0},
         {"ema-decay", "EMA decay per step", "0.9999", 0},
@@ -136,6 +137,13 @@ int sadm_cmd_train(int argc, char **argv) {
             return cli_fail("train");
         }
     }
+    long epochs = 0;
+    if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0) {
+        sadm_trainer_free(tr);
+        sadm_dataset_free(data);
+        return 2;
+    }
+    if (epochs) steps = epochs * (long)(sadm_dataset_size(data) / (size_t)sadm_trainer_config(tr)->batch_size);
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
     size_t params = 0;
     for (size_t i = 0; i < sadm_dit_num_params(sadm_trainer_model(tr)); i++)
