@@ -31,13 +31,17 @@ static const char *const array_names[N_ARRAYS] = {
 struct sadm_diffusion {
     int steps;
     double *a[N_ARRAYS];
+    int64_t *timestep_map;
 };
 
 void sadm_diffusion_free(sadm_diffusion *d) {
     if (!d) return;
     for (int i = 0; i < N_ARRAYS; i++) free(d->a[i]);
+    free(d->timestep_map);
     free(d);
 }
+
+const int64_t *sadm_diffusion_timestep_map(const sadm_diffusion *d) { return d ? d->timestep_map : NULL; }
 
 int sadm_diffusion_steps(const sadm_diffusion *d) { return d ? d->steps : 0; }
 
@@ -53,21 +57,23 @@ static double cosine_alpha_bar(double t) {
     return c * c;
 }
 
-sadm_status sadm_diffusion_create(const char *schedule, int steps, sadm_diffusion **out) {
-    SADM_REQUIRE_PTR(schedule);
-    SADM_REQUIRE_PTR(out);
-    SADM_REQUIRE(steps >= 2, "sadm_diffusion_create: need at least 2 diffusion steps, got %d", steps);
-    int linear = strcmp(schedule, "linear") == 0, cosine = strcmp(schedule, "cosine") == 0;
-    SADM_REQUIRE(linear || cosine, "sadm_diffusion_create: unknown noise schedule '%s' (linear or cosine)", schedule);
+static sadm_diffusion *alloc_diffusion(int steps) {
     sadm_diffusion *d = calloc(1, sizeof *d);
-    if (!d) return sadm_error(SADM_ERR_NOMEM, "sadm_diffusion_create: out of memory");
+    if (!d) return NULL;
     d->steps = steps;
-    for (int i = 0; i < N_ARRAYS; i++)
-        if (!(d->a[i] = calloc((size_t)steps, sizeof(double)))) {
-            sadm_diffusion_free(d);
-            return sadm_error(SADM_ERR_NOMEM, "sadm_diffusion_create: out of memory");
-        }
-    double *b = d->a[BETAS];
+    int ok = (d->timestep_map = calloc((size_t)steps, sizeof(int64_t))) != NULL;
+    for (int i = 0; i < N_ARRAYS; i++) ok = ok && (d->a[i] = calloc((size_t)steps, sizeof(double)));
+    if (!ok) {
+        sadm_diffusion_free(d);
+        return NULL;
+    }
+    for (int i = 0; i < steps; i++) d->timestep_map[i] = i;
+    return d;
+}
+
+static sadm_status base_betas(const char *schedule, int steps, double *b) {
+    int linear = strcmp(schedule, "linear") == 0, cosine = strcmp(schedule, "cosine") == 0;
+    SADM_REQUIRE(linear || cosine, "unknown noise schedule '%s' (linear or cosine)", schedule);
     if (linear) { /* np.linspace(start, stop, n): start + i * step, the last exactly stop */
         double scale = 1000.0 / steps, start = scale * 0.0001, stop = scale * 0.02, step = (stop - start) / (steps - 1);
         for (int i = 0; i < steps; i++) b[i] = start + i * step;
@@ -78,6 +84,116 @@ sadm_status sadm_diffusion_create(const char *schedule, int steps, sadm_diffusio
             b[i] = v < 0.999 ? v : 0.999;
         }
     }
+    return SADM_OK;
+}
+
+static void derive(sadm_diffusion *d);
+
+sadm_status sadm_diffusion_create(const char *schedule, int steps, sadm_diffusion **out) {
+    SADM_REQUIRE_PTR(schedule);
+    SADM_REQUIRE_PTR(out);
+    SADM_REQUIRE(steps >= 2, "sadm_diffusion_create: need at least 2 diffusion steps, got %d", steps);
+    sadm_diffusion *d = alloc_diffusion(steps);
+    if (!d) return sadm_error(SADM_ERR_NOMEM, "sadm_diffusion_create: out of memory");
+    sadm_status st = base_betas(schedule, steps, d->a[BETAS]);
+    if (st) {
+        sadm_diffusion_free(d);
+        return st;
+    }
+    derive(d);
+    *out = d;
+    return SADM_OK;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* space_timesteps of improved-DDPM's respace.py; keep[] gets the sorted kept steps. */
+static sadm_status space_timesteps(int T, const char *spec, int64_t *keep, int *count) {
+    int n = 0;
+    if (!strncmp(spec, "ddim", 4)) {
+        char *end;
+        long want = strtol(spec + 4, &end, 10);
+        SADM_REQUIRE(spec[4] && !*end && want > 0, "timestep respacing '%s': expected ddimN", spec);
+        for (int i = 1; i < T; i++)
+            if ((T + i - 1) / i == want) {
+                for (int k = 0; k < T; k += i) keep[n++] = k;
+                *count = n;
+                return SADM_OK;
+            }
+        return sadm_error(SADM_ERR_ARG, "timestep respacing '%s': no stride of %d steps gives exactly %ld", spec, T, want);
+    }
+    long sections[256];
+    int ns = 0;
+    const char *p = spec;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        SADM_REQUIRE(end != p && v >= 0 && ns < 256 && (*end == ',' || !*end),
+                     "timestep respacing '%s': expected counts like 250, 10,10,5 or ddim25", spec);
+        sections[ns++] = v;
+        p = *end ? end + 1 : end;
+    }
+    SADM_REQUIRE(ns > 0, "timestep respacing is empty");
+    int size_per = T / ns, extra = T % ns, start = 0;
+    for (int i = 0; i < ns; i++) {
+        int size = size_per + (i < extra ? 1 : 0);
+        SADM_REQUIRE(size >= sections[i], "timestep respacing '%s': cannot take %ld steps from a section of %d", spec,
+                     sections[i], size);
+        double stride = sections[i] <= 1 ? 1.0 : (double)(size - 1) / (double)(sections[i] - 1), cur = 0.0;
+        for (long k = 0; k < sections[i]; k++) {
+            keep[n++] = start + (int64_t)nearbyint(cur); /* Python's round(): halves to even */
+            cur += stride;
+        }
+        start += size;
+    }
+    qsort(keep, (size_t)n, sizeof *keep, cmp_i64);
+    int u = 0; /* a set: drop repeats */
+    for (int i = 0; i < n; i++)
+        if (!u || keep[u - 1] != keep[i]) keep[u++] = keep[i];
+    *count = u;
+    return SADM_OK;
+}
+
+sadm_status sadm_diffusion_respaced(const char *schedule, int steps, const char *spec, sadm_diffusion **out) {
+    SADM_REQUIRE_PTR(spec);
+    SADM_REQUIRE_PTR(out);
+    sadm_diffusion *base;
+    sadm_status st = sadm_diffusion_create(schedule, steps, &base);
+    if (st) return st;
+    if (!*spec) {
+        *out = base;
+        return SADM_OK;
+    }
+    int64_t *keep = malloc((size_t)steps * sizeof(int64_t)); /* sections never take more than T steps */
+    int count = 0;
+    if (!keep) st = sadm_error(SADM_ERR_NOMEM, "respacing: out of memory");
+    if (!st) st = space_timesteps(steps, spec, keep, &count);
+    if (!st && count < 1) st = sadm_error(SADM_ERR_ARG, "timestep respacing '%s' keeps no step", spec);
+    sadm_diffusion *d = st ? NULL : alloc_diffusion(count);
+    if (!st && !d) st = sadm_error(SADM_ERR_NOMEM, "respacing: out of memory");
+    if (!st) {
+        double last = 1.0;
+        for (int i = 0; i < count; i++) {
+            double ac = base->a[ALPHAS_CUMPROD][keep[i]];
+            d->a[BETAS][i] = 1.0 - ac / last;
+            last = ac;
+            d->timestep_map[i] = keep[i];
+        }
+        derive(d);
+    }
+    free(keep);
+    sadm_diffusion_free(base);
+    if (st) return st;
+    *out = d;
+    return SADM_OK;
+}
+
+static void derive(sadm_diffusion *d) {
+    int steps = d->steps;
+    double *b = d->a[BETAS];
     double ac = 1.0;
     for (int i = 0; i < steps; i++) {
         d->a[ALPHAS_CUMPROD_PREV][i] = ac;
@@ -96,9 +212,7 @@ sadm_status sadm_diffusion_create(const char *schedule, int steps, sadm_diffusio
         d->a[LOG_BETAS][i] = log(b[i]);
     }
     /* the posterior variance is 0 at t = 0: its log is clipped to the value at t = 1 */
-    for (int i = 0; i < steps; i++) d->a[POST_LOG_VAR_CLIPPED][i] = log(d->a[POST_VAR][i ? i : 1]);
-    *out = d;
-    return SADM_OK;
+    for (int i = 0; i < steps; i++) d->a[POST_LOG_VAR_CLIPPED][i] = log(d->a[POST_VAR][steps > 1 && !i ? 1 : i]);
 }
 
 static sadm_status check_t(const sadm_diffusion *d, const char *fn, int N, const int64_t *t) {

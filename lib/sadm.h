@@ -11,6 +11,7 @@
  *   7. Gaussian diffusion: schedules, q_sample, the training loss
  *   8. data sets
  *   9. training: AdamW + EMA loop, checkpoints, resume
+ *  10. sampling: DDPM, DDIM, classifier-free guidance
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -343,6 +344,15 @@ int sadm_diffusion_steps(const sadm_diffusion *d);
  * NULL for an unknown name. */
 const double *sadm_diffusion_array(const sadm_diffusion *d, const char *name);
 
+/* A respaced diffusion as improved-DDPM's SpacedDiffusion: keeps the timesteps that `spec`
+ * selects from a `steps`-step base — "250" (evenly spread), "10,10,5" (sections),
+ * "ddim25" (a stride giving exactly 25) — and recomputes the betas between them so that
+ * the kept alphas_cumprod are the base's. timestep_map (count entries) gives the base
+ * timestep of each kept step, which is what the model is called with. */
+sadm_status sadm_diffusion_respaced(const char *schedule, int steps, const char *spec, sadm_diffusion **out);
+/* Base timestep of each step (identity for an unspaced diffusion). */
+const int64_t *sadm_diffusion_timestep_map(const sadm_diffusion *d);
+
 /* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, per sample of `per_sample` floats. */
 sadm_status sadm_q_sample(const sadm_diffusion *d, int N, size_t per_sample, const float *x0, const int64_t *t,
                           const float *noise, float *xt);
@@ -435,6 +445,26 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path);
 sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_trainer **out);
 /* The EMA weights as a model file (what sampling uses). */
 sadm_status sadm_trainer_save_ema_model(const sadm_trainer *tr, const char *path);
+
+/* ------------------------------------------------------------------ 10. sampling */
+/* The samplers of improved-DDPM / ADM as DiT uses them, over a (possibly respaced)
+ * diffusion: ancestral DDPM with the model's learned-range variance (fixed-large variance
+ * for models without learn_sigma), and DDIM with eta. Classifier-free guidance batches the
+ * conditional and null-class halves: eps = eps_u + s (eps_c - eps_u) on all eps channels,
+ * or only on the first cfg_channels (DiT's sample.py guides 3 of 4 latent channels). */
+typedef struct sadm_sample_config {
+    int ddim;          /* 0: DDPM, 1: DDIM */
+    float eta;         /* DDIM only */
+    float cfg_scale;   /* 1: no guidance (the unconditional half is skipped) */
+    int cfg_channels;  /* 0: all eps channels */
+    int clip_denoised; /* clip the predicted x0 to [-1, 1] */
+} sadm_sample_config;
+/* N samples for labels y. x_T (N,C,H,W) is the starting noise; step_noise (S,N,C,H,W),
+ * one slice per step taken (first step first), or NULL to draw it from `seed`. out gets
+ * the final samples. progress (may be NULL) is called after each step. */
+sadm_status sadm_dit_sample(sadm_dit *m, const sadm_diffusion *d, const sadm_sample_config *cfg, int N, const int64_t *y,
+                            const float *x_T, const float *step_noise, uint64_t seed, float *out,
+                            void (*progress)(void *ctx, int done, int total), void *ctx);
 
 #ifdef __cplusplus
 }
