@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  info        show the version, kernel sets, threads and BLAS in use\n"
             "  train       train a DiT (default: on Fashion-MNIST)\n"
+            "  sample      generate images (PNG grid) or tensors with DDPM/DDIM and guidance\n"
             "  forward     run a model file on a batch file (for comparison with other code)\n"
             "  loss        DiT training loss and gradients of one batch (likewise)\n"
             "  bench ops   measure every operator on every kernel set (GFLOP/s, GB/s)\n"
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0) return sadm_cmd_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "sample") == 0) return sadm_cmd_sample(argc - 1, argv + 1);
     if (strcmp(argv[1], "forward") == 0) return sadm_cmd_forward(argc - 1, argv + 1);
     if (strcmp(argv[1], "loss") == 0) return sadm_cmd_loss(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) {

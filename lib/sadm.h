@@ -465,6 +465,12 @@ typedef struct sadm_sample_config {
 sadm_status sadm_dit_sample(sadm_dit *m, const sadm_diffusion *d, const sadm_sample_config *cfg, int N, const int64_t *y,
                             const float *x_T, const float *step_noise, uint64_t seed, float *out,
                             void (*progress)(void *ctx, int done, int total), void *ctx);
+/* A DiT from a model file, or from a training checkpoint: its EMA weights when use_ema. */
+sadm_status sadm_dit_load_any(const char *path, int use_ema, sadm_dit **out);
+/* Images (N, C, H, W) in [-1, 1] (C = 1 or 3) as one PNG grid of `nrow` per row with a
+ * 2-pixel black border, as torchvision's save_image(normalize=True, value_range=(-1, 1));
+ * written atomically. */
+sadm_status sadm_write_png_grid(const char *path, int N, int C, int H, int W, const float *x, int nrow);
 
 #ifdef __cplusplus
 }

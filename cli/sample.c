@@ -1,0 +1,202 @@
+/* sadm sample: images (PNG grid) and tensors from a trained DiT. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sadm.h"
+
+#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
+#define STREAM_XT 21
+#define STREAM_LABELS 22
+
+static void on_progress(void *ctx, int done, int total) {
+    cli_progress_state *p = ctx;
+    char status[64];
+    snprintf(status, sizeof status, "steps of batch");
+    cli_progress(p, done, total, status);
+}
+
+/* "3,1,4" into labels; returns the count or -1. */
+static int parse_labels(const char *s, int64_t **out) {
+    int n = 1;
+    for (const char *p = s; *p; p++) n += *p == ',';
+    int64_t *v = malloc((size_t)n * sizeof *v);
+    if (!v) return -1;
+    const char *p = s;
+    for (int i = 0; i < n; i++) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || (*end != ',' && *end)) {
+            free(v);
+            return -1;
+        }
+        v[i] = x;
+        p = end + (*end == ',');
+    }
+    *out = v;
+    return n;
+}
+
+int sadm_cmd_sample(int argc, char **argv) {
+    cli_opt o[] = {
+        {"model", "model file or training checkpoint", NULL, 0},
+        {"raw-weights", "with a checkpoint: its raw weights instead of the EMA", NULL, 1},
+        {"num", "number of samples", "16", 0},
+        {"labels", "class labels, e.g. 3,1,4 (default: uniformly random)", NULL, 0},
+        {"sampler", "ddpm or ddim", "ddpm", 0},
+        {"steps", "timestep respacing: 250, 50, ddim25, 10,10,5 ... (\"\" = all)", "250", 0},
+        {"eta", "DDIM eta (0: deterministic)", "0", 0},
+        {"cfg-scale", "classifier-free guidance scale (1: none)", "1", 0},
+        {"cfg-channels", "channels guided: all, or a count (3 reproduces DiT's sample.py)", "all", 0},
+        {"clip-denoised", "clip predicted x0 to [-1,1]: yes, no or auto (yes for 1 or 3 channels)", "auto", 0},
+        {"schedule", "noise schedule of training", "linear", 0},
+        {"diffusion-steps", "diffusion steps of training", "1000", 0},
+        {"seed", "seed of labels and noise", "0", 0},
+        {"batch-size", "samples per model batch", "32", 0},
+        {"threads", "threads (default: all cores)", NULL, 0},
+        {"grid", "PNG grid to write (images only)", "samples.png", 0},
+        {"out-tensor", "safetensors file with samples (N,C,H,W) and labels", NULL, 0},
+        {"noise-file", "safetensors with x_T (N,C,H,W) and z (S,N,C,H,W): the noise to use", NULL, 0},
+    };
+    const size_t n = NOPT(o);
+    int rc = cli_parse(argc, argv, o, n, "sadm sample --model M.safetensors [options]",
+                       "Generates samples with DDPM (learned variance) or DDIM, optionally with classifier-free\n"
+                       "guidance, and writes a PNG grid and/or a tensor file.");
+    if (rc) return rc == 1 ? 0 : rc;
+    long num = 16, seed = 0, batch = 32, dsteps = 1000;
+    double eta = 0, cfg = 1;
+    if (cli_int(o, n, "num", 1, 1 << 24, &num) < 0 || cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 ||
+        cli_int(o, n, "batch-size", 1, 1 << 16, &batch) < 0 || cli_int(o, n, "diffusion-steps", 2, 1 << 20, &dsteps) < 0 ||
+        cli_double(o, n, "eta", 0, 100, &eta) < 0 || cli_double(o, n, "cfg-scale", 0, 1000, &cfg) < 0 || cli_threads(o, n))
+        return 2;
+    const char *mpath = cli_get(o, n, "model"), *sampler = cli_get(o, n, "sampler");
+    if (!mpath) {
+        fprintf(stderr, "sadm sample: --model is required (see --help)\n");
+        return 2;
+    }
+    if (strcmp(sampler, "ddpm") && strcmp(sampler, "ddim")) {
+        fprintf(stderr, "sadm sample: --sampler %s: expected ddpm or ddim\n", sampler);
+        return 2;
+    }
+    sadm_dit *m;
+    if (sadm_dit_load_any(mpath, cli_get(o, n, "raw-weights") == NULL, &m)) return cli_fail("sample");
+    const sadm_dit_config *mc = sadm_dit_get_config(m);
+    int C = mc->in_channels, H = mc->input_size;
+    size_t per = (size_t)C * H * H;
+    sadm_sample_config sc = {!strcmp(sampler, "ddim"), (float)eta, (float)cfg, 0, 0};
+    const char *cc = cli_get(o, n, "cfg-channels"), *clip = cli_get(o, n, "clip-denoised");
+    if (strcmp(cc, "all")) {
+        char *end;
+        long k = strtol(cc, &end, 10);
+        if (*end || k < 1 || k > C) {
+            fprintf(stderr, "sadm sample: --cfg-channels %s: expected all or a count in [1, %d]\n", cc, C);
+            sadm_dit_free(m);
+            return 2;
+        }
+        sc.cfg_channels = (int)k;
+    }
+    sc.clip_denoised = !strcmp(clip, "yes") || (!strcmp(clip, "auto") && (C == 1 || C == 3));
+    sadm_diffusion *d;
+    if (sadm_diffusion_respaced(cli_get(o, n, "schedule"), (int)dsteps, cli_get(o, n, "steps"), &d)) {
+        sadm_dit_free(m);
+        return cli_fail("sample");
+    }
+    int S = sadm_diffusion_steps(d);
+    float *xT = NULL, *z = NULL;
+    sadm_st_file *nf = NULL;
+    const char *noise_path = cli_get(o, n, "noise-file");
+    if (noise_path) {
+        if (sadm_st_open(noise_path, &nf)) rc = cli_fail("sample");
+        const sadm_tensor_info *tx = rc ? NULL : sadm_st_find(nf, "x_T");
+        if (!rc && (!tx || tx->ndim != 4 || tx->shape[1] != C || tx->shape[2] != H || tx->shape[3] != H)) {
+            fprintf(stderr, "sadm sample: %s: needs x_T of shape (N, %d, %d, %d)\n", noise_path, C, H, H);
+            rc = 2;
+        }
+        if (!rc) num = (long)tx->shape[0];
+    }
+    int64_t *labels = NULL;
+    const char *ls = cli_get(o, n, "labels");
+    if (!rc && ls) {
+        int k = parse_labels(ls, &labels);
+        if (k < 0) {
+            fprintf(stderr, "sadm sample: --labels %s: expected integers separated by commas\n", ls);
+            rc = 2;
+        } else if (noise_path && k != num) {
+            fprintf(stderr, "sadm sample: --labels gives %d labels for the %ld samples of %s\n", k, num, noise_path);
+            rc = 2;
+        } else {
+            num = k; /* the labels decide how many samples */
+        }
+        for (int i = 0; !rc && i < k; i++)
+            if (labels[i] < 0 || labels[i] >= mc->num_classes) {
+                fprintf(stderr, "sadm sample: --labels: %lld is not a class of this model (0..%d)\n", (long long)labels[i],
+                        mc->num_classes - 1);
+                rc = 2;
+            }
+    }
+    float *out = NULL;
+    if (!rc) {
+        xT = malloc((size_t)num * per * sizeof(float));
+        out = malloc((size_t)num * per * sizeof(float));
+        if (!labels) labels = malloc((size_t)num * sizeof(int64_t));
+        if (!xT || !out || !labels) {
+            fprintf(stderr, "sadm sample: out of memory for %ld samples\n", num);
+            rc = 1;
+        }
+    }
+    if (!rc && !ls) {
+        float *u = malloc((size_t)num * sizeof(float));
+        sadm_rng_uniform((uint64_t)seed, STREAM_LABELS, 0, (size_t)num, u);
+        for (long i = 0; i < num; i++) labels[i] = (int64_t)(u[i] * mc->num_classes) % mc->num_classes;
+        free(u);
+    }
+    if (!rc && noise_path) {
+        int64_t sx[4] = {num, C, H, H}, sz[5] = {S, num, C, H, H};
+        z = malloc((size_t)S * num * per * sizeof(float));
+        if (!z || sadm_st_read_f32(nf, "x_T", 4, sx, xT) || sadm_st_read_f32(nf, "z", 5, sz, z)) rc = cli_fail("sample");
+    } else if (!rc) {
+        sadm_rng_normal((uint64_t)seed, STREAM_XT, 0, (size_t)num * per, xT);
+    }
+    fprintf(stderr, "sadm sample: %ld samples, %s with %d steps, guidance %g, %s\n", num, sampler, S, cfg,
+            sc.clip_denoised ? "x0 clipped" : "x0 not clipped");
+    for (long b0 = 0; !rc && b0 < num; b0 += batch) {
+        int nb = (int)(num - b0 < batch ? num - b0 : batch);
+        /* noise of a batch without a file: its own stream, keyed by the first sample */
+        float *zb = NULL;
+        if (z) {
+            zb = malloc((size_t)S * nb * per * sizeof(float));
+            for (int s = 0; zb && s < S; s++)
+                memcpy(zb + (size_t)s * nb * per, z + ((size_t)s * num + b0) * per, (size_t)nb * per * sizeof(float));
+        }
+        cli_progress_state prog = {0};
+        if ((z && !zb) || sadm_dit_sample(m, d, &sc, nb, labels + b0, xT + b0 * per, zb, ((uint64_t)seed << 24) + (uint64_t)b0,
+                                          out + b0 * per, on_progress, &prog))
+            rc = cli_fail("sample");
+        free(zb);
+    }
+    const char *grid = cli_get(o, n, "grid"), *tensor = cli_get(o, n, "out-tensor");
+    if (!rc && tensor) {
+        sadm_st_writer *w = sadm_st_writer_new();
+        int64_t sx[4] = {num, C, H, H}, sn[1] = {num};
+        if (!w || sadm_st_writer_add(w, "samples", SADM_DTYPE_F32, 4, sx, out) ||
+            sadm_st_writer_add(w, "labels", SADM_DTYPE_I64, 1, sn, labels) || sadm_st_writer_save(w, tensor))
+            rc = cli_fail("sample");
+        sadm_st_writer_free(w);
+        if (!rc) fprintf(stderr, "sadm sample: wrote %s\n", tensor);
+    }
+    if (!rc && grid && *grid && (C == 1 || C == 3)) {
+        int nrow = 1;
+        while ((long)nrow * nrow < num) nrow++;
+        if (sadm_write_png_grid(grid, (int)num, C, H, H, out, nrow)) rc = cli_fail("sample");
+        else fprintf(stderr, "sadm sample: wrote %s\n", grid);
+    } else if (!rc && !tensor) {
+        fprintf(stderr, "sadm sample: %d-channel samples are latents: pass --out-tensor (no VAE decoder yet)\n", C);
+        rc = 2;
+    }
+    sadm_st_close(nf);
+    sadm_dit_free(m);
+    sadm_diffusion_free(d);
+    free(xT), free(z), free(out), free(labels);
+    return rc;
+}
