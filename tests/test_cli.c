@@ -177,6 +177,69 @@ START_TEST(test_train_command) {
 }
 END_TEST
 
+/* sadm sample with a noise file writes what sadm_dit_sample computes, and a PNG grid. */
+START_TEST(test_sample_command) {
+    char model[300], noise[300], out[300], png[300], args[2000], log[8192];
+    snprintf(model, sizeof model, "%s/m.safetensors", ref_tmpdir());
+    snprintf(noise, sizeof noise, "%s/noise.safetensors", ref_tmpdir());
+    snprintf(out, sizeof out, "%s/s.safetensors", ref_tmpdir());
+    snprintf(png, sizeof png, "%s/grid.png", ref_tmpdir());
+    const sadm_dit_config cfg = {8, 4, 1, 16, 1, 2, 4.0f, 0.1f, 3, 1};
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&cfg, 2, &m));
+    float *w = sadm_dit_param_data(m);
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        if (!p->trainable) continue;
+        TU_OK(sadm_rng_normal(4, i, 0, p->numel, w + p->offset));
+        for (size_t k = 0; k < p->numel; k++) w[p->offset + k] *= 0.1f;
+    }
+    TU_OK(sadm_dit_save(m, model));
+    enum { NS = 3, S = 5 };
+    size_t per = 64;
+    float xT[NS * 64], z[S * NS * 64], got[NS * 64], want[NS * 64];
+    TU_OK(sadm_rng_normal(8, 0, 0, NS * per, xT));
+    TU_OK(sadm_rng_normal(8, 1, 0, S * NS * per, z));
+    sadm_st_writer *wr = sadm_st_writer_new();
+    int64_t sx[4] = {NS, 1, 8, 8}, sz[5] = {S, NS, 1, 8, 8}, y[NS] = {2, 0, 1};
+    TU_OK(sadm_st_writer_add(wr, "x_T", SADM_DTYPE_F32, 4, sx, xT));
+    TU_OK(sadm_st_writer_add(wr, "z", SADM_DTYPE_F32, 5, sz, z));
+    TU_OK(sadm_st_writer_save(wr, noise));
+    sadm_st_writer_free(wr);
+    snprintf(args, sizeof args,
+             "sample --model '%s' --noise-file '%s' --labels 2,0,1 --steps 5 --cfg-scale 1.5 --batch-size 2 --out-tensor '%s' --grid '%s'",
+             model, noise, out, png);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm sample failed: %s", log);
+    sadm_diffusion *d;
+    TU_OK(sadm_diffusion_respaced("linear", 1000, "5", &d));
+    sadm_sample_config sc = {0, 0, 1.5f, 0, 1};
+    TU_OK(sadm_dit_sample(m, d, &sc, NS, y, xT, z, 0, want, NULL, NULL));
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(out, &f));
+    TU_OK(sadm_st_read_f32(f, "samples", 4, sx, got));
+    tu_assert_same("sadm sample with a noise file", got, want, NS * per);
+    sadm_st_close(f);
+    FILE *pf = fopen(png, "rb");
+    unsigned char sig[8] = {0};
+    ck_assert_ptr_nonnull(pf);
+    ck_assert_uint_eq(fread(sig, 1, 8, pf), 8);
+    fclose(pf);
+    ck_assert(sig[1] == 'P' && sig[2] == 'NS' && sig[3] == 'G');
+    /* bad input */
+    snprintf(args, sizeof args, "sample --model '%s' --labels 7 --steps 5", model);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "7 is not a class"), "%s", log);
+    snprintf(args, sizeof args, "sample --model '%s' --sampler euler", model);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    snprintf(args, sizeof args, "sample --model '%s' --steps 5000", model);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "cannot take 5000 steps"), "%s", log);
+    sadm_diffusion_free(d);
+    sadm_dit_free(m);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -184,6 +247,7 @@ int main(void) {
     tcase_add_test(tc, test_forward_and_loss_commands);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_train_command);
+    tcase_add_test(tc, test_sample_command);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
