@@ -224,7 +224,7 @@ START_TEST(test_sample_command) {
     ck_assert_ptr_nonnull(pf);
     ck_assert_uint_eq(fread(sig, 1, 8, pf), 8);
     fclose(pf);
-    ck_assert(sig[1] == 'P' && sig[2] == 'NS' && sig[3] == 'G');
+    ck_assert(sig[1] == 'P' && sig[2] == 'N' && sig[3] == 'G');
     /* bad input */
     snprintf(args, sizeof args, "sample --model '%s' --labels 7 --steps 5", model);
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
