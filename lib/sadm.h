@@ -321,6 +321,11 @@ sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sad
  * (num_classes = the null class when class dropout > 0); out (N, C_out, H, W). Labels are
  * used as given (no dropout). Keeps the activations a backward pass will need. */
 sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out);
+/* The same output, keeping no training activations (memory independent of depth); a
+ * backward cannot follow it. */
+sadm_status sadm_dit_forward_inference(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out);
+/* Bytes of the activation arena as last sized. */
+size_t sadm_dit_activation_bytes(const sadm_dit *m);
 /* Gradients of the parameters, in the parameter block's layout (allocated at first use;
  * NULL when out of memory). pos_embed is fixed: its gradient stays zero. */
 float *sadm_dit_grad_data(sadm_dit *m);

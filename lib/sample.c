@@ -49,7 +49,7 @@ sadm_status sadm_dit_sample(sadm_dit *m, const sadm_diffusion *d, const sadm_sam
         int i = S - 1 - step; /* indices run from the last step down to 0 */
         if (guided) memcpy(x + (size_t)N * per, x, (size_t)N * per * sizeof(float));
         for (int n = 0; n < NB; n++) tf[n] = (float)tmap[i];
-        st = sadm_dit_forward(m, NB, x, tf, yy, mo);
+        st = sadm_dit_forward_inference(m, NB, x, tf, yy, mo);
         if (st) break;
         if (step_noise)
             memcpy(noise, step_noise + (size_t)step * N * per, (size_t)N * per * sizeof(float));

@@ -302,6 +302,31 @@ START_TEST(test_loss_and_gradients_vs_torch) {
 }
 END_TEST
 
+/* The inference forward equals the training forward bitwise, with less memory, and
+ * leaves nothing for a backward. */
+START_TEST(test_inference_forward) {
+    sadm_dit_config cfg = {16, 2, 3, 32, 4, 4, 4.0f, 0.1f, 5, 1};
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&cfg, 5, &m));
+    randomise(m, 5);
+    int N = 3;
+    size_t nx = (size_t)N * 3 * 16 * 16;
+    float *x = tu_uniform(nx, 1, -1, 1), *a = tu_alloc(2 * nx), *b = tu_alloc(2 * nx), t[3] = {1, 500, 999};
+    int64_t y[3] = {0, 5, 2};
+    TU_OK(sadm_dit_forward_inference(m, N, x, t, y, b));
+    size_t small = sadm_dit_activation_bytes(m);
+    ck_assert_int_eq(sadm_dit_backward(m, b, NULL), SADM_ERR_ARG);
+    TU_OK(sadm_dit_forward(m, N, x, t, y, a));
+    size_t big = sadm_dit_activation_bytes(m);
+    tu_assert_same("inference forward", b, a, 2 * nx);
+    ck_assert_msg(small * 3 < big, "inference arena %zu bytes, training %zu", small, big);
+    TU_OK(sadm_dit_forward_inference(m, N, x, t, y, b)); /* in the larger arena now */
+    tu_assert_same("inference forward, reused arena", b, a, 2 * nx);
+    sadm_dit_free(m);
+    free(x), free(a), free(b);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("dit");
     TCase *tc = tcase_create("dit");
@@ -309,6 +334,7 @@ int main(void) {
     tcase_add_test(tc, test_configs_and_init);
     tcase_add_test(tc, test_model_files);
     tcase_add_test(tc, test_forward_vs_torch);
+    tcase_add_test(tc, test_inference_forward);
     tcase_add_test(tc, test_loss_and_gradients_vs_torch);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -217,8 +217,10 @@ sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sa
 }
 
 /* ------------------------------------------------------------------ activations */
-/* Lays the activations of a batch of N out in one block; with base == NULL only counts. */
-static size_t layout_acts(sadm_dit *m, int N, float *base) {
+/* Lays the activations of a batch of N out in one block; with base == NULL only counts.
+ * For inference, all blocks share one set of buffers and the residual stream alternates
+ * between two, so memory does not grow with depth; no backward scratch is laid out. */
+static size_t layout_acts(sadm_dit *m, int N, float *base, int inference) {
     size_t at = 0, NT = (size_t)N * m->T, D = m->D;
     dit_acts *a = &m->acts;
 #define TAKE(ptr, n)                                                                               \
@@ -234,9 +236,21 @@ static size_t layout_acts(sadm_dit *m, int N, float *base) {
     TAKE(a->y_emb, N * D);
     TAKE(a->c, N * D);
     TAKE(a->silu_c, N * D);
+    float *stream[2] = {NULL, NULL};
+    if (inference) {
+        TAKE(stream[0], NT * D);
+        TAKE(stream[1], NT * D);
+    }
     for (int i = 0; i < m->cfg.depth; i++) {
         dit_block_acts *b = base ? &a->blocks[i] : &(dit_block_acts){0};
-        TAKE(b->x_in, NT * D);
+        if (inference && i > 0) {
+            if (base) *b = a->blocks[0], b->x_in = stream[i % 2];
+            continue;
+        }
+        if (inference)
+            b->x_in = stream[0];
+        else
+            TAKE(b->x_in, NT * D);
         TAKE(b->ada_raw, N * 6 * D);
         TAKE(b->ada, N * 6 * D);
         TAKE(b->ln1, NT * D);
@@ -256,7 +270,10 @@ static size_t layout_acts(sadm_dit *m, int N, float *base) {
         TAKE(b->gelu, NT * m->Hd);
         TAKE(b->fc2, NT * D);
     }
-    TAKE(a->x_last, NT * D);
+    if (inference)
+        a->x_last = stream[m->cfg.depth % 2];
+    else
+        TAKE(a->x_last, NT * D);
     TAKE(a->adaf_raw, N * 2 * D);
     TAKE(a->adaf, N * 2 * D);
     TAKE(a->lnf, NT * D);
@@ -264,6 +281,7 @@ static size_t layout_acts(sadm_dit *m, int N, float *base) {
     TAKE(a->rstdf, NT);
     TAKE(a->modf, NT * D);
     TAKE(a->lin, NT * m->F_out);
+    if (inference) return at;
     size_t wide = (size_t)(3 * D > (size_t)m->Hd ? 3 * D : (size_t)m->Hd);
     dit_grad_scratch *g = &a->g;
     TAKE(g->d_h, NT * D);
@@ -285,29 +303,28 @@ static size_t layout_acts(sadm_dit *m, int N, float *base) {
     return at;
 }
 
-/* Sized on the first call and grown only when a larger batch comes. */
-static sadm_status ensure_acts(sadm_dit *m, int N) {
-    if (m->act_mem && m->acts.N >= N) {
-        layout_acts(m, N, m->act_mem);
-        return SADM_OK;
+/* Sized on the first call and grown only when more is needed. */
+static sadm_status ensure_acts(sadm_dit *m, int N, int inference) {
+    size_t need = layout_acts(m, N, NULL, inference);
+    if (!m->acts.blocks && !(m->acts.blocks = calloc(m->cfg.depth ? m->cfg.depth : 1, sizeof *m->acts.blocks)))
+        return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
+    if (N > m->acts.N) {
+        int64_t *y = realloc(m->acts.y, (size_t)N * sizeof(int64_t));
+        if (!y) return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
+        m->acts.y = y, m->acts.N = N;
     }
-    size_t need = layout_acts(m, N, NULL);
-    sadm_free(m->act_mem);
-    free(m->acts.blocks);
-    free(m->acts.y);
-    m->act_mem = sadm_alloc(need * sizeof(float));
-    m->acts.blocks = calloc(m->cfg.depth ? m->cfg.depth : 1, sizeof *m->acts.blocks);
-    m->acts.y = calloc((size_t)N, sizeof(int64_t));
-    if (!m->act_mem || !m->acts.blocks || !m->acts.y) {
+    if (!m->act_mem || need > m->act_floats) {
         sadm_free(m->act_mem);
-        m->act_mem = NULL;
-        return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the activations of batch %d (%zu floats)", N, need);
+        m->act_floats = 0;
+        if (!(m->act_mem = sadm_alloc(need * sizeof(float))))
+            return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the activations of batch %d (%zu floats)", N, need);
+        m->act_floats = need;
     }
-    m->act_floats = need;
-    layout_acts(m, N, m->act_mem);
-    m->acts.N = N;
+    layout_acts(m, N, m->act_mem, inference);
     return SADM_OK;
 }
+
+size_t sadm_dit_activation_bytes(const sadm_dit *m) { return m ? m->act_floats * sizeof(float) : 0; }
 
 /* ------------------------------------------------------------------ adaLN chunks */
 void dit_split_chunks(int N, int D, int k, const float *src, float *dst) {
@@ -329,7 +346,17 @@ void dit_merge_chunks(int N, int D, int k, const float *src, float *dst) {
         if (st_) return st_;                                                                       \
     } while (0)
 
+static sadm_status forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out, int inference);
+
 sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out) {
+    return forward(m, N, x, t, y, out, 0);
+}
+
+sadm_status sadm_dit_forward_inference(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out) {
+    return forward(m, N, x, t, y, out, 1);
+}
+
+static sadm_status forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out, int inference) {
     SADM_REQUIRE_PTR(m);
     SADM_REQUIRE_POSITIVE(N);
     SADM_REQUIRE_PTR(x);
@@ -340,7 +367,7 @@ sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t,
         SADM_REQUIRE(y[n] >= 0 && y[n] < m->label_rows,
                      "sadm_dit_forward: label %lld of sample %d is outside [0, %d)%s", (long long)y[n], n, m->label_rows,
                      m->label_rows > m->cfg.num_classes ? " (the last is the null class)" : "");
-    TRY(ensure_acts(m, N));
+    TRY(ensure_acts(m, N, inference));
     const sadm_dit_config *c = &m->cfg;
     dit_acts *a = &m->acts;
     a->N_last = 0; /* a failure below leaves nothing to run a backward on */
@@ -393,6 +420,6 @@ sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t,
     TRY(sadm_modulate_forward(N, T, D, a->lnf, a->adaf, a->adaf + (size_t)N * D, a->modf));
     TRY(sadm_linear_forward(NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin));
     TRY(sadm_unpatchify(N, m->C_out, H, H, p, a->lin, out));
-    a->N_last = N;
+    a->N_last = inference ? 0 : N; /* shared buffers hold nothing a backward could use */
     return SADM_OK;
 }

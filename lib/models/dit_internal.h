@@ -32,7 +32,7 @@ typedef struct dit_grad_scratch {
 } dit_grad_scratch;
 
 typedef struct dit_acts {
-    int N;          /* batch the buffers are sized for */
+    int N;          /* capacity of y (largest batch so far) */
     int N_last;     /* batch of the last forward */
     int64_t *y;     /* labels of the last forward */
     dit_grad_scratch g;
