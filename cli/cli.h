@@ -23,6 +23,7 @@ int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double h
 int sadm_cmd_train(int argc, char **argv);
 int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
+int sadm_cmd_bench_sample(int argc, char **argv);
 
 /* Progress display: a bar on a terminal, a line every 30 s otherwise. */
 typedef struct cli_progress_state {

@@ -18,6 +18,7 @@ static void usage(FILE *f) {
             "  loss        DiT training loss and gradients of one batch (likewise)\n"
             "  bench ops   measure every operator on every kernel set (GFLOP/s, GB/s)\n"
             "  bench train one training step, libsadm and PyTorch side by side\n"
+            "  bench sample DDIM sampling with guidance, libsadm and PyTorch side by side\n"
             "\n"
             "Run 'sadm <command> --help' for a command's options.\n"
             "Environment: SADM_ISA=scalar|avx2|avx512|neon forces a kernel set; OMP_NUM_THREADS sets threads.\n");
@@ -56,7 +57,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ops") == 0) return sadm_cmd_bench_ops(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "train") == 0) return sadm_cmd_bench_train(argc - 2, argv + 2);
-        fprintf(stderr, "sadm bench: expected a benchmark name: ops or train\n");
+        if (argc >= 3 && strcmp(argv[2], "sample") == 0) return sadm_cmd_bench_sample(argc - 2, argv + 2);
+        fprintf(stderr, "sadm bench: expected a benchmark name: ops, train or sample\n");
         return 2;
     }
     fprintf(stderr, "sadm: unknown command '%s'\n\n", argv[1]);
