@@ -61,7 +61,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"run-dir", "folder for checkpoint.safetensors, model-ema.safetensors and log.jsonl", "runs/fmnist", 0},
         {"ckpt-every", "steps between checkpoints", "500", 0},
         {"log-every", "steps between log lines", "10", 0},
-        {"resume", "continue from the run folder's checkpoint", NULL, 1},
+        {"resume", "continue from the run folder's checkpoint (model, optimiser and data settings come from it; --steps may grow)", NULL, 1},
     };
     int rc = cli_parse(argc, argv, o, NOPT(o), "sadm train [options]",
                        "Trains a class-conditional DiT with DiT's loss (MSE + VB, learned variance), AdamW and an\n"
