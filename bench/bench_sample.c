@@ -17,22 +17,10 @@ typedef struct {
 } sample_case;
 
 static int run_torch(const sample_case *c, int steps, double cfg, int threads, double *secs, double *rss) {
-    const char *py = getenv("SADM_PYTHON");
-    if (!py || !*py) py = SADM_PYTHON_TORCH;
-    if (!*py) return 1;
-    char cmd[2048], line[1024];
-    snprintf(cmd, sizeof cmd, "'%s' '%s/bench/sample_torch.py' %d %d %d %d %d %d %d %d %d %g %d 2>&1", py, SADM_SRCDIR,
-             c->cfg.input_size, c->cfg.in_channels, c->cfg.num_classes, c->cfg.patch_size, c->cfg.depth, c->cfg.hidden_size,
-             c->cfg.num_heads, c->batch, steps, cfg, threads);
-    FILE *p = popen(cmd, "r");
-    if (!p) return 1;
-    int ok = 0;
-    while (fgets(line, sizeof line, p)) {
-        char *s = strstr(line, "\"seconds\": "), *r = strstr(line, "\"peak_rss_mib\": ");
-        if (s && r) ok = sscanf(s + 11, "%lf", secs) == 1 && sscanf(r + 16, "%lf", rss) == 1;
-        else fputs(line, stderr);
-    }
-    return pclose(p) != 0 || !ok;
+    char args[256];
+    snprintf(args, sizeof args, "%d %d %d %d %d %d %d %d %d %g %d", c->cfg.input_size, c->cfg.in_channels, c->cfg.num_classes,
+             c->cfg.patch_size, c->cfg.depth, c->cfg.hidden_size, c->cfg.num_heads, c->batch, steps, cfg, threads);
+    return bench_python("sample_torch.py", args, "seconds", secs, "peak_rss_mib", rss);
 }
 
 int sadm_cmd_bench_sample(int argc, char **argv) {

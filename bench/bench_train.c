@@ -77,22 +77,10 @@ static int time_libsadm(const bench_case *c, int steps, double *step_s, double *
 
 /* Runs the PyTorch reference; fills step time and peak memory, or returns non-zero. */
 static int time_torch(const bench_case *c, int steps, int threads, double *step_s, double *rss_mib) {
-    const char *py = getenv("SADM_PYTHON");
-    if (!py || !*py) py = SADM_PYTHON_TORCH;
-    if (!*py) return 1;
-    char cmd[2048], line[1024];
-    snprintf(cmd, sizeof cmd, "'%s' '%s/bench/train_torch.py' %d %d %d %d %d %d %d %d %d %d 2>&1", py, SADM_SRCDIR,
-             c->cfg.input_size, c->cfg.in_channels, c->cfg.num_classes, c->cfg.patch_size, c->cfg.depth,
-             c->cfg.hidden_size, c->cfg.num_heads, c->batch, steps, threads);
-    FILE *p = popen(cmd, "r");
-    if (!p) return 1;
-    int ok = 0;
-    while (fgets(line, sizeof line, p)) {
-        char *s = strstr(line, "\"step_s\": "), *r = strstr(line, "\"peak_rss_mib\": ");
-        if (s && r) ok = sscanf(s + 10, "%lf", step_s) == 1 && sscanf(r + 16, "%lf", rss_mib) == 1;
-        else fputs(line, stderr);
-    }
-    return pclose(p) != 0 || !ok;
+    char args[256];
+    snprintf(args, sizeof args, "%d %d %d %d %d %d %d %d %d %d", c->cfg.input_size, c->cfg.in_channels, c->cfg.num_classes,
+             c->cfg.patch_size, c->cfg.depth, c->cfg.hidden_size, c->cfg.num_heads, c->batch, steps, threads);
+    return bench_python("train_torch.py", args, "step_s", step_s, "peak_rss_mib", rss_mib);
 }
 
 int sadm_cmd_bench_train(int argc, char **argv) {

@@ -25,6 +25,10 @@ int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
 int sadm_cmd_bench_sample(int argc, char **argv);
 
+/* Runs bench/<script> <args> with the Python that has torch; reads "key1" and "key2" from
+ * its JSON line. 0 on success. */
+int bench_python(const char *script, const char *args, const char *key1, double *v1, const char *key2, double *v2);
+
 /* Progress display: a bar on a terminal, a line every 30 s otherwise. */
 typedef struct cli_progress_state {
     int started, tty;

@@ -30,12 +30,7 @@ enum { N = 3 };
 static void write_inputs(const char *model, const char *batch, float *x, float *noise, int64_t *t, int64_t *y) {
     sadm_dit *m;
     TU_OK(sadm_dit_create(&CFG, 5, &m));
-    float *p = sadm_dit_param_data(m);
-    for (size_t i = 0; i < sadm_dit_num_params(m); i++) { /* non-zero everywhere */
-        const sadm_param *pp = sadm_dit_param(m, i);
-        if (pp->trainable) TU_OK(sadm_rng_normal(9, i, 0, pp->numel, p + pp->offset));
-        for (size_t k = 0; pp->trainable && k < pp->numel; k++) p[pp->offset + k] *= 0.2f;
-    }
+    tu_randomise_dit(m, 9, 0.5f);
     TU_OK(sadm_dit_save(m, model));
     sadm_dit_free(m);
     size_t nx = (size_t)N * 2 * 8 * 8;
@@ -187,13 +182,7 @@ START_TEST(test_sample_command) {
     const sadm_dit_config cfg = {8, 4, 1, 16, 1, 2, 4.0f, 0.1f, 3, 1};
     sadm_dit *m;
     TU_OK(sadm_dit_create(&cfg, 2, &m));
-    float *w = sadm_dit_param_data(m);
-    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
-        const sadm_param *p = sadm_dit_param(m, i);
-        if (!p->trainable) continue;
-        TU_OK(sadm_rng_normal(4, i, 0, p->numel, w + p->offset));
-        for (size_t k = 0; k < p->numel; k++) w[p->offset + k] *= 0.1f;
-    }
+    tu_randomise_dit(m, 4, 0.5f);
     TU_OK(sadm_dit_save(m, model));
     enum { NS = 3, S = 5 };
     size_t per = 64;

@@ -11,24 +11,10 @@
 #include "reference.h"
 #include "testutil.h"
 
-/* Every parameter random (DiT's own init zeroes adaLN and the final layer, which would make
- * the output trivially zero), scaled by 1/sqrt(fan_in); pos_embed keeps its sin-cos values. */
-static void randomise(sadm_dit *m, uint64_t seed) {
-    float *data = sadm_dit_param_data(m);
-    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
-        const sadm_param *p = sadm_dit_param(m, i);
-        if (!p->trainable) continue;
-        float std = p->ndim == 1 ? 0.1f : 1.0f / sqrtf((float)(p->numel / (size_t)p->shape[0]));
-        if (strstr(p->name, "embedding_table")) std = 1.0f;
-        TU_OK(sadm_rng_normal(seed, 1000 + i, 0, p->numel, data + p->offset));
-        for (size_t k = 0; k < p->numel; k++) data[p->offset + k] *= std;
-    }
-}
-
 static void compare_with_torch(const sadm_dit_config *cfg, int N, uint64_t seed) {
     sadm_dit *m;
     TU_OK(sadm_dit_create(cfg, seed, &m));
-    randomise(m, seed);
+    tu_randomise_dit(m, seed, 1.0f);
     int C = cfg->in_channels, H = cfg->input_size, Co = sadm_dit_out_channels(m);
     size_t nx = (size_t)N * C * H * H, no = (size_t)N * Co * H * H;
     float *x = tu_alloc(nx), *t = tu_alloc(N), *out = tu_alloc(no);
@@ -155,7 +141,7 @@ START_TEST(test_model_files) {
     sadm_dit_config cfg = {8, 4, 2, 16, 1, 2, 4.0f, 0.1f, 3, 0};
     sadm_dit *m, *back;
     TU_OK(sadm_dit_create(&cfg, 3, &m));
-    randomise(m, 3);
+    tu_randomise_dit(m, 3, 1.0f);
     char path[300], bare[300];
     snprintf(path, sizeof path, "%s/m.safetensors", ref_tmpdir());
     snprintf(bare, sizeof bare, "%s/bare.safetensors", ref_tmpdir());
@@ -206,7 +192,7 @@ static void compare_loss_with_torch(const sadm_dit_config *cfg, int N, uint64_t 
     sadm_diffusion *d;
     TU_OK(sadm_dit_create(cfg, seed, &m));
     TU_OK(sadm_diffusion_create("linear", 1000, &d));
-    randomise(m, seed);
+    tu_randomise_dit(m, seed, 1.0f);
     int C = cfg->in_channels, H = cfg->input_size;
     size_t nx = (size_t)N * C * H * H;
     float *x0 = tu_uniform(nx, seed + 1, -1.0f, 1.0f), *noise = tu_alloc(nx), *xt = tu_alloc(nx);
@@ -308,7 +294,7 @@ START_TEST(test_inference_forward) {
     sadm_dit_config cfg = {16, 2, 3, 32, 4, 4, 4.0f, 0.1f, 5, 1};
     sadm_dit *m;
     TU_OK(sadm_dit_create(&cfg, 5, &m));
-    randomise(m, 5);
+    tu_randomise_dit(m, 5, 1.0f);
     int N = 3;
     size_t nx = (size_t)N * 3 * 16 * 16;
     float *x = tu_uniform(nx, 1, -1, 1), *a = tu_alloc(2 * nx), *b = tu_alloc(2 * nx), t[3] = {1, 500, 999};

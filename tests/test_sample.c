@@ -10,17 +10,6 @@
 #include "reference.h"
 #include "testutil.h"
 
-static void randomise(sadm_dit *m, uint64_t seed) {
-    float *data = sadm_dit_param_data(m);
-    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
-        const sadm_param *p = sadm_dit_param(m, i);
-        if (!p->trainable) continue;
-        float std = p->ndim == 1 ? 0.05f : 0.5f / sqrtf((float)(p->numel / (size_t)p->shape[0]));
-        TU_OK(sadm_rng_normal(seed, 2000 + i, 0, p->numel, data + p->offset));
-        for (size_t k = 0; k < p->numel; k++) data[p->offset + k] *= std;
-    }
-}
-
 typedef struct {
     int ddim;
     const char *spec;
@@ -32,7 +21,7 @@ static void compare(const sample_case *c) {
     sadm_dit_config cfg = {8, 2, 4, 32, 2, 4, 4.0f, 0.1f, 5, c->learn_sigma};
     sadm_dit *m;
     TU_OK(sadm_dit_create(&cfg, 7, &m));
-    randomise(m, 7);
+    tu_randomise_dit(m, 7, 0.5f);
     sadm_diffusion *d;
     TU_OK(sadm_diffusion_respaced("linear", 1000, c->spec, &d));
     int S = sadm_diffusion_steps(d), N = c->N;

@@ -110,6 +110,18 @@ void tu_check_grad(const char *what, tu_forward_fn forward, void *ctx, float *x,
     free(out);
 }
 
+void tu_randomise_dit(sadm_dit *m, uint64_t seed, float scale) {
+    float *data = sadm_dit_param_data(m);
+    for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        if (!p->trainable) continue;
+        float std = p->ndim == 1 ? 0.1f * scale : scale / sqrtf((float)(p->numel / (size_t)p->shape[0]));
+        if (strstr(p->name, "embedding_table")) std = scale;
+        ck_assert_int_eq(sadm_rng_normal(seed, 1000 + i, 0, p->numel, data + p->offset), SADM_OK);
+        for (size_t k = 0; k < p->numel; k++) data[p->offset + k] *= std;
+    }
+}
+
 int tu_run(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -38,6 +38,11 @@ typedef void (*tu_forward_fn)(void *ctx, float *out);
 void tu_check_grad(const char *what, tu_forward_fn forward, void *ctx, float *x, size_t n, const float *analytic,
                    const float *w, size_t nout, float h, double tol);
 
+/* Every trainable DiT parameter random — DiT's own init zeroes adaLN and the final layer,
+ * which would make outputs trivially zero: N(0, scale^2/fan_in) for matrices, scale 0.1
+ * for vectors, scale for embedding tables; pos_embed keeps its sin-cos values. */
+void tu_randomise_dit(sadm_dit *m, uint64_t seed, float scale);
+
 #define TU_OK(call) ck_assert_msg((call) == SADM_OK, "%s failed: %s", #call, sadm_last_error())
 
 /* Runs each test case as its own suite and returns the failure count as exit status. */
