@@ -48,8 +48,7 @@ static int load_model(const char *cmd, const cli_opt *o, size_t n, sadm_dit **m)
 }
 
 /* Reads a float tensor of exactly `numel` elements with the given leading size. */
-static float *read_floats(const char *cmd, const sadm_st_file *f, const char *path, const char *name, int ndim,
-                          const int64_t *shape) {
+static float *read_floats(const char *cmd, const sadm_st_file *f, const char *name, int ndim, const int64_t *shape) {
     size_t numel = 1;
     for (int d = 0; d < ndim; d++) numel *= (size_t)shape[d];
     float *p = malloc(numel * sizeof(float));
@@ -59,7 +58,6 @@ static float *read_floats(const char *cmd, const sadm_st_file *f, const char *pa
         free(p);
         return NULL;
     }
-    (void)path;
     return p;
 }
 
@@ -138,7 +136,7 @@ int sadm_cmd_forward(int argc, char **argv) {
     float *x = NULL, *t = NULL, *out = NULL;
     int64_t *y = NULL;
     if (!rc) {
-        x = read_floats("forward", f, bpath, "x", 4, xs);
+        x = read_floats("forward", f, "x", 4, xs);
         t = malloc((size_t)N * sizeof(float));
         y = malloc((size_t)N * sizeof(int64_t));
         out = malloc((size_t)N * Co * xs[2] * xs[3] * sizeof(float));
@@ -194,8 +192,8 @@ int sadm_cmd_loss(int argc, char **argv) {
     float *x0 = NULL, *noise = NULL, *terms = NULL;
     int64_t *t = NULL, *y = NULL;
     if (!rc) {
-        x0 = read_floats("loss", f, bpath, "x0", 4, xs);
-        noise = x0 ? read_floats("loss", f, bpath, "noise", 4, xs) : NULL;
+        x0 = read_floats("loss", f, "x0", 4, xs);
+        noise = x0 ? read_floats("loss", f, "noise", 4, xs) : NULL;
         t = malloc((size_t)N * sizeof(int64_t));
         y = malloc((size_t)N * sizeof(int64_t));
         terms = malloc(3 * (size_t)N * sizeof(float));
