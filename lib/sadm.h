@@ -7,11 +7,12 @@
  *   4. operators: matrix products, normalisation, activations, elementwise,
  *      attention, convolution and pooling, embeddings, reductions, optimiser
  *   5. files: safetensors
- *   6. models: parameter tables, DiT
+ *   6. models: parameter tables, DiT, the structure encoder
  *   7. Gaussian diffusion: schedules, q_sample, the training loss
  *   8. data sets
  *   9. training: AdamW + EMA loop, checkpoints, resume
  *  10. sampling: DDPM, DDIM, classifier-free guidance
+ *  11. SADM: structural distances, the minimax objective, SADM training
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -334,6 +335,43 @@ sadm_status sadm_dit_zero_grad(sadm_dit *m);
  * dL/d(parameters) to the gradient block and, when dx != NULL, dL/dx to dx. */
 sadm_status sadm_dit_backward(sadm_dit *m, const float *dout, float *dx);
 
+/* Structure encoder E_phi of SADM's structure discriminator: a small ViT on inputs of the
+ * denoiser's shape — patch embedding (conv p×p stride p) + fixed 2-D sin-cos position
+ * embedding, `depth` pre-LN blocks (affine LayerNorm eps 1e-6, multi-head attention with
+ * packed qkv, MLP with GELU-tanh), a final affine LayerNorm, the mean over tokens, a
+ * Linear head to embed_dim, then L2 normalisation z = h / max(|h|, 1e-12). Parameter
+ * names as timm's ViT: x_embedder.proj.*, pos_embed, blocks.{i}.norm1.*, .attn.qkv.*,
+ * .attn.proj.*, .norm2.*, .mlp.fc1.*, .mlp.fc2.*, norm.*, head.*. */
+typedef struct sadm_encoder_config {
+    int input_size, patch_size, in_channels, hidden_size, depth, num_heads;
+    float mlp_ratio;
+    int embed_dim;
+} sadm_encoder_config;
+sadm_status sadm_encoder_config_check(const sadm_encoder_config *cfg);
+
+typedef struct sadm_encoder sadm_encoder;
+/* A fresh encoder initialised like a ViT: xavier-uniform linears (the patch embedding on
+ * its flattened weight) and head, zero biases, LayerNorm weight 1 / bias 0. */
+sadm_status sadm_encoder_create(const sadm_encoder_config *cfg, uint64_t seed, sadm_encoder **out);
+void sadm_encoder_free(sadm_encoder *e);
+const sadm_encoder_config *sadm_encoder_get_config(const sadm_encoder *e);
+size_t sadm_encoder_num_params(const sadm_encoder *e);
+const sadm_param *sadm_encoder_param(const sadm_encoder *e, size_t i);
+float *sadm_encoder_param_data(sadm_encoder *e);
+size_t sadm_encoder_param_total(const sadm_encoder *e);
+float *sadm_encoder_grad_data(sadm_encoder *e); /* allocated at first use; NULL when out of memory */
+sadm_status sadm_encoder_zero_grad(sadm_encoder *e);
+/* Encoder files: the tensors above plus the config as __metadata__ (input_size,
+ * patch_size, in_channels, hidden_size, depth, num_heads, mlp_ratio, embed_dim). */
+sadm_status sadm_encoder_save(const sadm_encoder *e, const char *path);
+sadm_status sadm_encoder_load(const char *path, sadm_encoder **out);
+/* z (N, embed_dim), rows of unit length, for x (N, C, H, W). Keeps the activations of
+ * this batch for one backward. */
+sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *z);
+/* Backward of the last forward, given dz = dL/dz: adds dL/d(parameters) to the gradient
+ * block when param_grads, and dL/dx to dx when dx != NULL. */
+sadm_status sadm_encoder_backward(sadm_encoder *e, const float *dz, float *dx, int param_grads);
+
 /* ------------------------------------------------------------------ 7. Gaussian diffusion */
 /* As the ADM / improved-DDPM code that DiT uses: all schedule quantities in double, each
  * cast to float where it meets a tensor. Schedules: "linear" (1e-4 .. 0.02, scaled by
@@ -427,6 +465,10 @@ typedef struct sadm_step_stats {
     long step;          /* number of steps done after this one */
     double loss, mse, vb; /* batch means */
     double grad_norm;   /* before clipping */
+    /* SADM steps only (0 otherwise): L_struct as the denoiser saw it (after the encoder's
+     * update; with lambda 0 the encoder's last value), the cosine spreads, and the norm of
+     * the encoder's last gradient */
+    double l_struct, real_cos, fake_cos, disc_grad_norm;
 } sadm_step_stats;
 
 typedef struct sadm_trainer sadm_trainer;
@@ -476,6 +518,63 @@ sadm_status sadm_dit_load_any(const char *path, int use_ema, sadm_dit **out);
  * 2-pixel black border, as torchvision's save_image(normalize=True, value_range=(-1, 1));
  * written atomically. */
 sadm_status sadm_write_png_grid(const char *path, int N, int C, int H, int W, const float *x, int nrow);
+
+/* ------------------------------------------------------------------ 11. SADM */
+/* Structure-guided adversarial training (Yang et al., CVPR 2024) as libsadm defines it:
+ * fake samples x̂0 = sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) epŝ (the first C output
+ * channels), paired with the real x0; the structure of a batch is S = Z Z^T of its encoder
+ * embeddings; the structural distance between real and fake structures is
+ *   cosine-mse:  sum_{i!=j} w_i w_j (S^r_ij - S^f_ij)^2 / sum_{i!=j} w_i w_j
+ *   softmax-kl:  sum_i w_i KL(P^r_i || P^f_i) / sum_i w_i, P_i = softmax_{j!=i}(S_ij / tau)
+ * with w_i = 1 (weighting none) or abar_{t_i} (weighting alpha). The denoiser minimises
+ * mean(loss) + lambda L_struct; the encoder maximises L_struct with x̂0 detached. */
+typedef enum sadm_struct_distance { SADM_DIST_COSINE_MSE = 0, SADM_DIST_SOFTMAX_KL = 1 } sadm_struct_distance;
+typedef enum sadm_struct_weighting { SADM_WEIGHT_NONE = 0, SADM_WEIGHT_ALPHA = 1 } sadm_struct_weighting;
+typedef struct sadm_sadm_config {
+    float lambda;                   /* weight of L_struct in the denoiser's loss, >= 0 */
+    sadm_struct_distance distance;  /* cosine-mse */
+    sadm_struct_weighting weighting;/* none */
+    float tau;                      /* softmax-kl temperature (0.1) */
+    int d_steps;                    /* encoder Adam steps per denoiser step (1) */
+    float disc_lr, disc_beta1, disc_beta2, disc_eps; /* encoder Adam: 1e-4, 0.9, 0.999, 1e-8 */
+} sadm_sadm_config;
+void sadm_sadm_config_default(sadm_sadm_config *cfg);
+sadm_status sadm_sadm_config_check(const sadm_sadm_config *cfg);
+/* "cosine-mse" / "softmax-kl" and "none" / "alpha"; errors list the known names. */
+sadm_status sadm_struct_distance_parse(const char *name, sadm_struct_distance *out);
+sadm_status sadm_struct_weighting_parse(const char *name, sadm_struct_weighting *out);
+const char *sadm_struct_distance_name(sadm_struct_distance d);
+const char *sadm_struct_weighting_name(sadm_struct_weighting w);
+
+/* What a structural distance measured: the distance and the mean off-diagonal cosine of
+ * each batch (an encoder that maps everything to one point shows real_cos -> 1). */
+typedef struct sadm_struct_stats {
+    double loss, real_cos, fake_cos;
+} sadm_struct_stats;
+/* The structural distance of embeddings zr, zf (N, E, unit rows) with per-sample weights
+ * w (N; NULL = all 1), computed in double. dzr / dzf (either may be NULL) receive
+ * += scale * dL/dz. N must be at least 2 (pairs). */
+sadm_status sadm_struct_loss(const sadm_sadm_config *cfg, int N, int E, const float *zr, const float *zf, const float *w,
+                             float scale, sadm_struct_stats *stats, float *dzr, float *dzf);
+
+/* One batch of SADM's objectives with the models as given: x_t, DiT(x_t), the diffusion
+ * loss terms (loss, mse, vb: N each, any may be NULL), x̂0, and
+ *   - the gradient of L_G = mean(loss) + lambda L_struct added to the DiT's gradient block
+ *     (the real branch a constant);
+ *   - when encoder_grads, the gradient of L_struct (x̂0 detached) added to the encoder's
+ *     gradient block.
+ * stats gets L_struct and the cosine spreads. */
+sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d, const sadm_sadm_config *cfg, int N,
+                           const float *x0, const int64_t *t, const int64_t *y, const float *noise, float *loss,
+                           float *mse, float *vb, sadm_struct_stats *stats, int encoder_grads);
+/* Turns a trainer's steps into SADM steps: per step one denoiser forward; d_steps Adam
+ * steps of the encoder on -L_struct; then the denoiser's AdamW step on L_G with the
+ * updated encoder; EMA. The trainer takes ownership of the encoder. Checkpoints then also
+ * hold the encoder, its Adam moments and these settings. lambda = 0 leaves the denoiser's
+ * updates exactly those of plain training. */
+sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sadm_sadm_config *cfg);
+sadm_encoder *sadm_trainer_encoder(sadm_trainer *tr); /* NULL without SADM */
+const sadm_sadm_config *sadm_trainer_sadm_config(const sadm_trainer *tr);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 
 #include "internal.h"
 #include "models/dit_internal.h"
+#include "models/encoder_internal.h"
+#include "sadm_objective.h"
 
 /* RNG streams of the training loop */
 enum { STREAM_SHUFFLE = 1 << 20, STREAM_FLIP = 2, STREAM_DROP = 3, STREAM_T = 4, STREAM_NOISE = 5 };
@@ -41,6 +43,12 @@ struct sadm_trainer {
     long request; /* step to load into buf[1 - cur]; -1: none */
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
+    /* SADM (NULL encoder: plain training) */
+    sadm_encoder *enc;
+    sadm_sadm_config scfg;
+    float *em, *ev;  /* the encoder's Adam moments, its parameter layout */
+    long disc_step;  /* encoder Adam steps taken (bias correction) */
+    sadm_objective obj;
 };
 
 void sadm_train_config_default(sadm_train_config *c) {
@@ -73,6 +81,9 @@ void sadm_trainer_free(sadm_trainer *tr) {
         sadm_free(b->x0), sadm_free(b->noise), free(b->u), free(b->t), free(b->y);
     }
     free(tr->loss), free(tr->mse), free(tr->vb), free(tr->perm);
+    sadm_encoder_free(tr->enc);
+    sadm_free(tr->em), sadm_free(tr->ev);
+    sobj_free(&tr->obj);
     free(tr);
 }
 
@@ -262,6 +273,61 @@ sadm_status sadm_trainer_next_batch(sadm_trainer *tr, const float **x0, const in
     return SADM_OK;
 }
 
+/* d_steps Adam steps of the encoder on -L_struct with x̂0 detached. */
+static sadm_status encoder_steps(sadm_trainer *tr, const float *x0, sadm_struct_stats *ds, double *dnorm) {
+    sadm_encoder *e = tr->enc;
+    const sadm_sadm_config *c = &tr->scfg;
+    size_t P = sadm_encoder_param_total(e);
+    sadm_adamw_config oc = {c->disc_lr, c->disc_beta1, c->disc_beta2, c->disc_eps, 0.0f};
+    for (int k = 0; k < c->d_steps; k++) {
+        sadm_status st = sadm_encoder_zero_grad(e);
+        if (!st) st = sobj_encoder(&tr->obj, e, c, x0, -1.0f, 1, ds);
+        if (!st) st = sadm_clip_grad_norm(P, sadm_encoder_grad_data(e), 0.0f, dnorm);
+        if (st == SADM_ERR_NUMERIC || (!st && !isfinite(*dnorm)))
+            return sadm_error(SADM_ERR_NUMERIC,
+                              "step %ld: the structure encoder's loss or gradient is not finite (L_struct %g, gradient "
+                              "norm %g); stopped before its update %d of %d",
+                              tr->step + 1, ds->loss, *dnorm, k + 1, c->d_steps);
+        if (st) return st;
+        float *w = e->data, *g = e->grad;
+        for (size_t i = 0; i < e->tab.count; i++) {
+            const sadm_param *p = &e->tab.items[i];
+            if (!p->trainable) continue;
+            if ((st = sadm_adamw_step(p->numel, w + p->offset, g + p->offset, tr->em + p->offset, tr->ev + p->offset, &oc,
+                                      tr->disc_step + 1)))
+                return st;
+        }
+        tr->disc_step++;
+    }
+    return SADM_OK;
+}
+
+/* The gradient of one step: plain DiT loss, or SADM's minimax phases. */
+static sadm_status step_gradients(sadm_trainer *tr, batch_buf *b, sadm_step_stats *out) {
+    const int B = tr->cfg.batch_size;
+    sadm_status st = sadm_dit_zero_grad(tr->model);
+    if (st) return st;
+    if (!tr->enc)
+        return sadm_dit_loss(tr->model, tr->diffusion, B, b->x0, b->t, b->y, b->noise, tr->loss, tr->mse, tr->vb, NULL);
+    sadm_struct_stats ds = {0}, gs = {0};
+    double dnorm = 0;
+    st = sobj_denoise(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, B, b->x0, b->t, b->y, b->noise, tr->loss,
+                      tr->mse, tr->vb);
+    if (!st) st = encoder_steps(tr, b->x0, &ds, &dnorm);
+    if (!st && tr->scfg.d_steps == 0 && tr->scfg.lambda == 0) st = sobj_encoder(&tr->obj, tr->enc, &tr->scfg, b->x0, 0, 0, &ds);
+    if (st) return st;
+    st = sobj_denoiser_backward(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, b->x0, b->t, &gs);
+    if (st == SADM_ERR_NUMERIC) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", sadm_last_error());
+        return sadm_error(st, "step %ld: %s; the denoiser's weights are left as after step %ld", tr->step + 1, why, tr->step);
+    }
+    if (st) return st;
+    if (tr->scfg.lambda == 0) gs = ds;
+    out->l_struct = gs.loss, out->real_cos = gs.real_cos, out->fake_cos = gs.fake_cos, out->disc_grad_norm = dnorm;
+    return SADM_OK;
+}
+
 sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     SADM_REQUIRE_PTR(tr);
     const int B = tr->cfg.batch_size;
@@ -269,9 +335,8 @@ sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     if (st) return st;
     batch_buf *b = &tr->buf[tr->cur];
     request_load(tr, tr->step + 1); /* the next batch loads while this step computes */
-    st = sadm_dit_zero_grad(tr->model);
-    if (!st) st = sadm_dit_loss(tr->model, tr->diffusion, B, b->x0, b->t, b->y, b->noise, tr->loss, tr->mse, tr->vb, NULL);
-    if (st) return st;
+    sadm_step_stats sst = {0};
+    if ((st = step_gradients(tr, b, &sst))) return st;
     double loss = 0, mse = 0, vb = 0;
     for (int n = 0; n < B; n++) loss += tr->loss[n], mse += tr->mse[n], vb += tr->vb[n];
     loss /= B, mse /= B, vb /= B;
@@ -292,14 +357,47 @@ sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     if ((st = sadm_ema_update(P, tr->ema, w, tr->cfg.ema_decay))) return st;
     tr->step++;
     if (stats) {
+        *stats = sst;
         stats->step = tr->step;
         stats->loss = loss, stats->mse = mse, stats->vb = vb, stats->grad_norm = norm;
     }
     return SADM_OK;
 }
 
+
+/* ------------------------------------------------------------------ SADM */
+sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sadm_sadm_config *cfg) {
+    SADM_REQUIRE_PTR(tr);
+    SADM_REQUIRE_PTR(e);
+    SADM_REQUIRE_PTR(cfg);
+    SADM_REQUIRE(!tr->enc, "sadm_trainer_enable_sadm: this trainer already trains with SADM");
+    sadm_status st = sadm_sadm_config_check(cfg);
+    if (st) return st;
+    const sadm_dit_config *mc = sadm_dit_get_config(tr->model);
+    const sadm_encoder_config *ec = sadm_encoder_get_config(e);
+    SADM_REQUIRE(ec->input_size == mc->input_size && ec->in_channels == mc->in_channels,
+                 "SADM: the structure encoder takes %d×%d×%d inputs but the denoiser makes %d×%d×%d samples",
+                 ec->in_channels, ec->input_size, ec->input_size, mc->in_channels, mc->input_size, mc->input_size);
+    SADM_REQUIRE(tr->cfg.batch_size >= 2,
+                 "SADM: a batch of %d sample has no pairs to give a structure (use --batch-size 2 or more)",
+                 tr->cfg.batch_size);
+    size_t P = sadm_encoder_param_total(e);
+    tr->em = sadm_calloc(P, sizeof(float));
+    tr->ev = sadm_calloc(P, sizeof(float));
+    if (!tr->em || !tr->ev || !sadm_encoder_grad_data(e)) {
+        sadm_free(tr->em), sadm_free(tr->ev);
+        tr->em = tr->ev = NULL;
+        return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for the encoder's optimiser");
+    }
+    tr->enc = e, tr->scfg = *cfg, tr->disc_step = 0;
+    return SADM_OK;
+}
+
+sadm_encoder *sadm_trainer_encoder(sadm_trainer *tr) { return tr ? tr->enc : NULL; }
+const sadm_sadm_config *sadm_trainer_sadm_config(const sadm_trainer *tr) { return tr && tr->enc ? &tr->scfg : NULL; }
+
 /* ------------------------------------------------------------------ checkpoints */
-static const char *const PREFIXES[] = {"ema.", "opt.m.", "opt.v.", NULL};
+static const char *const PREFIXES[] = {"ema.", "opt.m.", "opt.v.", "disc.", NULL};
 
 sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     SADM_REQUIRE_PTR(tr);
@@ -330,6 +428,23 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     META("train.flip", "%d", c->flip);
     META("train.diffusion_steps", "%d", c->diffusion_steps);
     META("train.schedule", "%s", c->schedule);
+    if (tr->enc) {
+        const sadm_sadm_config *sc = &tr->scfg;
+        META("sadm.lambda", "%.9g", sc->lambda);
+        META("sadm.distance", "%s", sadm_struct_distance_name(sc->distance));
+        META("sadm.weighting", "%s", sadm_struct_weighting_name(sc->weighting));
+        META("sadm.tau", "%.9g", sc->tau);
+        META("sadm.d_steps", "%d", sc->d_steps);
+        META("sadm.disc_lr", "%.9g", sc->disc_lr);
+        META("sadm.disc_beta1", "%.9g", sc->disc_beta1);
+        META("sadm.disc_beta2", "%.9g", sc->disc_beta2);
+        META("sadm.disc_eps", "%.9g", sc->disc_eps);
+        META("sadm.disc_step", "%ld", tr->disc_step);
+        if (!st) st = sadm_encoder_write_metadata(&tr->enc->cfg, "disc.", w);
+        if (!st) st = sadm_ptab_write(&tr->enc->tab, tr->enc->data, "disc.", 0, w);
+        if (!st) st = sadm_ptab_write(&tr->enc->tab, tr->em, "disc.opt.m.", 1, w);
+        if (!st) st = sadm_ptab_write(&tr->enc->tab, tr->ev, "disc.opt.v.", 1, w);
+    }
 #undef META
     const float *data = sadm_dit_param_data(tr->model);
     for (size_t i = 0; i < np && !st; i++) {
@@ -356,6 +471,33 @@ static sadm_status meta_number(const sadm_st_file *f, const char *path, const ch
     *out = strtod(s, &end);
     if (!*s || *end) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected a number", path, key, s);
     return SADM_OK;
+}
+
+/* The encoder, its Adam moments and the SADM settings of a checkpoint. */
+static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, const char *path) {
+    sadm_sadm_config c;
+    sadm_sadm_config_default(&c);
+    const char *dist = sadm_st_metadata(f, "sadm.distance"), *wt = sadm_st_metadata(f, "sadm.weighting");
+    double lambda, tau, d_steps, lr, b1, b2, eps, dstep;
+    sadm_status st;
+    if ((st = meta_number(f, path, "sadm.lambda", &lambda)) || (st = meta_number(f, path, "sadm.tau", &tau)) ||
+        (st = meta_number(f, path, "sadm.d_steps", &d_steps)) || (st = meta_number(f, path, "sadm.disc_lr", &lr)) ||
+        (st = meta_number(f, path, "sadm.disc_beta1", &b1)) || (st = meta_number(f, path, "sadm.disc_beta2", &b2)) ||
+        (st = meta_number(f, path, "sadm.disc_eps", &eps)) || (st = meta_number(f, path, "sadm.disc_step", &dstep)))
+        return st;
+    if (!dist || sadm_struct_distance_parse(dist, &c.distance) || !wt || sadm_struct_weighting_parse(wt, &c.weighting))
+        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'sadm.distance' / 'sadm.weighting' missing or unknown", path);
+    c.lambda = (float)lambda, c.tau = (float)tau, c.d_steps = (int)d_steps, c.disc_lr = (float)lr;
+    c.disc_beta1 = (float)b1, c.disc_beta2 = (float)b2, c.disc_eps = (float)eps;
+    sadm_encoder *e;
+    if ((st = sadm_encoder_load_open_file(f, path, "disc.", &e))) return st;
+    if ((st = sadm_trainer_enable_sadm(tr, e, &c))) {
+        sadm_encoder_free(e);
+        return st;
+    }
+    tr->disc_step = (long)dstep;
+    if ((st = sadm_ptab_read(&e->tab, f, "disc.opt.m.", 1, tr->em))) return st;
+    return sadm_ptab_read(&e->tab, f, "disc.opt.v.", 1, tr->ev);
 }
 
 sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_trainer **out) {
@@ -401,6 +543,7 @@ sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_t
         snprintf(key, sizeof key, "opt.v.%s", p->name);
         if (!st) st = sadm_st_read_f32(f, key, p->ndim, p->shape, tr->v + p->offset);
     }
+    if (!st && sadm_st_metadata(f, "sadm.lambda")) st = load_sadm_state(tr, f, path);
     sadm_st_close(f);
     if (st) {
         sadm_trainer_free(tr);

@@ -71,37 +71,16 @@ sadm_status sadm_dit_write_metadata(const sadm_dit_config *c, sadm_st_writer *w)
     return SADM_OK;
 }
 
-static sadm_status meta_int(const sadm_st_file *f, const char *path, const char *key, int *out) {
-    const char *s = sadm_st_metadata(f, key);
-    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < -1000000000L || v > 1000000000L)
-        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected an integer", path, key, s);
-    *out = (int)v;
-    return SADM_OK;
-}
-
-static sadm_status meta_float(const sadm_st_file *f, const char *path, const char *key, float *out) {
-    const char *s = sadm_st_metadata(f, key);
-    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == 0 || *end != 0) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected a number", path, key, s);
-    *out = (float)v;
-    return SADM_OK;
-}
-
 sadm_status sadm_dit_read_metadata(const sadm_st_file *f, const char *path, sadm_dit_config *c, int *found) {
     *found = 0;
     if (!sadm_st_metadata(f, "hidden_size")) return SADM_OK;
     sadm_status st;
-    if ((st = meta_int(f, path, "input_size", &c->input_size)) || (st = meta_int(f, path, "patch_size", &c->patch_size)) ||
-        (st = meta_int(f, path, "in_channels", &c->in_channels)) ||
-        (st = meta_int(f, path, "hidden_size", &c->hidden_size)) || (st = meta_int(f, path, "depth", &c->depth)) ||
-        (st = meta_int(f, path, "num_heads", &c->num_heads)) || (st = meta_float(f, path, "mlp_ratio", &c->mlp_ratio)) ||
-        (st = meta_float(f, path, "class_dropout_prob", &c->class_dropout_prob)) ||
-        (st = meta_int(f, path, "num_classes", &c->num_classes)))
+    if ((st = sadm_meta_int(f, path, "input_size", &c->input_size)) || (st = sadm_meta_int(f, path, "patch_size", &c->patch_size)) ||
+        (st = sadm_meta_int(f, path, "in_channels", &c->in_channels)) ||
+        (st = sadm_meta_int(f, path, "hidden_size", &c->hidden_size)) || (st = sadm_meta_int(f, path, "depth", &c->depth)) ||
+        (st = sadm_meta_int(f, path, "num_heads", &c->num_heads)) || (st = sadm_meta_float(f, path, "mlp_ratio", &c->mlp_ratio)) ||
+        (st = sadm_meta_float(f, path, "class_dropout_prob", &c->class_dropout_prob)) ||
+        (st = sadm_meta_int(f, path, "num_classes", &c->num_classes)))
         return st;
     const char *ls = sadm_st_metadata(f, "learn_sigma");
     if (!ls) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no 'learn_sigma'", path);

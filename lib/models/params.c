@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,4 +34,51 @@ size_t sadm_ptab_find(const sadm_param_table *t, const char *name) {
     for (size_t i = 0; i < t->count; i++)
         if (strcmp(t->items[i].name, name) == 0) return i;
     return (size_t)-1;
+}
+
+sadm_status sadm_meta_int(const sadm_st_file *f, const char *path, const char *key, int *out) {
+    const char *s = sadm_st_metadata(f, key);
+    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < -1000000000L || v > 1000000000L)
+        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected an integer", path, key, s);
+    *out = (int)v;
+    return SADM_OK;
+}
+
+sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char *key, float *out) {
+    const char *s = sadm_st_metadata(f, key);
+    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == 0 || *end != 0) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected a number", path, key, s);
+    *out = (float)v;
+    return SADM_OK;
+}
+
+sadm_status sadm_ptab_write(const sadm_param_table *t, const float *data, const char *prefix, int only_trainable,
+                            sadm_st_writer *w) {
+    char name[256];
+    for (size_t i = 0; i < t->count; i++) {
+        const sadm_param *p = &t->items[i];
+        if (only_trainable && !p->trainable) continue;
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        sadm_status st = sadm_st_writer_add(w, name, SADM_DTYPE_F32, p->ndim, p->shape, data + p->offset);
+        if (st) return st;
+    }
+    return SADM_OK;
+}
+
+sadm_status sadm_ptab_read(const sadm_param_table *t, const sadm_st_file *f, const char *prefix, int only_trainable,
+                           float *data) {
+    char name[256];
+    for (size_t i = 0; i < t->count; i++) {
+        const sadm_param *p = &t->items[i];
+        if (only_trainable && !p->trainable) continue;
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        sadm_status st = sadm_st_read_f32(f, name, p->ndim, p->shape, data + p->offset);
+        if (st) return st;
+    }
+    return SADM_OK;
 }

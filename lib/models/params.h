@@ -16,4 +16,15 @@ void sadm_ptab_free(sadm_param_table *t);
 /* Index of `name`, or (size_t)-1. */
 size_t sadm_ptab_find(const sadm_param_table *t, const char *name);
 
+/* Integer / number values of safetensors __metadata__ keys; errors name the file and key. */
+sadm_status sadm_meta_int(const sadm_st_file *f, const char *path, const char *key, int *out);
+sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char *key, float *out);
+
+/* Every tensor of a table (or only the trainable ones), named prefix + name, from/into
+ * a block `data` in the table's layout. */
+sadm_status sadm_ptab_write(const sadm_param_table *t, const float *data, const char *prefix, int only_trainable,
+                            sadm_st_writer *w);
+sadm_status sadm_ptab_read(const sadm_param_table *t, const sadm_st_file *f, const char *prefix, int only_trainable,
+                           float *data);
+
 #endif

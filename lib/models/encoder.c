@@ -1,0 +1,389 @@
+/* The structure encoder of SADM's discriminator: a pre-LN ViT (timm's layout) ending in
+ * token mean, a Linear head and L2 normalisation. Config, parameter table,
+ * initialisation, files and the forward pass; the backward is in encoder_backward.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoder_internal.h"
+
+sadm_status sadm_encoder_config_check(const sadm_encoder_config *c) {
+    SADM_REQUIRE_PTR(c);
+    SADM_REQUIRE(c->input_size > 0 && c->patch_size > 0 && c->input_size % c->patch_size == 0,
+                 "encoder config: input_size %d must be a positive multiple of patch_size %d", c->input_size,
+                 c->patch_size);
+    SADM_REQUIRE(c->in_channels > 0, "encoder config: in_channels must be positive, got %d", c->in_channels);
+    SADM_REQUIRE(c->depth >= 0, "encoder config: depth must not be negative, got %d", c->depth);
+    SADM_REQUIRE(c->num_heads > 0 && c->hidden_size > 0 && c->hidden_size % c->num_heads == 0,
+                 "encoder config: hidden_size %d must be a positive multiple of num_heads %d", c->hidden_size,
+                 c->num_heads);
+    SADM_REQUIRE(c->hidden_size % 4 == 0,
+                 "encoder config: hidden_size %d must be a multiple of 4 (2-D sin-cos position embedding)",
+                 c->hidden_size);
+    SADM_REQUIRE(c->mlp_ratio > 0 && (int)(c->hidden_size * c->mlp_ratio) > 0,
+                 "encoder config: mlp_ratio must be positive, got %g", c->mlp_ratio);
+    SADM_REQUIRE(c->embed_dim > 0, "encoder config: embed_dim must be positive, got %d", c->embed_dim);
+    return SADM_OK;
+}
+
+/* ------------------------------------------------------------------ metadata */
+sadm_status sadm_encoder_write_metadata(const sadm_encoder_config *c, const char *prefix, sadm_st_writer *w) {
+    const char *keys[8] = {"input_size", "patch_size", "in_channels", "hidden_size",
+                           "depth",      "num_heads",  "mlp_ratio",   "embed_dim"};
+    char v[8][32], key[64];
+    snprintf(v[0], 32, "%d", c->input_size);
+    snprintf(v[1], 32, "%d", c->patch_size);
+    snprintf(v[2], 32, "%d", c->in_channels);
+    snprintf(v[3], 32, "%d", c->hidden_size);
+    snprintf(v[4], 32, "%d", c->depth);
+    snprintf(v[5], 32, "%d", c->num_heads);
+    snprintf(v[6], 32, "%.9g", c->mlp_ratio);
+    snprintf(v[7], 32, "%d", c->embed_dim);
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, keys[i]);
+        sadm_status st = sadm_st_writer_metadata(w, key, v[i]);
+        if (st) return st;
+    }
+    return SADM_OK;
+}
+
+sadm_status sadm_encoder_read_metadata(const sadm_st_file *f, const char *path, const char *prefix,
+                                       sadm_encoder_config *c) {
+    char k[8][64];
+    const char *names[8] = {"input_size", "patch_size", "in_channels", "hidden_size",
+                            "depth",      "num_heads",  "mlp_ratio",   "embed_dim"};
+    for (int i = 0; i < 8; i++) snprintf(k[i], sizeof k[i], "%s%s", prefix, names[i]);
+    if (!sadm_st_metadata(f, k[7]))
+        return sadm_error(SADM_ERR_FORMAT, "%s: not a structure encoder: __metadata__ has no '%s'", path, k[7]);
+    sadm_status st;
+    if ((st = sadm_meta_int(f, path, k[0], &c->input_size)) || (st = sadm_meta_int(f, path, k[1], &c->patch_size)) ||
+        (st = sadm_meta_int(f, path, k[2], &c->in_channels)) || (st = sadm_meta_int(f, path, k[3], &c->hidden_size)) ||
+        (st = sadm_meta_int(f, path, k[4], &c->depth)) || (st = sadm_meta_int(f, path, k[5], &c->num_heads)) ||
+        (st = sadm_meta_float(f, path, k[6], &c->mlp_ratio)) || (st = sadm_meta_int(f, path, k[7], &c->embed_dim)))
+        return st;
+    if ((st = sadm_encoder_config_check(c))) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", sadm_last_error());
+        return sadm_error(SADM_ERR_FORMAT, "%s: metadata describes an invalid encoder: %s", path, why);
+    }
+    return SADM_OK;
+}
+
+/* ------------------------------------------------------------------ table and init */
+static size_t add(sadm_encoder *e, int *fail, const char *name, int trainable, int ndim, int64_t a, int64_t b,
+                  int64_t c, int64_t d) {
+    int64_t shape[4] = {a, b, c, d};
+    size_t i = sadm_ptab_add(&e->tab, name, trainable, ndim, shape);
+    if (i == (size_t)-1) *fail = 1;
+    return i;
+}
+
+static sadm_status build_table(sadm_encoder *e) {
+    const sadm_encoder_config *c = &e->cfg;
+    int fail = 0, D = e->D, p = c->patch_size;
+    char name[96];
+    e->xe_w = add(e, &fail, "x_embedder.proj.weight", 1, 4, D, c->in_channels, p, p);
+    e->xe_b = add(e, &fail, "x_embedder.proj.bias", 1, 1, D, 0, 0, 0);
+    e->pos = add(e, &fail, "pos_embed", 0, 3, 1, e->T, D, 0);
+    for (int i = 0; i < c->depth; i++) {
+        enc_block_params *b = &e->blk[i];
+#define BLK(field, suffix, nd, a0, a1)                                                             \
+    snprintf(name, sizeof name, "blocks.%d." suffix, i);                                           \
+    b->field = add(e, &fail, name, 1, nd, a0, a1, 0, 0)
+        BLK(n1_w, "norm1.weight", 1, D, 0);
+        BLK(n1_b, "norm1.bias", 1, D, 0);
+        BLK(qkv_w, "attn.qkv.weight", 2, 3 * D, D);
+        BLK(qkv_b, "attn.qkv.bias", 1, 3 * D, 0);
+        BLK(proj_w, "attn.proj.weight", 2, D, D);
+        BLK(proj_b, "attn.proj.bias", 1, D, 0);
+        BLK(n2_w, "norm2.weight", 1, D, 0);
+        BLK(n2_b, "norm2.bias", 1, D, 0);
+        BLK(fc1_w, "mlp.fc1.weight", 2, e->Hd, D);
+        BLK(fc1_b, "mlp.fc1.bias", 1, e->Hd, 0);
+        BLK(fc2_w, "mlp.fc2.weight", 2, D, e->Hd);
+        BLK(fc2_b, "mlp.fc2.bias", 1, D, 0);
+#undef BLK
+    }
+    e->nf_w = add(e, &fail, "norm.weight", 1, 1, D, 0, 0, 0);
+    e->nf_b = add(e, &fail, "norm.bias", 1, 1, D, 0, 0, 0);
+    e->head_w = add(e, &fail, "head.weight", 1, 2, e->E, D, 0, 0);
+    e->head_b = add(e, &fail, "head.bias", 1, 1, e->E, 0, 0, 0);
+    return fail ? sadm_error(SADM_ERR_NOMEM, "encoder: out of memory for the parameter table") : SADM_OK;
+}
+
+/* xavier_uniform_ on the 2-D view (out, in); each tensor its own RNG stream. */
+static void xavier(sadm_encoder *e, size_t idx, uint64_t seed) {
+    const sadm_param *p = &e->tab.items[idx];
+    double fan_out = (double)p->shape[0], fan_in = (double)p->numel / fan_out;
+    float a = (float)sqrt(6.0 / (fan_in + fan_out)), *w = enc_p(e, idx);
+    sadm_rng_uniform(seed, idx, 0, p->numel, w);
+    for (size_t i = 0; i < p->numel; i++) w[i] = (2.0f * w[i] - 1.0f) * a;
+}
+
+static void fill(sadm_encoder *e, size_t idx, float v) {
+    float *w = enc_p(e, idx);
+    for (size_t i = 0; i < e->tab.items[idx].numel; i++) w[i] = v;
+}
+
+/* ViT initialisation (as MAE/DiT do it): xavier linears and patch embedding, zero biases,
+ * LayerNorms 1/0, a xavier head — never a zero head, which makes every embedding zero. */
+static void initialise(sadm_encoder *e, uint64_t seed) {
+    memset(e->data, 0, e->tab.total * sizeof(float));
+    sadm_pos_embed_2d(e->D, e->grid, enc_p(e, e->pos));
+    xavier(e, e->xe_w, seed);
+    for (int i = 0; i < e->cfg.depth; i++) {
+        enc_block_params *b = &e->blk[i];
+        xavier(e, b->qkv_w, seed);
+        xavier(e, b->proj_w, seed);
+        xavier(e, b->fc1_w, seed);
+        xavier(e, b->fc2_w, seed);
+        fill(e, b->n1_w, 1.0f);
+        fill(e, b->n2_w, 1.0f);
+    }
+    fill(e, e->nf_w, 1.0f);
+    xavier(e, e->head_w, seed);
+}
+
+static sadm_status allocate(const sadm_encoder_config *cfg, sadm_encoder **out) {
+    sadm_status st = sadm_encoder_config_check(cfg);
+    if (st) return st;
+    sadm_encoder *e = calloc(1, sizeof *e);
+    if (!e) return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory");
+    e->cfg = *cfg;
+    e->grid = cfg->input_size / cfg->patch_size;
+    e->T = e->grid * e->grid;
+    e->D = cfg->hidden_size;
+    e->heads = cfg->num_heads;
+    e->hd = e->D / e->heads;
+    e->Hd = (int)(e->D * cfg->mlp_ratio);
+    e->F_in = cfg->in_channels * cfg->patch_size * cfg->patch_size;
+    e->E = cfg->embed_dim;
+    e->blk = calloc(cfg->depth ? cfg->depth : 1, sizeof *e->blk);
+    e->acts.blocks = calloc(cfg->depth ? cfg->depth : 1, sizeof *e->acts.blocks);
+    if (!e->blk || !e->acts.blocks || (st = build_table(e))) {
+        sadm_encoder_free(e);
+        return st ? st : sadm_error(SADM_ERR_NOMEM, "encoder: out of memory");
+    }
+    if (!(e->data = sadm_calloc(e->tab.total, sizeof(float)))) {
+        sadm_encoder_free(e);
+        return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory for its parameters");
+    }
+    *out = e;
+    return SADM_OK;
+}
+
+sadm_status sadm_encoder_create(const sadm_encoder_config *cfg, uint64_t seed, sadm_encoder **out) {
+    SADM_REQUIRE_PTR(cfg);
+    SADM_REQUIRE_PTR(out);
+    *out = NULL;
+    sadm_status st = allocate(cfg, out);
+    if (!st) initialise(*out, seed);
+    return st;
+}
+
+void sadm_encoder_free(sadm_encoder *e) {
+    if (!e) return;
+    sadm_ptab_free(&e->tab);
+    free(e->blk);
+    free(e->acts.blocks);
+    sadm_free(e->act_mem);
+    sadm_free(e->grad);
+    sadm_free(e->data);
+    free(e);
+}
+
+const sadm_encoder_config *sadm_encoder_get_config(const sadm_encoder *e) { return e ? &e->cfg : NULL; }
+size_t sadm_encoder_num_params(const sadm_encoder *e) { return e ? e->tab.count : 0; }
+const sadm_param *sadm_encoder_param(const sadm_encoder *e, size_t i) {
+    return e && i < e->tab.count ? &e->tab.items[i] : NULL;
+}
+float *sadm_encoder_param_data(sadm_encoder *e) { return e ? e->data : NULL; }
+size_t sadm_encoder_param_total(const sadm_encoder *e) { return e ? e->tab.total : 0; }
+
+float *sadm_encoder_grad_data(sadm_encoder *e) {
+    if (!e) return NULL;
+    if (!e->grad) e->grad = sadm_calloc(e->tab.total, sizeof(float));
+    return e->grad;
+}
+
+sadm_status sadm_encoder_zero_grad(sadm_encoder *e) {
+    SADM_REQUIRE_PTR(e);
+    if (!sadm_encoder_grad_data(e)) return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory for the gradients");
+    memset(e->grad, 0, e->tab.total * sizeof(float));
+    return SADM_OK;
+}
+
+/* ------------------------------------------------------------------ files */
+sadm_status sadm_encoder_save(const sadm_encoder *e, const char *path) {
+    SADM_REQUIRE_PTR(e);
+    SADM_REQUIRE_PTR(path);
+    sadm_st_writer *w = sadm_st_writer_new();
+    if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    sadm_status st = sadm_encoder_write_metadata(&e->cfg, "", w);
+    if (!st) st = sadm_ptab_write(&e->tab, e->data, "", 0, w);
+    if (!st) st = sadm_st_writer_save(w, path);
+    sadm_st_writer_free(w);
+    return st;
+}
+
+sadm_status sadm_encoder_load_open_file(const sadm_st_file *f, const char *path, const char *prefix, sadm_encoder **out) {
+    *out = NULL;
+    char mprefix[32];
+    snprintf(mprefix, sizeof mprefix, "%s", prefix);
+    sadm_encoder_config cfg;
+    sadm_status st = sadm_encoder_read_metadata(f, path, mprefix, &cfg);
+    sadm_encoder *e = NULL;
+    if (!st) st = allocate(&cfg, &e);
+    if (!st) st = sadm_ptab_read(&e->tab, f, prefix, 0, e->data);
+    if (st) {
+        sadm_encoder_free(e);
+        return st;
+    }
+    *out = e;
+    return SADM_OK;
+}
+
+sadm_status sadm_encoder_load(const char *path, sadm_encoder **out) {
+    SADM_REQUIRE_PTR(path);
+    SADM_REQUIRE_PTR(out);
+    *out = NULL;
+    sadm_st_file *f;
+    sadm_status st = sadm_st_open(path, &f);
+    if (st) return st;
+    st = sadm_encoder_load_open_file(f, path, "", out);
+    /* a file of an encoder has nothing else in it */
+    for (size_t i = 0; !st && i < sadm_st_count(f); i++) {
+        const char *name = sadm_st_tensor(f, i)->name;
+        if (sadm_ptab_find(&(*out)->tab, name) == (size_t)-1) {
+            st = sadm_error(SADM_ERR_FORMAT, "%s: tensor '%s' is not a parameter of this encoder (depth %d)", path, name,
+                            (*out)->cfg.depth);
+            sadm_encoder_free(*out);
+            *out = NULL;
+        }
+    }
+    sadm_st_close(f);
+    return st;
+}
+
+/* ------------------------------------------------------------------ activations */
+static size_t layout_acts(sadm_encoder *e, int N, float *base) {
+    size_t at = 0, NT = (size_t)N * e->T, D = e->D;
+    enc_acts *a = &e->acts;
+#define TAKE(ptr, n)                                                                               \
+    do {                                                                                           \
+        if (base) (ptr) = base + at;                                                               \
+        at += ((size_t)(n) + 15) / 16 * 16;                                                        \
+    } while (0)
+    TAKE(a->patches, NT * e->F_in);
+    for (int i = 0; i < e->cfg.depth; i++) {
+        enc_block_acts *b = base ? &a->blocks[i] : &(enc_block_acts){0};
+        TAKE(b->x_in, NT * D);
+        TAKE(b->ln1, NT * D);
+        TAKE(b->mean1, NT);
+        TAKE(b->rstd1, NT);
+        TAKE(b->qkv, NT * 3 * D);
+        TAKE(b->attn, NT * D);
+        TAKE(b->lse, NT * e->heads);
+        TAKE(b->x_mid, NT * D);
+        TAKE(b->ln2, NT * D);
+        TAKE(b->mean2, NT);
+        TAKE(b->rstd2, NT);
+        TAKE(b->fc1, NT * e->Hd);
+        TAKE(b->gelu, NT * e->Hd);
+    }
+    TAKE(a->x_last, NT * D);
+    TAKE(a->lnf, NT * D);
+    TAKE(a->meanf, NT);
+    TAKE(a->rstdf, NT);
+    TAKE(a->pooled, (size_t)N * D);
+    TAKE(a->head, (size_t)N * e->E);
+    TAKE(a->z, (size_t)N * e->E);
+    size_t wide = 3 * D > (size_t)e->Hd ? 3 * D : (size_t)e->Hd;
+    TAKE(a->d_h, NT * D);
+    TAKE(a->d_ln, NT * D);
+    TAKE(a->d_attn, NT * D);
+    TAKE(a->d_wide, NT * wide);
+    TAKE(a->d_wide2, NT * wide);
+    TAKE(a->d_pooled, (size_t)N * D);
+    TAKE(a->d_head, (size_t)N * e->E);
+    TAKE(a->d_patches, NT * e->F_in);
+#undef TAKE
+    return at;
+}
+
+static sadm_status ensure_acts(sadm_encoder *e, int N) {
+    size_t need = layout_acts(e, N, NULL);
+    if (!e->act_mem || need > e->act_floats) {
+        sadm_free(e->act_mem);
+        e->act_floats = 0;
+        if (!(e->act_mem = sadm_alloc(need * sizeof(float))))
+            return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory for the activations of batch %d", N);
+        e->act_floats = need;
+    }
+    layout_acts(e, N, e->act_mem);
+    return SADM_OK;
+}
+
+/* ------------------------------------------------------------------ forward */
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        sadm_status st_ = (call);                                                                  \
+        if (st_) return st_;                                                                       \
+    } while (0)
+
+sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *z) {
+    SADM_REQUIRE_PTR(e);
+    SADM_REQUIRE_POSITIVE(N);
+    SADM_REQUIRE_PTR(x);
+    SADM_REQUIRE_PTR(z);
+    TRY(ensure_acts(e, N));
+    enc_acts *a = &e->acts;
+    a->N_last = 0;
+    const sadm_encoder_config *c = &e->cfg;
+    int D = e->D, T = e->T, NT = N * T, H = c->input_size, E = e->E;
+
+    /* patch embedding + fixed position embedding */
+    float *h = c->depth ? a->blocks[0].x_in : a->x_last;
+    TRY(sadm_patchify(N, c->in_channels, H, H, c->patch_size, x, a->patches));
+    TRY(sadm_linear_forward(NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), enc_p(e, e->xe_b), h));
+    for (int n = 0; n < N; n++)
+        TRY(sadm_add((size_t)T * D, h + (size_t)n * T * D, enc_p(e, e->pos), h + (size_t)n * T * D));
+
+    for (int i = 0; i < c->depth; i++) {
+        enc_block_params *bp = &e->blk[i];
+        enc_block_acts *b = &a->blocks[i];
+        float *next = i + 1 < c->depth ? a->blocks[i + 1].x_in : a->x_last;
+        size_t NTD = (size_t)NT * D;
+        /* x = x + attn.proj(attn(norm1(x))) */
+        TRY(sadm_layernorm_forward(NT, D, b->x_in, enc_p(e, bp->n1_w), enc_p(e, bp->n1_b), ENC_LN_EPS, b->ln1, b->mean1,
+                                   b->rstd1));
+        TRY(sadm_linear_forward(NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), enc_p(e, bp->qkv_b), b->qkv));
+        TRY(sadm_attention_forward(N, T, e->heads, e->hd, b->qkv, b->attn, b->lse));
+        TRY(sadm_linear_forward(NT, D, D, b->attn, enc_p(e, bp->proj_w), enc_p(e, bp->proj_b), b->x_mid));
+        TRY(sadm_add(NTD, b->x_mid, b->x_in, b->x_mid));
+        /* x = x + mlp(norm2(x)) */
+        TRY(sadm_layernorm_forward(NT, D, b->x_mid, enc_p(e, bp->n2_w), enc_p(e, bp->n2_b), ENC_LN_EPS, b->ln2, b->mean2,
+                                   b->rstd2));
+        TRY(sadm_linear_forward(NT, D, e->Hd, b->ln2, enc_p(e, bp->fc1_w), enc_p(e, bp->fc1_b), b->fc1));
+        TRY(sadm_gelu_forward((size_t)NT * e->Hd, b->fc1, b->gelu));
+        TRY(sadm_linear_forward(NT, e->Hd, D, b->gelu, enc_p(e, bp->fc2_w), enc_p(e, bp->fc2_b), next));
+        TRY(sadm_add(NTD, next, b->x_mid, next));
+    }
+
+    /* final norm, mean over tokens, head, L2 normalisation (in double, as a reduction) */
+    TRY(sadm_layernorm_forward(NT, D, a->x_last, enc_p(e, e->nf_w), enc_p(e, e->nf_b), ENC_LN_EPS, a->lnf, a->meanf,
+                               a->rstdf));
+    TRY(sadm_mean_tokens_forward(N, T, D, a->lnf, a->pooled));
+    TRY(sadm_linear_forward(N, D, E, a->pooled, enc_p(e, e->head_w), enc_p(e, e->head_b), a->head));
+    for (int n = 0; n < N; n++) {
+        const float *hn = a->head + (size_t)n * E;
+        double ss = 0;
+        for (int k = 0; k < E; k++) ss += (double)hn[k] * hn[k];
+        double norm = sqrt(ss), div = norm > ENC_NORM_EPS ? norm : ENC_NORM_EPS;
+        for (int k = 0; k < E; k++) a->z[(size_t)n * E + k] = (float)(hn[k] / div);
+    }
+    memcpy(z, a->z, (size_t)N * E * sizeof(float));
+    a->N_last = N;
+    return SADM_OK;
+}
