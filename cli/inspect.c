@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sadm_opts.h"
 #include "sadm.h"
 
 int cli_fail(const char *cmd) {
@@ -158,11 +159,18 @@ int sadm_cmd_forward(int argc, char **argv) {
 
 int sadm_cmd_loss(int argc, char **argv) {
     cli_opt o[] = {MODEL_OPTS, {"schedule", "noise schedule: linear or cosine", "linear", 0},
-                   {"diffusion-steps", "diffusion steps the model was trained with", "1000", 0}};
+                   {"diffusion-steps", "diffusion steps the model was trained with", "1000", 0},
+                   {"sadm", "SADM's objective instead (needs --disc)", NULL, 1},
+                   {"disc", "SADM: the structure encoder (.safetensors)", NULL, 0},
+                   SADM_STRUCT_OPTS};
     int rc = cli_parse(argc, argv, o, NOPT(o), "sadm loss --model M.safetensors --batch B.safetensors --out O.safetensors",
                        "Computes DiT's training loss on one batch and its gradients. B holds x0 (N,C,H,W), t (N)\n"
                        "int64, y (N) int64, noise (N,C,H,W); O gets loss, mse, vb (N each) and grad.<name> for every\n"
-                       "trainable parameter: the gradient of the batch-mean loss.");
+                       "trainable parameter: the gradient of the batch-mean loss.\n"
+                       "With --sadm --disc D: grad.<name> is the gradient of L_G = mean(loss) + lambda L_struct (the\n"
+                       "real branch a constant), and O also gets struct (L_struct, float64 scalar), real_cos and\n"
+                       "fake_cos (mean off-diagonal cosines) and dgrad.<name>, the gradient of L_struct with respect\n"
+                       "to the encoder's parameters with the fake samples detached.");
     if (rc) return rc == 1 ? 0 : rc;
     if ((rc = cli_threads(o, NOPT(o)))) return rc;
     const char *bpath = cli_get(o, NOPT(o), "batch"), *opath = cli_get(o, NOPT(o), "out");
@@ -172,11 +180,27 @@ int sadm_cmd_loss(int argc, char **argv) {
         return 2;
     }
     if (cli_int(o, NOPT(o), "diffusion-steps", 2, 1 << 20, &steps) < 0) return 2;
+    int use_sadm = cli_get(o, NOPT(o), "sadm") != NULL;
+    sadm_sadm_config sc;
+    if ((rc = cli_sadm_config(o, NOPT(o), "loss", &sc))) return rc;
+    sadm_encoder *enc = NULL;
+    if (use_sadm) {
+        const char *disc = cli_get(o, NOPT(o), "disc");
+        if (!disc) {
+            fprintf(stderr, "sadm loss: --sadm needs --disc (the structure encoder)\n");
+            return 2;
+        }
+        if (sadm_encoder_load(disc, &enc)) return cli_fail("loss");
+    }
     sadm_diffusion *d;
-    if (sadm_diffusion_create(cli_get(o, NOPT(o), "schedule"), (int)steps, &d)) return cli_fail("loss");
+    if (sadm_diffusion_create(cli_get(o, NOPT(o), "schedule"), (int)steps, &d)) {
+        sadm_encoder_free(enc);
+        return cli_fail("loss");
+    }
     sadm_dit *m;
     if ((rc = load_model("loss", o, NOPT(o), &m))) {
         sadm_diffusion_free(d);
+        sadm_encoder_free(enc);
         return rc;
     }
     const sadm_dit_config *c = sadm_dit_get_config(m);
@@ -184,6 +208,7 @@ int sadm_cmd_loss(int argc, char **argv) {
     if (sadm_st_open(bpath, &f)) {
         sadm_dit_free(m);
         sadm_diffusion_free(d);
+        sadm_encoder_free(enc);
         return cli_fail("loss");
     }
     int64_t xs[4];
@@ -199,7 +224,11 @@ int sadm_cmd_loss(int argc, char **argv) {
         terms = malloc(3 * (size_t)N * sizeof(float));
         rc = !x0 || !noise || !t || !y || !terms || read_ty("loss", f, bpath, N, NULL, t, y);
     }
-    if (!rc && (sadm_dit_zero_grad(m) || sadm_dit_loss(m, d, N, x0, t, y, noise, terms, terms + N, terms + 2 * N, NULL)))
+    sadm_struct_stats ss = {0};
+    if (!rc && (sadm_dit_zero_grad(m) ||
+                (enc ? sadm_encoder_zero_grad(enc) ||
+                           sadm_sadm_loss(m, enc, d, &sc, N, x0, t, y, noise, terms, terms + N, terms + 2 * N, &ss, 1)
+                     : sadm_dit_loss(m, d, N, x0, t, y, noise, terms, terms + N, terms + 2 * N, NULL))))
         rc = cli_fail("loss");
     if (!rc) {
         sadm_st_writer *w = sadm_st_writer_new();
@@ -214,12 +243,29 @@ int sadm_cmd_loss(int argc, char **argv) {
             snprintf(keys[i], sizeof keys[i], "grad.%s", p->name);
             rc = sadm_st_writer_add(w, keys[i], SADM_DTYPE_F32, p->ndim, p->shape, g + p->offset) != 0;
         }
-        if (!w || !keys || rc || sadm_st_writer_save(w, opath)) rc = cli_fail("loss");
+        char (*dkeys)[160] = enc ? calloc(sadm_encoder_num_params(enc), sizeof *dkeys) : NULL;
+        if (enc && w && !rc) {
+            double v[3] = {ss.loss, ss.real_cos, ss.fake_cos};
+            rc = !dkeys || sadm_st_writer_add(w, "struct", SADM_DTYPE_F64, 0, NULL, &v[0]) ||
+                 sadm_st_writer_add(w, "real_cos", SADM_DTYPE_F64, 0, NULL, &v[1]) ||
+                 sadm_st_writer_add(w, "fake_cos", SADM_DTYPE_F64, 0, NULL, &v[2]);
+            const float *dg = sadm_encoder_grad_data(enc);
+            for (size_t i = 0; !rc && i < sadm_encoder_num_params(enc); i++) {
+                const sadm_param *p = sadm_encoder_param(enc, i);
+                if (!p->trainable) continue;
+                snprintf(dkeys[i], sizeof dkeys[i], "dgrad.%s", p->name);
+                rc = sadm_st_writer_add(w, dkeys[i], SADM_DTYPE_F32, p->ndim, p->shape, dg + p->offset) != 0;
+            }
+            if (!rc) rc = sadm_st_writer_save(w, opath) != 0;
+            if (rc) rc = cli_fail("loss");
+        } else if (!w || !keys || rc || sadm_st_writer_save(w, opath))
+            rc = cli_fail("loss");
         sadm_st_writer_free(w);
-        free(keys);
+        free(keys), free(dkeys);
     }
     sadm_st_close(f);
     sadm_dit_free(m);
+    sadm_encoder_free(enc);
     sadm_diffusion_free(d);
     free(x0), free(noise), free(terms), free(t), free(y);
     return rc;

@@ -9,7 +9,11 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "sadm_opts.h"
 #include "sadm.h"
+
+#define COLLAPSE_COS 0.99
+#define COLLAPSE_STEPS 100
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) {
@@ -32,6 +36,43 @@ static int make_dirs(const char *path) {
 static int file_exists(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0;
+}
+
+/* A training checkpoint (rather than a model file)? */
+static int is_checkpoint(const char *path) {
+    sadm_st_file *f;
+    if (sadm_st_open(path, &f)) return 0;
+    int yes = sadm_st_metadata(f, "train.step") != NULL;
+    sadm_st_close(f);
+    return yes;
+}
+
+/* SADM on a trainer: the encoder from --disc or a fresh one of the --disc-* size. */
+static int enable_sadm(sadm_trainer *tr, const cli_opt *o, size_t n) {
+    sadm_sadm_config sc;
+    int rc = cli_sadm_config(o, n, "train", &sc);
+    long d_steps = 1, depth = 2, hidden = 96, heads = 4, patch = 0, embed = 64;
+    double dlr = sc.disc_lr;
+    if (rc || cli_int(o, n, "d-steps", 0, 1000, &d_steps) < 0 || cli_double(o, n, "disc-lr", 0, 10, &dlr) < 0 ||
+        cli_int(o, n, "disc-depth", 0, 1000, &depth) < 0 || cli_int(o, n, "disc-hidden", 4, 1 << 16, &hidden) < 0 ||
+        cli_int(o, n, "disc-heads", 1, 1024, &heads) < 0 || cli_int(o, n, "disc-patch", 1, 1 << 12, &patch) < 0 ||
+        cli_int(o, n, "disc-embed", 1, 1 << 16, &embed) < 0)
+        return 2;
+    sc.d_steps = (int)d_steps, sc.disc_lr = (float)dlr;
+    const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
+    if (!patch) patch = mc->input_size % 8 == 0 ? mc->input_size / 8 : mc->patch_size;
+    sadm_encoder *e = NULL;
+    const char *disc = cli_get(o, n, "disc");
+    sadm_encoder_config ec = {mc->input_size, (int)patch, mc->in_channels, (int)hidden, (int)depth, (int)heads, 4.0f,
+                              (int)embed};
+    /* its own seed: the DiT's init uses the run seed with the same stream numbers */
+    uint64_t eseed = sadm_trainer_config(tr)->seed ^ 0x5AD3E5C0DE5EEDULL;
+    if (disc ? sadm_encoder_load(disc, &e) : sadm_encoder_create(&ec, eseed, &e)) return cli_fail("train");
+    if (sadm_trainer_enable_sadm(tr, e, &sc)) {
+        sadm_encoder_free(e);
+        return cli_fail("train");
+    }
+    return 0;
 }
 
 #define NOPT(o) (sizeof(o) / sizeof((o)[0]))
@@ -62,12 +103,25 @@ int sadm_cmd_train(int argc, char **argv) {
         {"ckpt-every", "steps between checkpoints", "500", 0},
         {"log-every", "steps between log lines", "10", 0},
         {"resume", "continue from the run folder's checkpoint (model, optimiser and data settings come from it; --steps may grow)", NULL, 1},
+        {"init", "start a new run from a training checkpoint (its weights, EMA, optimiser, step and settings; --sadm may be added) or from a model file (its weights; fresh optimiser at step 0)", NULL, 0},
+        {"sadm", "train with SADM: a structure encoder as discriminator (options below)", NULL, 1},
+        SADM_STRUCT_OPTS,
+        {"d-steps", "SADM: encoder Adam steps per denoiser step", "1", 0},
+        {"disc-lr", "SADM: encoder Adam learning rate", "1e-4", 0},
+        {"disc", "SADM: start from this structure encoder (.safetensors) instead of a fresh one", NULL, 0},
+        {"disc-depth", "SADM: fresh encoder's blocks", "2", 0},
+        {"disc-hidden", "SADM: fresh encoder's width", "96", 0},
+        {"disc-heads", "SADM: fresh encoder's attention heads", "4", 0},
+        {"disc-patch", "SADM: fresh encoder's patch size (default: input size / 8, i.e. 64 tokens)", NULL, 0},
+        {"disc-embed", "SADM: fresh encoder's embedding size", "64", 0},
     };
     int rc = cli_parse(argc, argv, o, NOPT(o), "sadm train [options]",
                        "Trains a class-conditional DiT with DiT's loss (MSE + VB, learned variance), AdamW and an\n"
                        "EMA of the weights. With no options: a 6-block, 256-wide DiT with patch 4 on Fashion-MNIST\n"
                        "(padded to 32x32). Ctrl-C stops after the current step and saves a checkpoint; --resume\n"
-                       "continues bitwise as if never stopped.");
+                       "continues bitwise as if never stopped. --sadm adds SADM's structure discriminator (a small\n"
+                       "ViT encoder trained to maximise the structural distance between real and denoised batches;\n"
+                       "the denoiser minimises its loss + lambda x that distance); --init fine-tunes an existing model.");
     if (rc) return rc == 1 ? 0 : rc;
     const size_t n = NOPT(o);
     long depth, hidden, heads, patch, ls, batch, steps, seed = 0, ckpt_every, log_every;
@@ -106,12 +160,33 @@ int sadm_cmd_train(int argc, char **argv) {
                                                    : sadm_dataset_image_folder(data_arg, (int)image_size, &data);
     if (dst) return cli_fail("train");
     sadm_trainer *tr = NULL;
+    const char *init = cli_get(o, n, "init");
+    int want_sadm = cli_get(o, n, "sadm") != NULL;
+    if (resume && init) {
+        fprintf(stderr, "sadm train: --resume continues the run folder's own checkpoint; --init starts a new run: pick one\n");
+        sadm_dataset_free(data);
+        return 2;
+    }
     if (resume && file_exists(ckpt)) {
         if (sadm_trainer_load(ckpt, data, &tr)) {
             sadm_dataset_free(data);
             return cli_fail("train");
         }
         fprintf(stderr, "sadm train: resuming %s at step %ld\n", ckpt, sadm_trainer_steps_done(tr));
+        if (want_sadm && !sadm_trainer_encoder(tr)) {
+            fprintf(stderr, "sadm train: %s trains without SADM; to add it start a new run: --init %s --sadm --run-dir NEW\n",
+                    ckpt, ckpt);
+            sadm_trainer_free(tr);
+            sadm_dataset_free(data);
+            return 2;
+        }
+    } else if (init && is_checkpoint(init)) {
+        if (sadm_trainer_load(init, data, &tr)) {
+            sadm_dataset_free(data);
+            return cli_fail("train");
+        }
+        fprintf(stderr, "sadm train: starting from %s at step %ld (its weights, EMA, optimiser and settings)\n", init,
+                sadm_trainer_steps_done(tr));
     } else {
         sadm_dit_config mc;
         const char *arch = cli_get(o, n, "arch");
@@ -132,10 +207,17 @@ int sadm_cmd_train(int argc, char **argv) {
         tc.batch_size = (int)batch, tc.lr = (float)lr, tc.weight_decay = (float)wd, tc.ema_decay = (float)ema;
         tc.grad_clip = (float)clip, tc.flip = cli_get(o, n, "no-flip") == NULL, tc.seed = (uint64_t)seed;
         sadm_dit *m;
-        if (sadm_dit_create(&mc, tc.seed, &m) || sadm_trainer_create(m, data, &tc, &tr)) {
+        if ((init ? sadm_dit_load(init, NULL, &m) : sadm_dit_create(&mc, tc.seed, &m)) ||
+            sadm_trainer_create(m, data, &tc, &tr)) {
             sadm_dataset_free(data);
             return cli_fail("train");
         }
+        if (init) fprintf(stderr, "sadm train: starting from the weights of %s\n", init);
+    }
+    if (want_sadm && !sadm_trainer_encoder(tr) && (rc = enable_sadm(tr, o, n))) {
+        sadm_trainer_free(tr);
+        sadm_dataset_free(data);
+        return rc;
     }
     long epochs = 0;
     if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0) {
@@ -151,6 +233,19 @@ int sadm_cmd_train(int argc, char **argv) {
     fprintf(stderr, "sadm train: DiT depth %d width %d heads %d patch %d on %dx%dx%d, %zu parameters; batch %d, %d threads, %s kernels\n",
             mc->depth, mc->hidden_size, mc->num_heads, mc->patch_size, mc->in_channels, mc->input_size, mc->input_size,
             params, sadm_trainer_config(tr)->batch_size, sadm_num_threads(), sadm_isa());
+    sadm_encoder *enc = sadm_trainer_encoder(tr);
+    if (enc) {
+        const sadm_sadm_config *sc = sadm_trainer_sadm_config(tr);
+        const sadm_encoder_config *ec = sadm_encoder_get_config(enc);
+        size_t eparams = 0;
+        for (size_t i = 0; i < sadm_encoder_num_params(enc); i++)
+            if (sadm_encoder_param(enc, i)->trainable) eparams += sadm_encoder_param(enc, i)->numel;
+        fprintf(stderr, "sadm train: SADM lambda %g, %s, weighting %s, tau %g; encoder depth %d width %d heads %d patch %d "
+                        "embed %d, %zu parameters, Adam lr %g, %d step%s per denoiser step\n",
+                sc->lambda, sadm_struct_distance_name(sc->distance), sadm_struct_weighting_name(sc->weighting), sc->tau,
+                ec->depth, ec->hidden_size, ec->num_heads, ec->patch_size, ec->embed_dim, eparams, sc->disc_lr, sc->d_steps,
+                sc->d_steps == 1 ? "" : "s");
+    }
     FILE *log = fopen(log_path, "a");
     if (!log) {
         fprintf(stderr, "sadm train: cannot open %s: %s\n", log_path, strerror(errno));
@@ -162,7 +257,7 @@ int sadm_cmd_train(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     cli_progress_state prog = {0};
     double t_last = cli_now();
-    long since = 0;
+    long since = 0, collapsed_for = 0;
     int B = sadm_trainer_config(tr)->batch_size;
     rc = 0;
     while (sadm_trainer_steps_done(tr) < steps && !stop_requested) {
@@ -173,16 +268,30 @@ int sadm_cmd_train(int argc, char **argv) {
             break;
         }
         since++;
+        /* encoder collapse: every real embedding (nearly) the same point switches SADM off
+         * silently (the distance goes to 0); say so once, and mark it in the log */
+        collapsed_for = sadm_trainer_encoder(tr) && s.real_cos > COLLAPSE_COS ? collapsed_for + 1 : 0;
+        if (collapsed_for == COLLAPSE_STEPS)
+            fprintf(stderr, "%ssadm train: warning: the structure encoder has collapsed (mean cosine of real embeddings > %g "
+                            "for %d steps, L_struct %.3g): SADM has no effect now; try a smaller --disc-lr or --lambda\n",
+                    prog.tty ? "\n" : "", COLLAPSE_COS, COLLAPSE_STEPS, s.l_struct);
         double now = cli_now();
         if (s.step % log_every == 0 || s.step == steps) {
             double ips = since * B / (now - t_last);
-            fprintf(log, "{\"step\": %ld, \"loss\": %.6g, \"mse\": %.6g, \"vb\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.4g, \"lr\": %.6g}\n",
+            fprintf(log, "{\"step\": %ld, \"loss\": %.6g, \"mse\": %.6g, \"vb\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.4g, \"lr\": %.6g",
                     s.step, s.loss, s.mse, s.vb, s.grad_norm, ips, sadm_trainer_config(tr)->lr);
+            if (sadm_trainer_encoder(tr))
+                fprintf(log, ", \"struct\": %.6g, \"real_cos\": %.6g, \"fake_cos\": %.6g, \"disc_grad_norm\": %.6g%s",
+                        s.l_struct, s.real_cos, s.fake_cos, s.disc_grad_norm, collapsed_for >= COLLAPSE_STEPS ? ", \"collapsed\": true" : "");
+            fprintf(log, "}\n");
             fflush(log);
             t_last = now, since = 0;
         }
         char status[128];
-        snprintf(status, sizeof status, "loss %.4f", s.loss);
+        if (sadm_trainer_encoder(tr))
+            snprintf(status, sizeof status, "loss %.4f struct %.4f", s.loss, s.l_struct);
+        else
+            snprintf(status, sizeof status, "loss %.4f", s.loss);
         cli_progress(&prog, s.step, steps, status);
         if (s.step % ckpt_every == 0 && s.step < steps &&
             (sadm_trainer_save(tr, ckpt) || sadm_trainer_save_ema_model(tr, ema_path))) {

@@ -172,6 +172,123 @@ START_TEST(test_train_command) {
 }
 END_TEST
 
+/* sadm loss --sadm writes what sadm_sadm_loss computes; sadm train --sadm runs, logs the
+ * structural distance, resumes bitwise, and starts from another run's checkpoint (--init). */
+START_TEST(test_sadm_commands) {
+    char model[300], batch[300], out[300], enc[300], args[2000], log[8192];
+    snprintf(model, sizeof model, "%s/m.safetensors", ref_tmpdir());
+    snprintf(batch, sizeof batch, "%s/b.safetensors", ref_tmpdir());
+    snprintf(out, sizeof out, "%s/o.safetensors", ref_tmpdir());
+    snprintf(enc, sizeof enc, "%s/e.safetensors", ref_tmpdir());
+    float x[N * 128], noise[N * 128];
+    int64_t t[N], y[N];
+    write_inputs(model, batch, x, noise, t, y);
+    sadm_encoder_config ec = {8, 4, 2, 16, 1, 2, 4.0f, 6};
+    sadm_encoder *e;
+    TU_OK(sadm_encoder_create(&ec, 3, &e));
+    TU_OK(sadm_encoder_save(e, enc));
+    snprintf(args, sizeof args,
+             "loss --sadm --disc '%s' --lambda 0.7 --distance softmax-kl --weighting alpha --tau 0.2 --model '%s' --batch '%s' --out '%s'",
+             enc, model, batch, out);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm loss --sadm failed: %s", log);
+    sadm_dit *m;
+    sadm_diffusion *d;
+    TU_OK(sadm_dit_load(model, NULL, &m));
+    TU_OK(sadm_diffusion_create("linear", 1000, &d));
+    sadm_sadm_config c;
+    sadm_sadm_config_default(&c);
+    c.lambda = 0.7f, c.distance = SADM_DIST_SOFTMAX_KL, c.weighting = SADM_WEIGHT_ALPHA, c.tau = 0.2f;
+    float loss[N], mse[N], vb[N];
+    sadm_struct_stats ss;
+    TU_OK(sadm_dit_zero_grad(m));
+    TU_OK(sadm_encoder_zero_grad(e));
+    TU_OK(sadm_sadm_loss(m, e, d, &c, N, x, t, y, noise, loss, mse, vb, &ss, 1));
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(out, &f));
+    double sv;
+    ck_assert_ptr_nonnull(sadm_st_find(f, "struct"));
+    memcpy(&sv, sadm_st_find(f, "struct")->data, sizeof sv);
+    ck_assert_msg(sv == ss.loss && sv > 0, "struct %.17g vs %.17g", sv, ss.loss);
+    const float *g = sadm_dit_grad_data(m), *dg = sadm_encoder_grad_data(e);
+    for (int which = 0; which < 2; which++) {
+        size_t np = which ? sadm_encoder_num_params(e) : sadm_dit_num_params(m);
+        for (size_t i = 0; i < np; i++) {
+            const sadm_param *p = which ? sadm_encoder_param(e, i) : sadm_dit_param(m, i);
+            if (!p->trainable) continue;
+            char key[160];
+            snprintf(key, sizeof key, "%s.%s", which ? "dgrad" : "grad", p->name);
+            float *gg = tu_alloc(p->numel);
+            TU_OK(sadm_st_read_f32(f, key, p->ndim, p->shape, gg));
+            tu_assert_same(key, gg, (which ? dg : g) + p->offset, p->numel);
+            free(gg);
+        }
+    }
+    sadm_st_close(f);
+    /* bad input: no encoder, a distance we do not know, an encoder of another shape */
+    snprintf(args, sizeof args, "loss --sadm --model '%s' --batch '%s' --out '%s'", model, batch, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "--sadm needs --disc"), "message: %s", log);
+    snprintf(args, sizeof args, "loss --sadm --disc '%s' --distance l2 --model '%s' --batch '%s' --out '%s'", enc, model,
+             batch, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "unknown structural distance 'l2'"), "message: %s", log);
+    sadm_encoder_free(e);
+    ec.input_size = 16;
+    TU_OK(sadm_encoder_create(&ec, 3, &e));
+    TU_OK(sadm_encoder_save(e, enc));
+    snprintf(args, sizeof args, "loss --sadm --disc '%s' --model '%s' --batch '%s' --out '%s'", enc, model, batch, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "encoder takes 2×16×16 inputs"), "message: %s", log);
+    sadm_encoder_free(e);
+    sadm_dit_free(m);
+    sadm_diffusion_free(d);
+
+    /* training: plain run a; SADM run b continues a's checkpoint; c = b stopped and resumed */
+    const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2";
+    const char *sopts = "--sadm --lambda 0.5 --disc-depth 1 --disc-hidden 16 --disc-heads 2 --disc-embed 8 --d-steps 2";
+    snprintf(args, sizeof args, "train %s --steps 2 --run-dir '%s/a'", small, ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
+    snprintf(args, sizeof args, "train %s %s --steps 5 --init '%s/a/checkpoint.safetensors' --run-dir '%s/b'", small, sopts,
+             ref_tmpdir(), ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train --sadm failed: %s", log);
+    ck_assert_msg(strstr(log, "starting from") && strstr(log, "at step 2") && strstr(log, "SADM lambda 0.5"), "%s", log);
+    snprintf(args, sizeof args, "train %s %s --steps 4 --init '%s/a/checkpoint.safetensors' --run-dir '%s/c'", small, sopts,
+             ref_tmpdir(), ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train --sadm failed: %s", log);
+    snprintf(args, sizeof args, "train --steps 5 --resume --threads 1 --run-dir '%s/c'", ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train --resume (SADM) failed: %s", log);
+    char pb[400], pc[400];
+    snprintf(pb, sizeof pb, "%s/b/checkpoint.safetensors", ref_tmpdir());
+    snprintf(pc, sizeof pc, "%s/c/checkpoint.safetensors", ref_tmpdir());
+    sadm_st_file *fb, *fc;
+    TU_OK(sadm_st_open(pb, &fb));
+    TU_OK(sadm_st_open(pc, &fc));
+    ck_assert_ptr_nonnull(sadm_st_find(fb, "disc.head.weight"));
+    ck_assert_ptr_nonnull(sadm_st_find(fb, "disc.opt.m.head.weight"));
+    ck_assert_uint_eq(sadm_st_count(fb), sadm_st_count(fc));
+    for (size_t i = 0; i < sadm_st_count(fb); i++) {
+        const sadm_tensor_info *tb = sadm_st_tensor(fb, i), *tc = sadm_st_find(fc, tb->name);
+        ck_assert_msg(tc && tc->nbytes == tb->nbytes && memcmp(tb->data, tc->data, tb->nbytes) == 0,
+                      "SADM checkpoint tensor %s differs between the resumed and the uninterrupted run", tb->name);
+    }
+    sadm_st_close(fb);
+    sadm_st_close(fc);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test $(grep -c '\"struct\"' '%s/b/log.jsonl') -eq 3", ref_tmpdir());
+    ck_assert_int_eq(system(cmd), 0);
+    /* --sadm on a plain run's own checkpoint: a new run is needed */
+    snprintf(args, sizeof args, "train %s --sadm --steps 6 --resume --run-dir '%s/a'", small, ref_tmpdir());
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "trains without SADM"), "%s", log);
+    /* a batch of one has no structure */
+    snprintf(args, sizeof args, "train --depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 1 --sadm --steps 1 --run-dir '%s/d'",
+             ref_tmpdir());
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "no pairs"), "%s", log);
+    ref_cleanup();
+}
+END_TEST
+
 /* sadm sample with a noise file writes what sadm_dit_sample computes, and a PNG grid. */
 START_TEST(test_sample_command) {
     char model[300], noise[300], out[300], png[300], args[2000], log[8192];
@@ -237,6 +354,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_train_command);
     tcase_add_test(tc, test_sample_command);
+    tcase_add_test(tc, test_sadm_commands);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
