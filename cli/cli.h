@@ -24,6 +24,7 @@ int sadm_cmd_train(int argc, char **argv);
 int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
 int sadm_cmd_bench_sample(int argc, char **argv);
+int sadm_cmd_bench_sadm(int argc, char **argv);
 
 /* Runs bench/<script> <args> with the Python that has torch; reads "key1" and "key2" from
  * its JSON line. 0 on success. */

@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "  bench ops   measure every operator on every kernel set (GFLOP/s, GB/s)\n"
             "  bench train one training step, libsadm and PyTorch side by side\n"
             "  bench sample DDIM sampling with guidance, libsadm and PyTorch side by side\n"
+            "  bench sadm  SADM's step against a plain step, libsadm and PyTorch side by side\n"
             "\n"
             "Run 'sadm <command> --help' for a command's options.\n"
             "Environment: SADM_ISA=scalar|avx2|avx512|neon forces a kernel set; OMP_NUM_THREADS sets threads.\n");
@@ -58,7 +59,8 @@ int main(int argc, char **argv) {
         if (argc >= 3 && strcmp(argv[2], "ops") == 0) return sadm_cmd_bench_ops(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "train") == 0) return sadm_cmd_bench_train(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "sample") == 0) return sadm_cmd_bench_sample(argc - 2, argv + 2);
-        fprintf(stderr, "sadm bench: expected a benchmark name: ops, train or sample\n");
+        if (argc >= 3 && strcmp(argv[2], "sadm") == 0) return sadm_cmd_bench_sadm(argc - 2, argv + 2);
+        fprintf(stderr, "sadm bench: expected a benchmark name: ops, train, sample or sadm\n");
         return 2;
     }
     fprintf(stderr, "sadm: unknown command '%s'\n\n", argv[1]);

@@ -1,0 +1,141 @@
+/* sadm bench sadm: the cost of SADM's minimax step over a plain DiT step, libsadm and the
+ * PyTorch reference side by side in one invocation (same models, batch, threads, float32),
+ * with the default structure encoder of `sadm train --sadm`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "sadm.h"
+
+typedef struct {
+    const char *name;
+    sadm_dit_config cfg;
+    int batch;
+} sadm_bench_case;
+
+static double now_s(void) {
+    struct timespec a;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    return a.tv_sec + a.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median step time of a trainer, plain or with SADM, after two warm-up steps. */
+static int time_trainer(const sadm_bench_case *c, const sadm_dataset *data, const sadm_encoder_config *ec, int steps,
+                        double *out) {
+    sadm_dit *m;
+    sadm_trainer *tr;
+    sadm_train_config tc;
+    sadm_train_config_default(&tc);
+    tc.batch_size = c->batch;
+    if (sadm_dit_create(&c->cfg, 0, &m)) return cli_fail("bench sadm");
+    if (sadm_trainer_create(m, data, &tc, &tr)) {
+        sadm_dit_free(m);
+        return cli_fail("bench sadm");
+    }
+    if (ec) {
+        sadm_encoder *e;
+        sadm_sadm_config sc;
+        sadm_sadm_config_default(&sc);
+        if (sadm_encoder_create(ec, 1, &e) || sadm_trainer_enable_sadm(tr, e, &sc)) {
+            sadm_trainer_free(tr);
+            return cli_fail("bench sadm");
+        }
+    }
+    double times[64];
+    for (int i = 0; i < steps + 2; i++) {
+        double a = now_s();
+        if (sadm_trainer_step(tr, NULL)) {
+            sadm_trainer_free(tr);
+            return cli_fail("bench sadm");
+        }
+        if (i >= 2) times[i - 2] = now_s() - a;
+    }
+    sadm_trainer_free(tr);
+    qsort(times, (size_t)steps, sizeof(double), cmp_double);
+    *out = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    return 0;
+}
+
+/* Random latents as a tensor data set for the DiT-S/2 case. */
+static int latent_data(const sadm_bench_case *c, sadm_dataset **out) {
+    int N = 4 * c->batch, C = c->cfg.in_channels, S = c->cfg.input_size;
+    size_t nx = (size_t)N * C * S * S;
+    float *x = malloc(nx * sizeof(float));
+    int64_t *y = malloc((size_t)N * sizeof(int64_t));
+    char path[] = "/tmp/sadm-bench-XXXXXX";
+    int fd = mkstemp(path);
+    if (!x || !y || fd < 0) {
+        free(x), free(y);
+        fprintf(stderr, "sadm bench sadm: cannot make a temporary data file\n");
+        return 1;
+    }
+    sadm_rng_normal(7, 0, 0, nx, x);
+    for (int n = 0; n < N; n++) y[n] = n % c->cfg.num_classes;
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sx[4] = {N, C, S, S}, sy[1] = {N};
+    char classes[32];
+    snprintf(classes, sizeof classes, "%d", c->cfg.num_classes);
+    int rc = !w || sadm_st_writer_add(w, "x", SADM_DTYPE_F32, 4, sx, x) || sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sy, y) ||
+             sadm_st_writer_metadata(w, "num_classes", classes) || sadm_st_writer_save(w, path) ||
+             sadm_dataset_tensors(path, out);
+    if (rc) cli_fail("bench sadm");
+    sadm_st_writer_free(w);
+    remove(path);
+    free(x), free(y);
+    return rc;
+}
+
+int sadm_cmd_bench_sadm(int argc, char **argv) {
+    cli_opt o[] = {{"steps", "timed steps per side (median reported)", "5", 0},
+                   {"threads", "threads for both sides (default: all cores)", NULL, 0},
+                   {"case", "fmnist, dit-s2 or all", "all", 0}};
+    int rc = cli_parse(argc, argv, o, 3, "sadm bench sadm [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
+                       "Times a plain DiT training step and a SADM step (denoiser forward, one encoder Adam step,\n"
+                       "the denoiser's step through the updated encoder) with the default encoder of `sadm train\n"
+                       "--sadm` (depth 2, width 96, 4 heads, patch input/8, embed 64), in libsadm and in PyTorch.");
+    if (rc) return rc == 1 ? 0 : rc;
+    long steps = 5;
+    if (cli_int(o, 3, "steps", 1, 60, &steps) < 0 || cli_threads(o, 3)) return 2;
+    int nt = sadm_num_threads();
+    const char *which = cli_get(o, 3, "case");
+    sadm_bench_case cases[2] = {
+        {"fmnist", {32, 4, 1, 256, 6, 4, 4.0f, 0.1f, 10, 1}, 64},
+        {"dit-s2", {32, 2, 4, 384, 12, 6, 4.0f, 0.1f, 1000, 1}, 16},
+    };
+    printf("libsadm %s bench sadm — %d threads, %s kernels\n", sadm_version(), nt, sadm_isa());
+    printf("%-8s %5s %10s %10s %9s %10s %10s %9s %12s\n", "case", "batch", "plain s", "SADM s", "overhead", "torch plain",
+           "torch SADM", "overhead", "SADM ratio");
+    for (int i = 0; i < 2; i++) {
+        const sadm_bench_case *c = &cases[i];
+        if (strcmp(which, "all") && strcmp(which, c->name)) continue;
+        sadm_dataset *data;
+        if (i == 0 ? sadm_dataset_fmnist(NULL, "train", &data) != SADM_OK && cli_fail("bench sadm")
+                   : latent_data(c, &data))
+            return 1;
+        int S = c->cfg.input_size;
+        sadm_encoder_config ec = {S, S % 8 ? c->cfg.patch_size : S / 8, c->cfg.in_channels, 96, 2, 4, 4.0f, 64};
+        double plain = 0, sadm = 0, tp = 0, ts = 0;
+        rc = time_trainer(c, data, NULL, (int)steps, &plain) || time_trainer(c, data, &ec, (int)steps, &sadm);
+        sadm_dataset_free(data);
+        if (rc) return 1;
+        char args[256];
+        snprintf(args, sizeof args, "%d %d %d %d %d %d %d %d %ld %d %d %d %d %d %d", S, c->cfg.in_channels,
+                 c->cfg.num_classes, c->cfg.patch_size, c->cfg.depth, c->cfg.hidden_size, c->cfg.num_heads, c->batch,
+                 steps, nt, ec.patch_size, ec.depth, ec.hidden_size, ec.num_heads, ec.embed_dim);
+        int have_ref = bench_python("sadm_step_torch.py", args, "plain_s", &tp, "sadm_s", &ts) == 0;
+        printf("%-8s %5d %10.3f %10.3f %8.0f%% ", c->name, c->batch, plain, sadm, 100 * (sadm / plain - 1));
+        if (have_ref)
+            printf("%10.3f %10.3f %8.0f%% %11.2fx\n", tp, ts, 100 * (ts / tp - 1), ts / sadm);
+        else
+            printf("%10s %10s %9s %12s\n", "n/a", "n/a", "n/a", "n/a");
+        fflush(stdout);
+    }
+    return 0;
+}
