@@ -97,7 +97,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"ema-decay", "EMA decay per step", "0.9999", 0},
         {"grad-clip", "clip the global gradient norm to this (0: off)", "0", 0},
         {"no-flip", "no random horizontal flips", NULL, 1},
-        {"seed", "seed of initialisation, data order and noise", "0", 0},
+        {"seed", "seed of initialisation, data order and noise (default: 0; with --init CHECKPOINT: the checkpoint's)", NULL, 0},
         {"threads", "threads (default: all cores)", NULL, 0},
         {"run-dir", "folder for checkpoint.safetensors, model-ema.safetensors and log.jsonl", "runs/fmnist", 0},
         {"ckpt-every", "steps between checkpoints", "500", 0},
@@ -187,6 +187,7 @@ int sadm_cmd_train(int argc, char **argv) {
         }
         fprintf(stderr, "sadm train: starting from %s at step %ld (its weights, EMA, optimiser and settings)\n", init,
                 sadm_trainer_steps_done(tr));
+        if (cli_get(o, n, "seed")) sadm_trainer_set_seed(tr, (uint64_t)seed);
     } else {
         sadm_dit_config mc;
         const char *arch = cli_get(o, n, "arch");

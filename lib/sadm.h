@@ -480,6 +480,10 @@ void sadm_trainer_free(sadm_trainer *tr);
  * weight changes, naming the step. */
 sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats);
 long sadm_trainer_steps_done(const sadm_trainer *tr);
+/* Changes the seed of everything random from the next step on (data order, flips, class
+ * dropout, timesteps, noise) — e.g. to fine-tune one checkpoint under several seeds.
+ * Checkpoints record the new seed. */
+sadm_status sadm_trainer_set_seed(sadm_trainer *tr, uint64_t seed);
 /* The batch the next step will use (after class dropout): pointers into the trainer, valid
  * until its next call. For replaying a run elsewhere, e.g. in PyTorch. */
 sadm_status sadm_trainer_next_batch(sadm_trainer *tr, const float **x0, const int64_t **t, const int64_t **y,

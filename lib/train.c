@@ -154,6 +154,17 @@ sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const
 }
 
 long sadm_trainer_steps_done(const sadm_trainer *tr) { return tr ? tr->step : 0; }
+
+static void wait_loader(sadm_trainer *tr);
+
+sadm_status sadm_trainer_set_seed(sadm_trainer *tr, uint64_t seed) {
+    SADM_REQUIRE_PTR(tr);
+    wait_loader(tr); /* a prefetched batch was drawn with the old seed */
+    tr->buf[0].step = tr->buf[1].step = -1;
+    tr->perm_epoch = -1;
+    tr->cfg.seed = seed;
+    return SADM_OK;
+}
 sadm_dit *sadm_trainer_model(sadm_trainer *tr) { return tr ? tr->model : NULL; }
 const float *sadm_trainer_ema(const sadm_trainer *tr) { return tr ? tr->ema : NULL; }
 const sadm_train_config *sadm_trainer_config(const sadm_trainer *tr) { return tr ? &tr->cfg : NULL; }

@@ -206,11 +206,44 @@ START_TEST(test_loss_curve_matches_torch) {
 }
 END_TEST
 
+/* A new seed takes effect at the next step (even with a batch already prefetched) and
+ * travels with the checkpoint. */
+START_TEST(test_set_seed) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    sadm_trainer *a = new_trainer(d, 3), *b = new_trainer(d, 3), *c = new_trainer(d, 3);
+    run(a, 2, NULL);
+    run(b, 2, NULL);
+    run(c, 4, NULL);
+    TU_OK(sadm_trainer_set_seed(a, 99));
+    run(a, 2, NULL);
+    char ckpt[300];
+    snprintf(ckpt, sizeof ckpt, "%s/s.safetensors", ref_tmpdir());
+    TU_OK(sadm_trainer_save(b, ckpt));
+    sadm_trainer_free(b);
+    TU_OK(sadm_trainer_load(ckpt, d, &b));
+    TU_OK(sadm_trainer_set_seed(b, 99));
+    run(b, 1, NULL);
+    TU_OK(sadm_trainer_save(b, ckpt));
+    sadm_trainer_free(b);
+    TU_OK(sadm_trainer_load(ckpt, d, &b));
+    ck_assert_uint_eq(sadm_trainer_config(b)->seed, 99);
+    run(b, 1, NULL);
+    size_t P = sadm_dit_param_total(sadm_trainer_model(a));
+    tu_assert_same("reseeded runs", sadm_dit_param_data(sadm_trainer_model(b)), sadm_dit_param_data(sadm_trainer_model(a)), P);
+    ck_assert(memcmp(sadm_dit_param_data(sadm_trainer_model(c)), sadm_dit_param_data(sadm_trainer_model(a)), P * sizeof(float)));
+    sadm_trainer_free(a), sadm_trainer_free(b), sadm_trainer_free(c);
+    sadm_dataset_free(d);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_resume_equals_uninterrupted);
+    tcase_add_test(tc, test_set_seed);
     tcase_add_test(tc, test_bad_checkpoints_and_nan);
     tcase_add_test(tc, test_loss_curve_matches_torch);
     suite_add_tcase(s, tc);
