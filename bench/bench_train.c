@@ -84,12 +84,18 @@ static int time_torch(const bench_case *c, int steps, int threads, double *step_
 }
 
 int sadm_cmd_bench_train(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) /* --sadm: the SADM step against a plain one instead */
+        if (!strcmp(argv[i], "--sadm")) {
+            for (int j = i; j + 1 < argc; j++) argv[j] = argv[j + 1];
+            return sadm_cmd_bench_sadm(argc - 1, argv);
+        }
     cli_opt o[] = {{"steps", "timed steps per side (median reported)", "5", 0},
                    {"threads", "threads for both sides (default: all cores)", NULL, 0},
                    {"case", "fmnist, dit-s2 or all", "all", 0}};
-    int rc = cli_parse(argc, argv, o, 3, "sadm bench train [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
+    int rc = cli_parse(argc, argv, o, 3, "sadm bench train [--sadm] [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
                        "Times one training step (q_sample + forward + MSE/VB loss + backward + AdamW) of libsadm\n"
-                       "and of the PyTorch reference in the same invocation and prints images/s and the ratio.");
+                       "and of the PyTorch reference in the same invocation and prints images/s and the ratio.\n"
+                       "With --sadm: a plain step against a SADM step instead (as `sadm bench sadm`).");
     if (rc) return rc == 1 ? 0 : rc;
     long steps = 5;
     if (cli_int(o, 3, "steps", 1, 60, &steps) < 0 || cli_threads(o, 3)) return 2;
