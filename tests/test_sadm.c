@@ -35,20 +35,6 @@ static char *tmp(const char *name) {
     return b;
 }
 
-/* ||ours - ref|| <= rtol ||ref|| for one tensor of a reference file. */
-static void assert_tensor_close(const sadm_st_file *f, const char *key, const float *ours, const sadm_param *p, double rtol,
-                                const char *what) {
-    float *ref = tu_alloc(p->numel);
-    TU_OK(sadm_st_read_f32(f, key, p->ndim, p->shape, ref));
-    double dd = 0, rr = 0;
-    for (size_t k = 0; k < p->numel; k++) {
-        double e = (double)ours[k] - ref[k];
-        dd += e * e, rr += (double)ref[k] * ref[k];
-    }
-    ck_assert_msg(sqrt(dd) <= rtol * sqrt(rr) + 1e-12, "%s %s: ||diff|| %.3g, ||ref|| %.3g", what, key, sqrt(dd), sqrt(rr));
-    free(ref);
-}
-
 /* ------------------------------------------------------------------ the encoder */
 static void compare_encoder(const sadm_encoder_config *cfg, int N, uint64_t seed) {
     sadm_encoder *e;
@@ -83,7 +69,7 @@ static void compare_encoder(const sadm_encoder_config *cfg, int N, uint64_t seed
     TU_OK(sadm_st_read_f32(f, "z", 2, sz, ref));
     tu_assert_close("encoder z", z, ref, (size_t)N * E, 0, 2e-5);
     sadm_param px = {"dx", 4, {N, C, H, H}, 0, nx, 1};
-    assert_tensor_close(f, "dx", dx, &px, 1e-3, "encoder");
+    tu_assert_tensor_close(f, "dx", dx, &px, 1e-3, "encoder");
     const float *g = sadm_encoder_grad_data(e);
     for (size_t i = 0; i < sadm_encoder_num_params(e); i++) {
         const sadm_param *p = sadm_encoder_param(e, i);
@@ -93,7 +79,7 @@ static void compare_encoder(const sadm_encoder_config *cfg, int N, uint64_t seed
             ck_assert_msg(!sadm_st_find(f, key), "%s: PyTorch has a gradient for a fixed tensor", p->name);
             continue;
         }
-        assert_tensor_close(f, key, g + p->offset, p, 1e-3, "encoder");
+        tu_assert_tensor_close(f, key, g + p->offset, p, 1e-3, "encoder");
     }
     sadm_st_close(f);
     sadm_encoder_free(e);
@@ -351,7 +337,7 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
         if (!p->trainable) continue;
         char key[160];
         snprintf(key, sizeof key, "grad.%s", p->name);
-        assert_tensor_close(f, key, g + p->offset, p, 1e-3, "denoiser");
+        tu_assert_tensor_close(f, key, g + p->offset, p, 1e-3, "denoiser");
         for (size_t q = 0; q < p->numel; q++) {
             double v = (double)g[p->offset + q] - g0[p->offset + q];
             struct_norm += v * v;
@@ -368,7 +354,7 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
         if (!p->trainable) continue;
         char key[160];
         snprintf(key, sizeof key, "dgrad.%s", p->name);
-        assert_tensor_close(f, key, dg + p->offset, p, 1e-3, "encoder");
+        tu_assert_tensor_close(f, key, dg + p->offset, p, 1e-3, "encoder");
     }
     sadm_st_close(f);
     sadm_dit_free(m);

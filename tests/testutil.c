@@ -122,6 +122,20 @@ void tu_randomise_dit(sadm_dit *m, uint64_t seed, float scale) {
     }
 }
 
+/* ||ours - ref|| <= rtol ||ref|| for one tensor of a reference file. */
+void tu_assert_tensor_close(const sadm_st_file *f, const char *key, const float *ours, const sadm_param *p, double rtol,
+                                const char *what) {
+    float *ref = tu_alloc(p->numel);
+    TU_OK(sadm_st_read_f32(f, key, p->ndim, p->shape, ref));
+    double dd = 0, rr = 0;
+    for (size_t k = 0; k < p->numel; k++) {
+        double e = (double)ours[k] - ref[k];
+        dd += e * e, rr += (double)ref[k] * ref[k];
+    }
+    ck_assert_msg(sqrt(dd) <= rtol * sqrt(rr) + 1e-12, "%s %s: ||diff|| %.3g, ||ref|| %.3g", what, key, sqrt(dd), sqrt(rr));
+    free(ref);
+}
+
 int tu_run(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -43,6 +43,11 @@ void tu_check_grad(const char *what, tu_forward_fn forward, void *ctx, float *x,
  * for vectors, scale for embedding tables; pos_embed keeps its sin-cos values. */
 void tu_randomise_dit(sadm_dit *m, uint64_t seed, float scale);
 
+/* ||ours - ref|| <= rtol ||ref|| (+1e-12) for tensor `key` of a reference file, read with
+ * p's shape; `what` and key name it in the failure message. */
+void tu_assert_tensor_close(const sadm_st_file *f, const char *key, const float *ours, const sadm_param *p, double rtol,
+                            const char *what);
+
 #define TU_OK(call) ck_assert_msg((call) == SADM_OK, "%s failed: %s", #call, sadm_last_error())
 
 /* Runs each test case as its own suite and returns the failure count as exit status. */
