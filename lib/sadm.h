@@ -13,6 +13,7 @@
  *   9. training: AdamW + EMA loop, checkpoints, resume
  *  10. sampling: DDPM, DDIM, classifier-free guidance
  *  11. SADM: structural distances, the minimax objective, SADM training
+ *  12. evaluation: feature statistics, Fréchet distance
  *
  * Conventions for every operator:
  *   - float32, row-major; images NCHW, sequences (batch, tokens, channels).
@@ -579,6 +580,24 @@ sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d
 sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sadm_sadm_config *cfg);
 sadm_encoder *sadm_trainer_encoder(sadm_trainer *tr); /* NULL without SADM */
 const sadm_sadm_config *sadm_trainer_sadm_config(const sadm_trainer *tr);
+
+/* ------------------------------------------------------------------ 12. evaluation */
+/* Streaming mean and covariance of feature vectors (e.g. Inception pool features) in
+ * double precision; the covariance is unbiased (n - 1), as numpy.cov(rowvar=False).
+ * Non-finite features are refused with the row and column named. */
+typedef struct sadm_feature_stats sadm_feature_stats;
+sadm_status sadm_feature_stats_create(int dim, sadm_feature_stats **out);
+void sadm_feature_stats_free(sadm_feature_stats *s);
+/* Adds n rows x (n, dim). */
+sadm_status sadm_feature_stats_add(sadm_feature_stats *s, size_t n, const float *x);
+size_t sadm_feature_stats_count(const sadm_feature_stats *s);
+int sadm_feature_stats_dim(const sadm_feature_stats *s);
+/* mu (dim) and sigma (dim × dim, row-major; either may be NULL); needs 2 rows or more. */
+sadm_status sadm_feature_stats_get(const sadm_feature_stats *s, double *mu, double *sigma);
+/* FID's Fréchet distance |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2), the square root
+ * through symmetric eigen-decompositions (finite for singular covariances too). */
+sadm_status sadm_frechet_distance(int dim, const double *mu1, const double *s1, const double *mu2, const double *s2,
+                                  double *out);
 
 #ifdef __cplusplus
 }
