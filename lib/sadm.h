@@ -6,7 +6,7 @@
  *   3. random numbers (Philox-4x32-10, counter based)
  *   4. operators: matrix products, normalisation, activations, elementwise,
  *      attention, convolution and pooling, embeddings, reductions, optimiser
- *   5. files: safetensors
+ *   5. files: safetensors, NumPy .npz
  *   6. models: parameter tables, DiT, the structure encoder
  *   7. Gaussian diffusion: schedules, q_sample, the training loss
  *   8. data sets
@@ -274,6 +274,31 @@ sadm_status sadm_st_writer_add(sadm_st_writer *w, const char *name, sadm_dtype d
 sadm_status sadm_st_writer_metadata(sadm_st_writer *w, const char *key, const char *value);
 sadm_status sadm_st_writer_save(sadm_st_writer *w, const char *path);
 void sadm_st_writer_free(sadm_st_writer *w);
+
+/* NumPy .npz files (ADM's reference batches and statistics): a zip of .npy members,
+ * stored or deflated, zip64 sizes understood. Arrays are named without ".npy"
+ * ("arr_0", "mu", "sigma", ...); only C-order little-endian arrays. Rows (the first
+ * dimension) can be read a block at a time, so a large image batch is streamed; for a
+ * deflated member, blocks should be read in increasing order (going back restarts the
+ * inflation). Reading a whole array also checks its CRC-32. */
+typedef struct sadm_npz sadm_npz;
+sadm_status sadm_npz_open(const char *path, sadm_npz **out);
+void sadm_npz_close(sadm_npz *z);
+size_t sadm_npz_count(const sadm_npz *z);
+const char *sadm_npz_name(const sadm_npz *z, size_t i);
+/* dtype, ndim and shape (SADM_MAX_DIMS entries) of an array; an error names a missing one. */
+sadm_status sadm_npz_info(sadm_npz *z, const char *name, sadm_dtype *dtype, int *ndim, int64_t *shape);
+sadm_status sadm_npz_read(sadm_npz *z, const char *name, void *dst);
+sadm_status sadm_npz_read_rows(sadm_npz *z, const char *name, int64_t row0, int64_t nrows, void *dst);
+/* Writes arrays as an uncompressed .npz (as np.savez), atomically; below 4 GiB. */
+typedef struct sadm_npz_array {
+    const char *name;
+    sadm_dtype dtype;
+    int ndim;
+    int64_t shape[SADM_MAX_DIMS];
+    const void *data;
+} sadm_npz_array;
+sadm_status sadm_npz_write(const char *path, size_t count, const sadm_npz_array *arrays);
 
 /* ------------------------------------------------------------------ 6. models */
 /* A model's parameters live in one float allocation; a table of named views (the names

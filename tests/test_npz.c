@@ -1,0 +1,136 @@
+/* .npz files against NumPy (tests/reference/npz_ref.py): np.savez (stored, zip64 local
+ * headers) and np.savez_compressed (deflated) read back exactly, whole and in row blocks;
+ * libsadm's files read back by np.load; truncated, corrupt, Fortran-order and big-endian
+ * files give messages naming the file and the array. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+#include "testutil.h"
+
+static char *tmp(const char *name) {
+    static char buf[4][300];
+    static int at;
+    char *b = buf[at++ % 4];
+    snprintf(b, 300, "%s/%s", ref_tmpdir(), name);
+    return b;
+}
+
+static const char *const NAMES[] = {"arr_0", "mu", "sigma", "labels", "feats"};
+
+static void check_file(const char *path, const sadm_st_file *ex) {
+    sadm_npz *z;
+    TU_OK(sadm_npz_open(path, &z));
+    ck_assert_uint_eq(sadm_npz_count(z), 5);
+    for (int k = 0; k < 5; k++) {
+        const sadm_tensor_info *t = sadm_st_find(ex, NAMES[k]);
+        sadm_dtype dt;
+        int nd;
+        int64_t shape[SADM_MAX_DIMS];
+        TU_OK(sadm_npz_info(z, NAMES[k], &dt, &nd, shape));
+        ck_assert_msg(dt == t->dtype && nd == t->ndim && !memcmp(shape, t->shape, (size_t)nd * 8), "%s: %s dtype/shape", path,
+                      NAMES[k]);
+        unsigned char *buf = malloc(t->nbytes);
+        TU_OK(sadm_npz_read(z, NAMES[k], buf));
+        ck_assert_msg(!memcmp(buf, t->data, t->nbytes), "%s: %s values differ", path, NAMES[k]);
+        /* in blocks of 7 rows, forward; then once backwards */
+        size_t row = t->nbytes / (size_t)t->shape[0];
+        memset(buf, 0, t->nbytes);
+        for (int64_t r = 0; r < t->shape[0]; r += 7) {
+            int64_t n = t->shape[0] - r < 7 ? t->shape[0] - r : 7;
+            TU_OK(sadm_npz_read_rows(z, NAMES[k], r, n, buf + (size_t)r * row));
+        }
+        ck_assert_msg(!memcmp(buf, t->data, t->nbytes), "%s: %s row blocks differ", path, NAMES[k]);
+        TU_OK(sadm_npz_read_rows(z, NAMES[k], 1, 1, buf));
+        ck_assert(!memcmp(buf, (const unsigned char *)t->data + row, row));
+        ck_assert_int_eq(sadm_npz_read_rows(z, NAMES[k], t->shape[0], 1, buf), SADM_ERR_ARG);
+        free(buf);
+    }
+    ck_assert_int_eq(sadm_npz_info(z, "sigma_s", NULL, NULL, NULL), SADM_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "no array 'sigma_s'"));
+    sadm_npz_close(z);
+}
+
+START_TEST(test_read_numpy_files) {
+    char args[600];
+    snprintf(args, sizeof args, "make '%s'", ref_tmpdir());
+    ref_run("npz_ref.py", args);
+    sadm_st_file *ex;
+    TU_OK(sadm_st_open(tmp("expected.safetensors"), &ex));
+    check_file(tmp("stored.npz"), ex);
+    check_file(tmp("deflated.npz"), ex);
+    /* ours, read by NumPy */
+    sadm_npz_array a[5];
+    for (int k = 0; k < 5; k++) {
+        const sadm_tensor_info *t = sadm_st_find(ex, NAMES[k]);
+        a[k].name = NAMES[k], a[k].dtype = t->dtype, a[k].ndim = t->ndim, a[k].data = t->data;
+        memcpy(a[k].shape, t->shape, sizeof a[k].shape);
+    }
+    TU_OK(sadm_npz_write(tmp("ours.npz"), 5, a));
+    snprintf(args, sizeof args, "check '%s' '%s'", tmp("ours.npz"), tmp("expected.safetensors"));
+    ref_run("npz_ref.py", args);
+    check_file(tmp("ours.npz"), ex);
+    sadm_st_close(ex);
+    ref_cleanup();
+}
+END_TEST
+
+static void truncate_copy(const char *from, const char *to, long keep, long flip_at) {
+    FILE *f = fopen(from, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *b = malloc((size_t)n);
+    ck_assert_int_eq(fread(b, 1, (size_t)n, f), n);
+    fclose(f);
+    if (flip_at >= 0) b[flip_at] ^= 0x55;
+    f = fopen(to, "wb");
+    fwrite(b, 1, (size_t)(keep < n ? keep : n), f);
+    fclose(f);
+    free(b);
+}
+
+START_TEST(test_bad_files) {
+    char args[600];
+    snprintf(args, sizeof args, "make '%s'", ref_tmpdir());
+    ref_run("npz_ref.py", args);
+    sadm_npz *z;
+    /* cut in the middle: the directory at the end is gone */
+    truncate_copy(tmp("stored.npz"), tmp("cut.npz"), 50000, -1);
+    ck_assert_int_eq(sadm_npz_open(tmp("cut.npz"), &z), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "cut.npz") && strstr(sadm_last_error(), "truncated"), "%s", sadm_last_error());
+    /* not a zip at all */
+    truncate_copy(tmp("expected.safetensors"), tmp("junk.npz"), 1000, -1);
+    ck_assert_int_eq(sadm_npz_open(tmp("junk.npz"), &z), SADM_ERR_FORMAT);
+    /* a flipped byte in deflated data: zlib or the CRC notices */
+    truncate_copy(tmp("deflated.npz"), tmp("flip.npz"), 1L << 30, 2000);
+    TU_OK(sadm_npz_open(tmp("flip.npz"), &z));
+    unsigned char *buf = malloc(100 * 32 * 32 * 3);
+    ck_assert_int_eq(sadm_npz_read(z, "arr_0", buf), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "arr_0"), "%s", sadm_last_error());
+    sadm_npz_close(z);
+    free(buf);
+    TU_OK(sadm_npz_open(tmp("fortran.npz"), &z));
+    ck_assert_int_eq(sadm_npz_info(z, "x", NULL, NULL, NULL), SADM_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "Fortran order"));
+    sadm_npz_close(z);
+    TU_OK(sadm_npz_open(tmp("bigendian.npz"), &z));
+    ck_assert_int_eq(sadm_npz_info(z, "x", NULL, NULL, NULL), SADM_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "dtype '>f8'"));
+    sadm_npz_close(z);
+    ck_assert_int_eq(sadm_npz_open(tmp("missing.npz"), &z), SADM_ERR_IO);
+    ref_cleanup();
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("npz");
+    TCase *tc = tcase_create("npz");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_read_numpy_files);
+    tcase_add_test(tc, test_bad_files);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
