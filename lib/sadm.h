@@ -7,7 +7,7 @@
  *   4. operators: matrix products, normalisation, activations, elementwise,
  *      attention, convolution and pooling, embeddings, reductions, optimiser
  *   5. files: safetensors, NumPy .npz
- *   6. models: parameter tables, DiT, the structure encoder
+ *   6. models: parameter tables, DiT, the structure encoder, the FID Inception-v3
  *   7. Gaussian diffusion: schedules, q_sample, the training loss
  *   8. data sets
  *   9. training: AdamW + EMA loop, checkpoints, resume
@@ -397,6 +397,26 @@ sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *
 /* Backward of the last forward, given dz = dL/dz: adds dL/d(parameters) to the gradient
  * block when param_grads, and dL/dx to dx when dx != NULL. */
 sadm_status sadm_encoder_backward(sadm_encoder *e, const float *dz, float *dx, int param_grads);
+
+/* The FID Inception-v3 of pytorch-fid (torchvision's Inception3 with FIDInceptionA/C/E
+ * blocks, 1008 classes) and the ADM evaluation suite, forward only. Weights: a
+ * safetensors file with torchvision's names (Conv2d_1a_3x3.conv.weight,
+ * Mixed_5b.branch1x1.bn.running_mean, ..., fc.weight); BatchNorm (eps 1e-3) is folded
+ * into the convolutions at load time. Input modes: SADM_FID_ADM (TensorFlow-1 bilinear
+ * resize to 299×299 without half-pixel centres, then (x - 128) / 128, as ADM's evaluator
+ * whose numbers DiT and SADM report) and SADM_FID_PYTORCH (F.interpolate bilinear,
+ * align_corners False, then 2x - 1 for x in [0, 1], as pytorch-fid). */
+typedef enum sadm_fid_mode { SADM_FID_ADM = 0, SADM_FID_PYTORCH = 1 } sadm_fid_mode;
+const char *sadm_fid_mode_name(sadm_fid_mode mode); /* "adm", "pytorch-fid" */
+typedef struct sadm_inception sadm_inception;
+sadm_status sadm_inception_load(const char *path, sadm_inception **out);
+void sadm_inception_free(sadm_inception *m);
+/* images (N, H, W, 3) uint8 -> pool (N, 2048) average-pool features, logits (N, 1008), and
+ * spatial (N, 2023): ADM's sFID features "mixed_6/conv", i.e. (as far as we know) the
+ * ReLU output of the 1×1 branch of the block torchvision calls Mixed_6d, first 7 of its
+ * channels, 17×17, flattened in TensorFlow's (h, w, c) order. Any output may be NULL. */
+sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N, int H, int W, const uint8_t *images,
+                                    float *pool, float *logits, float *spatial);
 
 /* ------------------------------------------------------------------ 7. Gaussian diffusion */
 /* As the ADM / improved-DDPM code that DiT uses: all schedule quantities in double, each

@@ -1,0 +1,102 @@
+/* The FID Inception-v3 against torchvision's Inception3 with pytorch-fid's FID blocks
+ * (tests/reference/inception_ref.py, random weights and BatchNorm statistics, float64):
+ * pool features, logits and ADM's spatial features in both input modes, on images that
+ * need up- and down-sampling; max|diff| <= 1e-4 max|ref|. And files that are not an
+ * Inception. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+#include "testutil.h"
+
+static char *tmp(const char *name) {
+    static char buf[4][300];
+    static int at;
+    char *b = buf[at++ % 4];
+    snprintf(b, 300, "%s/%s", ref_tmpdir(), name);
+    return b;
+}
+
+static void compare(const sadm_st_file *f, const char *key, const float *ours, int N, int D) {
+    float *ref = tu_alloc((size_t)N * D);
+    int64_t shape[2] = {N, D};
+    TU_OK(sadm_st_read_f32(f, key, 2, shape, ref));
+    double mr = 0, md = 0;
+    for (size_t i = 0; i < (size_t)N * D; i++) {
+        if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
+        if (fabs(ref[i] - ours[i]) > md) md = fabs(ref[i] - ours[i]);
+    }
+    ck_assert_msg(mr > 1e-3, "%s: the reference is (nearly) zero", key);
+    ck_assert_msg(md <= 1e-4 * mr, "%s: max|diff| %.3g, max|ref| %.3g", key, md, mr);
+    free(ref);
+}
+
+static void run_case(sadm_inception *m, int N, int H, int W, uint64_t seed) {
+    size_t n = (size_t)N * H * W * 3;
+    uint8_t *img = malloc(n);
+    float *u = tu_uniform(n, seed, 0, 256);
+    for (size_t i = 0; i < n; i++) img[i] = (uint8_t)(u[i] >= 255.5f ? 255 : (int)u[i]);
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t si[4] = {N, H, W, 3};
+    TU_OK(sadm_st_writer_add(w, "images", SADM_DTYPE_U8, 4, si, img));
+    TU_OK(sadm_st_writer_save(w, tmp("img.safetensors")));
+    sadm_st_writer_free(w);
+    char args[1000];
+    snprintf(args, sizeof args, "run '%s' '%s' '%s'", tmp("w.safetensors"), tmp("img.safetensors"), tmp("out.safetensors"));
+    ref_run("inception_ref.py", args);
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(tmp("out.safetensors"), &f));
+    float *pool = tu_alloc((size_t)N * 2048), *logits = tu_alloc((size_t)N * 1008), *spatial = tu_alloc((size_t)N * 2023);
+    for (int mode = 0; mode < 2; mode++) {
+        const char *name = sadm_fid_mode_name((sadm_fid_mode)mode);
+        TU_OK(sadm_inception_features(m, (sadm_fid_mode)mode, N, H, W, img, pool, logits, spatial));
+        char key[64];
+        snprintf(key, sizeof key, "%s.pool", name);
+        compare(f, key, pool, N, 2048);
+        snprintf(key, sizeof key, "%s.logits", name);
+        compare(f, key, logits, N, 1008);
+        snprintf(key, sizeof key, "%s.spatial", name);
+        compare(f, key, spatial, N, 2023);
+    }
+    sadm_st_close(f);
+    free(img), free(u), free(pool), free(logits), free(spatial);
+}
+
+START_TEST(test_features_vs_torchvision) {
+    char args[600];
+    snprintf(args, sizeof args, "make '%s' 3", tmp("w.safetensors"));
+    ref_run("inception_ref.py", args);
+    sadm_inception *m;
+    TU_OK(sadm_inception_load(tmp("w.safetensors"), &m));
+    run_case(m, 2, 45, 64, 1);   /* upsampled, not square */
+    run_case(m, 1, 320, 310, 2); /* downsampled */
+    sadm_inception_free(m);
+    ref_cleanup();
+}
+END_TEST
+
+START_TEST(test_bad_weights) {
+    sadm_dit_config cfg = {8, 2, 3, 32, 1, 4, 4.0f, 0.1f, 5, 1};
+    sadm_dit *d;
+    TU_OK(sadm_dit_create(&cfg, 1, &d));
+    TU_OK(sadm_dit_save(d, tmp("dit.safetensors")));
+    sadm_dit_free(d);
+    sadm_inception *m;
+    ck_assert_int_eq(sadm_inception_load(tmp("dit.safetensors"), &m), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "no tensor 'Conv2d_1a_3x3.conv.weight'"), "%s", sadm_last_error());
+    ck_assert_int_eq(sadm_inception_load(tmp("none.safetensors"), &m), SADM_ERR_IO);
+    ref_cleanup();
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("inception");
+    TCase *tc = tcase_create("inception");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_bad_weights);
+    tcase_add_test(tc, test_features_vs_torchvision);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
