@@ -643,6 +643,13 @@ sadm_status sadm_feature_stats_get(const sadm_feature_stats *s, double *mu, doub
  * through symmetric eigen-decompositions (finite for singular covariances too). */
 sadm_status sadm_frechet_distance(int dim, const double *mu1, const double *s1, const double *mu2, const double *s2,
                                   double *out);
+/* Inception Score as ADM: softmax of logits (N, classes); per split of split_size samples
+ * (ADM: 5000, i.e. 10 splits of 50k) exp(mean KL(p(y|x) || p(y))); the mean over splits. */
+sadm_status sadm_inception_score(size_t N, int classes, const float *logits, size_t split_size, double *score);
+/* Improved precision and recall (k nearest neighbours; ADM uses k = 3) of sample features
+ * against reference features (rows of dim floats). Memory: 256 rows of distances at a time. */
+sadm_status sadm_precision_recall(size_t n_ref, const float *ref, size_t n_sample, const float *sample, int dim, int k,
+                                  double *precision, double *recall);
 
 #ifdef __cplusplus
 }

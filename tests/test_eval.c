@@ -11,10 +11,10 @@
 #include "testutil.h"
 
 /* Correlated features: x = offset + z A with z ~ N(0, 1), A (k × d) random. */
-static float *features(size_t n, int d, int k, float offset, uint64_t seed) {
+static float *features_za(size_t n, int d, int k, float offset, uint64_t seed_z, uint64_t seed_a) {
     float *z = tu_alloc(n * (size_t)k), *a = tu_alloc((size_t)k * d), *x = tu_alloc(n * (size_t)d);
-    TU_OK(sadm_rng_normal(seed, 1, 0, n * (size_t)k, z));
-    TU_OK(sadm_rng_normal(seed, 2, 0, (size_t)k * d, a));
+    TU_OK(sadm_rng_normal(seed_z, 1, 0, n * (size_t)k, z));
+    TU_OK(sadm_rng_normal(seed_a, 2, 0, (size_t)k * d, a));
     for (size_t r = 0; r < n; r++)
         for (int j = 0; j < d; j++) {
             double s = offset + 0.01 * j;
@@ -24,6 +24,8 @@ static float *features(size_t n, int d, int k, float offset, uint64_t seed) {
     free(z), free(a);
     return x;
 }
+
+static float *features(size_t n, int d, int k, float offset, uint64_t seed) { return features_za(n, d, k, offset, seed, seed); }
 
 static void stats_of(const float *x, size_t n, int d, double *mu, double *sigma) {
     sadm_feature_stats *s;
@@ -143,12 +145,79 @@ START_TEST(test_frechet_vs_scipy) {
 }
 END_TEST
 
+static double read_scalar(const char *path, const char *key) {
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(path, &f));
+    const sadm_tensor_info *t = sadm_st_find(f, key);
+    ck_assert_msg(t && t->dtype == SADM_DTYPE_F64, "%s: no float64 '%s'", path, key);
+    double v;
+    memcpy(&v, t->data, sizeof v);
+    sadm_st_close(f);
+    return v;
+}
+
+START_TEST(test_inception_score_vs_numpy) {
+    size_t N = 250;
+    int C = 1008;
+    float *logits = tu_alloc(N * C);
+    TU_OK(sadm_rng_normal(3, 1, 0, N * C, logits));
+    for (size_t i = 0; i < N; i++) logits[i * C + i % 17] += 6.0f; /* confident about 17 classes */
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sl[2] = {(int64_t)N, C};
+    TU_OK(sadm_st_writer_add(w, "logits", SADM_DTYPE_F32, 2, sl, logits));
+    TU_OK(sadm_st_writer_save(w, tmp("l.safetensors")));
+    sadm_st_writer_free(w);
+    char args[800];
+    snprintf(args, sizeof args, "is '%s' '%s' 100", tmp("l.safetensors"), tmp("is.safetensors")); /* splits 100, 100, 50 */
+    ref_run("fid_ref.py", args);
+    double ours, ref = read_scalar(tmp("is.safetensors"), "is");
+    TU_OK(sadm_inception_score(N, C, logits, 100, &ours));
+    ck_assert_msg(ref > 2 && fabs(ours - ref) <= 1e-9 * ref, "IS %.12g vs numpy %.12g", ours, ref);
+    free(logits);
+    ref_cleanup();
+}
+END_TEST
+
+START_TEST(test_precision_recall_vs_numpy) {
+    size_t nr = 300, ns = 200;
+    int d = 16;
+    /* the same subspace, shifted and drawn anew: partly overlapping manifolds */
+    float *ref = features_za(nr, d, 8, 0.0f, 7, 7), *sam = features_za(ns, d, 8, 0.3f, 8, 7);
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sr[2] = {(int64_t)nr, d}, ss[2] = {(int64_t)ns, d};
+    TU_OK(sadm_st_writer_add(w, "ref", SADM_DTYPE_F32, 2, sr, ref));
+    TU_OK(sadm_st_writer_add(w, "sample", SADM_DTYPE_F32, 2, ss, sam));
+    TU_OK(sadm_st_writer_save(w, tmp("pr.safetensors")));
+    sadm_st_writer_free(w);
+    char args[800];
+    snprintf(args, sizeof args, "pr '%s' '%s'", tmp("pr.safetensors"), tmp("pro.safetensors"));
+    ref_run("fid_ref.py", args);
+    double p, r, rp = read_scalar(tmp("pro.safetensors"), "precision"), rr = read_scalar(tmp("pro.safetensors"), "recall");
+    TU_OK(sadm_precision_recall(nr, ref, ns, sam, d, 3, &p, &r));
+    ck_assert_msg(rp > 0.05 && rp < 0.95 && rr > 0.05 && rr < 0.95, "reference precision %g recall %g are trivial", rp, rr);
+    /* float32 against float64 distances may move a point across a radius: one point of slack */
+    ck_assert_msg(fabs(p - rp) <= 1.0 / ns + 1e-12 && fabs(r - rr) <= 1.0 / nr + 1e-12, "precision %g / %g, recall %g / %g", p,
+                  rp, r, rr);
+    /* thread-count invariant */
+    sadm_set_num_threads(1);
+    double p1, r1;
+    TU_OK(sadm_precision_recall(nr, ref, ns, sam, d, 3, &p1, &r1));
+    sadm_set_num_threads(0);
+    ck_assert(p1 == p && r1 == r);
+    ck_assert_int_eq(sadm_precision_recall(3, ref, ns, sam, d, 3, &p, &r), SADM_ERR_ARG);
+    free(ref), free(sam);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("eval");
     TCase *tc = tcase_create("eval");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_stats_vs_numpy);
     tcase_add_test(tc, test_frechet_vs_scipy);
+    tcase_add_test(tc, test_inception_score_vs_numpy);
+    tcase_add_test(tc, test_precision_recall_vs_numpy);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

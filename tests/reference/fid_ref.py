@@ -3,8 +3,13 @@ covariance, and the Fréchet distance exactly as pytorch-fid's calculate_frechet
 computes it (scipy.linalg.sqrtm of sigma1 @ sigma2, with its eps-offset fallback when the
 product is singular, and the real part taken).
 
+Also the Inception Score and improved precision/recall written directly from ADM's
+evaluator (compute_inception_score; ManifoldEstimator with k = 3), in float64.
+
 usage: fid_ref.py stats FEATS.safetensors OUT.safetensors     (x (n, d) float32 -> mu, sigma)
        fid_ref.py fid STATS.safetensors OUT.safetensors       (mu1, s1, mu2, s2 -> fid, offset)
+       fid_ref.py is LOGITS.safetensors OUT.safetensors SPLIT (logits (n, c) -> is)
+       fid_ref.py pr FEATS.safetensors OUT.safetensors        (ref, sample -> precision, recall)
 """
 import sys
 
@@ -27,7 +32,34 @@ def frechet(mu1, sigma1, mu2, sigma2, eps=1e-6):
     return diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean), offset
 
 
+def inception_score(logits, split_size):
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    preds = e / e.sum(axis=1, keepdims=True)
+    scores = []
+    for i in range(0, len(preds), split_size):
+        part = preds[i:i + split_size]
+        kl = part * (np.log(part) - np.log(np.expand_dims(np.mean(part, 0), 0)))
+        scores.append(np.exp(np.mean(np.sum(kl, 1))))
+    return float(np.mean(scores))
+
+
+def sq_dist(a, b):
+    return np.maximum((a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :], 0)
+
+
+def precision_recall(ref, sample, k=3):
+    r_ref = np.partition(sq_dist(ref, ref), k, axis=1)[:, k]
+    r_sam = np.partition(sq_dist(sample, sample), k, axis=1)[:, k]
+    precision = np.mean(np.any(sq_dist(sample, ref) <= r_ref[None, :], axis=1))
+    recall = np.mean(np.any(sq_dist(ref, sample) <= r_sam[None, :], axis=1))
+    return precision, recall
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "is":
+        t, _ = st.load(sys.argv[2])
+        st.save(sys.argv[3], {"is": np.array([inception_score(t["logits"].astype(np.float64), int(sys.argv[4]))])})
+        return
     if len(sys.argv) != 4:
         raise SystemExit(__doc__)
     t, _ = st.load(sys.argv[2])
@@ -37,6 +69,9 @@ def main():
     elif sys.argv[1] == "fid":
         fid, offset = frechet(t["mu1"], t["s1"], t["mu2"], t["s2"])
         st.save(sys.argv[3], {"fid": np.array([fid]), "offset": np.array([offset])})
+    elif sys.argv[1] == "pr":
+        p, r = precision_recall(t["ref"].astype(np.float64), t["sample"].astype(np.float64))
+        st.save(sys.argv[3], {"precision": np.array([p]), "recall": np.array([r])})
     else:
         raise SystemExit(__doc__)
 
