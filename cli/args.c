@@ -84,3 +84,26 @@ int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double h
     *out = x;
     return 1;
 }
+
+int cli_positionals(int argc, char **argv, const cli_opt *o, size_t n, const char **pos, int max, int *npos) {
+    int out = 1;
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-o")) a = argv[i] = "--out"; /* the short form of --out */
+        if (a[0] == '-' && a[1] == '-') {
+            argv[out++] = argv[i];
+            size_t k = 0;
+            for (; k < n; k++)
+                if (!strcmp(a + 2, o[k].name)) break;
+            if (k < n && !o[k].is_flag && i + 1 < argc) argv[out++] = argv[++i];
+            continue;
+        }
+        if (*npos == max) {
+            fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", argv[0], a);
+            return -1;
+        }
+        pos[(*npos)++] = a;
+    }
+    return out;
+}

@@ -16,6 +16,10 @@ typedef struct cli_opt {
 /* 0: parsed; 1: --help was printed (exit 0); 2: bad arguments (message printed). */
 int cli_parse(int argc, char **argv, cli_opt *o, size_t n, const char *usage, const char *about);
 const char *cli_get(const cli_opt *o, size_t n, const char *name);
+/* Takes up to `max` positional arguments out of argv (options and their values stay, in
+ * order; "-o" becomes "--out") and returns the new argc, or -1 with a message when there
+ * are too many. */
+int cli_positionals(int argc, char **argv, const cli_opt *o, size_t n, const char **pos, int max, int *npos);
 /* 0: option absent; 1: *out set; -1: bad value (message printed). */
 int cli_int(const cli_opt *o, size_t n, const char *name, long lo, long hi, long *out);
 int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double hi, double *out);
@@ -25,6 +29,9 @@ int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
 int sadm_cmd_bench_sample(int argc, char **argv);
 int sadm_cmd_bench_sadm(int argc, char **argv);
+int sadm_cmd_fid_features(int argc, char **argv);
+int sadm_cmd_fid_stats(int argc, char **argv);
+int sadm_cmd_fid_compare(int argc, char **argv);
 
 /* Runs bench/<script> <args> with the Python that has torch; reads "key1" and "key2" from
  * its JSON line. 0 on success. */

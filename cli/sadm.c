@@ -16,6 +16,8 @@ static void usage(FILE *f) {
             "  sample      generate images (PNG grid) or tensors with DDPM/DDIM and guidance\n"
             "  forward     run a model file on a batch file (for comparison with other code)\n"
             "  loss        DiT training loss and gradients of one batch (likewise)\n"
+            "  fid features|stats|compare   the FID pipeline (Inception-v3 features, FID, sFID, IS,\n"
+            "              precision/recall), as ADM's evaluator\n"
             "  bench ops   measure every operator on every kernel set (GFLOP/s, GB/s)\n"
             "  bench train one training step, libsadm and PyTorch side by side\n"
             "  bench sample DDIM sampling with guidance, libsadm and PyTorch side by side\n"
@@ -55,6 +57,13 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "sample") == 0) return sadm_cmd_sample(argc - 1, argv + 1);
     if (strcmp(argv[1], "forward") == 0) return sadm_cmd_forward(argc - 1, argv + 1);
     if (strcmp(argv[1], "loss") == 0) return sadm_cmd_loss(argc - 1, argv + 1);
+    if (strcmp(argv[1], "fid") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "features") == 0) return sadm_cmd_fid_features(argc - 2, argv + 2);
+        if (argc >= 3 && strcmp(argv[2], "stats") == 0) return sadm_cmd_fid_stats(argc - 2, argv + 2);
+        if (argc >= 3 && strcmp(argv[2], "compare") == 0) return sadm_cmd_fid_compare(argc - 2, argv + 2);
+        fprintf(stderr, "sadm fid: expected features, stats or compare\n");
+        return 2;
+    }
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ops") == 0) return sadm_cmd_bench_ops(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "train") == 0) return sadm_cmd_bench_train(argc - 2, argv + 2);

@@ -651,6 +651,31 @@ sadm_status sadm_inception_score(size_t N, int classes, const float *logits, siz
 sadm_status sadm_precision_recall(size_t n_ref, const float *ref, size_t n_sample, const float *sample, int dim, int k,
                                   double *precision, double *recall);
 
+/* Image sets for evaluation, read as (n, H, W, 3) uint8 blocks: a folder of JPEG/PNG files
+ * (any depth, sorted; all of one size, or an error naming the odd file), an ADM-style
+ * .npz (arr_0 uint8 (N, H, W, 3) or grey (N, H, W)), or a .safetensors with samples
+ * (N, C, H, W) in [-1, 1] (as `sadm sample --out-tensor` writes; quantised as DiT's
+ * sample_ddp.py, uint8(clamp(127.5 x + 128, 0, 255))) or images (N, H, W, 3) uint8. Grey
+ * images are replicated to three channels. */
+typedef struct sadm_image_source sadm_image_source;
+sadm_status sadm_image_source_open(const char *path, sadm_image_source **out);
+void sadm_image_source_close(sadm_image_source *s);
+size_t sadm_image_source_count(const sadm_image_source *s);
+void sadm_image_source_size(const sadm_image_source *s, int *h, int *w);
+sadm_status sadm_image_source_read(sadm_image_source *s, size_t i0, size_t n, uint8_t *dst);
+
+/* Inception features of every image of a source: pool (n, 2048), spatial (n, 2023),
+ * logits (n, 1008). progress (may be NULL) is called after each batch. */
+typedef struct sadm_fid_features {
+    size_t n;
+    sadm_fid_mode mode;
+    float *pool, *spatial, *logits;
+} sadm_fid_features;
+sadm_status sadm_fid_features_compute(sadm_inception *m, sadm_fid_mode mode, sadm_image_source *src, int batch,
+                                      void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
+                                      sadm_fid_features *out);
+void sadm_fid_features_free(sadm_fid_features *f);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,4 +27,8 @@ void dataset_get_u8_padded(const sadm_dataset *d, size_t i, int flip, float *x);
 /* Sample i of a DATASET_IMAGES set, decoded and cropped (lib/data/imagefolder.c). */
 sadm_status dataset_get_image(const sadm_dataset *d, size_t i, int flip, float *x);
 
+/* Every .jpg/.jpeg/.png file under root (any depth), sorted by folder then name;
+ * *paths and each entry are malloc'ed. */
+sadm_status sadm_image_files(const char *root, char ***paths, size_t *count);
+
 #endif

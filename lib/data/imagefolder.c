@@ -180,3 +180,30 @@ sadm_status dataset_get_image(const sadm_dataset *d, size_t i, int flip, float *
 const char *sadm_dataset_path(const sadm_dataset *d, size_t i) {
     return d && d->kind == DATASET_IMAGES && i < d->n ? d->paths[i] : NULL;
 }
+
+sadm_status sadm_image_files(const char *root, char ***paths, size_t *count) {
+    *paths = NULL, *count = 0;
+    if (!is_dir(root)) return sadm_error(SADM_ERR_IO, "image folder %s: not a folder", root);
+    entry_list l = {0};
+    int rc = collect(&l, root, 0);
+    sadm_status st = SADM_OK;
+    if (rc) st = sadm_error(SADM_ERR_IO, "image folder %s: cannot read it completely (out of memory or unreadable folder)", root);
+    else if (l.count == 0) st = sadm_error(SADM_ERR_FORMAT, "image folder %s: no .jpg, .jpeg or .png files in it", root);
+    char **p = st ? NULL : calloc(l.count, sizeof *p);
+    if (!st && !p) st = sadm_error(SADM_ERR_NOMEM, "image folder %s: out of memory", root);
+    if (!st) qsort(l.items, l.count, sizeof *l.items, by_dir_then_name);
+    for (size_t i = 0; !st && i < l.count; i++) {
+        size_t len = strlen(l.items[i].dir) + strlen(l.items[i].name) + 2;
+        if (!(p[i] = malloc(len))) st = sadm_error(SADM_ERR_NOMEM, "image folder %s: out of memory", root);
+        else snprintf(p[i], len, "%s/%s", l.items[i].dir, l.items[i].name);
+    }
+    for (size_t i = 0; i < l.count; i++) free(l.items[i].dir), free(l.items[i].name);
+    free(l.items);
+    if (st) {
+        for (size_t i = 0; p && i < l.count; i++) free(p[i]);
+        free(p);
+        return st;
+    }
+    *paths = p, *count = l.count;
+    return SADM_OK;
+}

@@ -37,6 +37,11 @@ static int sym_eig(int n, double *a, double *w, int vectors) {
 static void dgemm_nn(int n, const double *A, const double *B, double *C) {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
 }
+
+/* C = A^T B */
+static void dgemm_tn(int n, const double *A, const double *B, double *C) {
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
+}
 #else
 /* Cyclic Jacobi: rotations until the off-diagonal mass is negligible. O(n^3) per sweep. */
 static int sym_eig(int n, double *a, double *w, int vectors) {
@@ -79,6 +84,20 @@ static int sym_eig(int n, double *a, double *w, int vectors) {
     if (vectors) memcpy(a, v, (size_t)n * n * sizeof(double));
     free(v);
     return 0;
+}
+
+/* C = A^T B */
+static void dgemm_tn(int n, const double *A, const double *B, double *C) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) {
+        double *c = C + (size_t)i * n;
+        for (int j = 0; j < n; j++) c[j] = 0;
+        for (int k = 0; k < n; k++) {
+            double aki = A[(size_t)k * n + i];
+            const double *b = B + (size_t)k * n;
+            for (int j = 0; j < n; j++) c[j] += aki * b[j];
+        }
+    }
 }
 
 static void dgemm_nn(int n, const double *A, const double *B, double *C) {
@@ -126,13 +145,7 @@ sadm_status sadm_frechet_distance(int dim, const double *mu1, const double *s1, 
         double sw = w[k] > 0 ? sqrt(w[k]) : 0;
         for (size_t j = 0; j < n; j++) t[k * n + j] = sw * a[k * n + j];
     }
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < (long)n; i++)
-        for (size_t j = 0; j < n; j++) {
-            double s = 0;
-            for (size_t k = 0; k < n; k++) s += a[k * n + (size_t)i] * t[k * n + j];
-            r[(size_t)i * n + j] = s;
-        }
+    dgemm_tn(dim, a, t, r);
     /* M = R S2 R, symmetrised against rounding; tr sqrt(M) from its eigenvalues */
     dgemm_nn(dim, r, s2, t);
     dgemm_nn(dim, t, r, a);
