@@ -1,6 +1,7 @@
 /* The sadm program end to end: `sadm forward` and `sadm loss` write what the library
  * computes in-process (bitwise: results do not depend on threads), and bad input gives a
  * message naming the file and a non-zero exit. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,85 @@ START_TEST(test_sadm_commands) {
 }
 END_TEST
 
+/* sadm fid: features equal the library's bitwise; stats files hold the library's
+ * statistics; compare prints every metric; bad input is named. Random Inception weights
+ * from tests/reference/inception_ref.py. */
+START_TEST(test_fid_commands) {
+    char w[300], img[300], feats[300], stats[300], ref[300], args[2000], log[8192];
+    snprintf(w, sizeof w, "%s/w.safetensors", ref_tmpdir());
+    snprintf(img, sizeof img, "%s/img.safetensors", ref_tmpdir());
+    snprintf(feats, sizeof feats, "%s/f.safetensors", ref_tmpdir());
+    snprintf(stats, sizeof stats, "%s/s.npz", ref_tmpdir());
+    snprintf(ref, sizeof ref, "%s/ref.npz", ref_tmpdir());
+    snprintf(args, sizeof args, "make '%s' 5", w);
+    ref_run("inception_ref.py", args);
+    enum { NI = 5, S = 40 };
+    uint8_t *pix = malloc(NI * S * S * 3);
+    float *u = tu_uniform(NI * S * S * 3, 4, 0, 255);
+    for (int i = 0; i < NI * S * S * 3; i++) pix[i] = (uint8_t)u[i];
+    sadm_st_writer *sw = sadm_st_writer_new();
+    int64_t si[4] = {NI, S, S, 3};
+    TU_OK(sadm_st_writer_add(sw, "images", SADM_DTYPE_U8, 4, si, pix));
+    TU_OK(sadm_st_writer_save(sw, img));
+    sadm_st_writer_free(sw);
+    snprintf(args, sizeof args, "fid features --inception '%s' --images '%s' --out '%s' --batch-size 2", w, img, feats);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid features failed: %s", log);
+    sadm_inception *m;
+    TU_OK(sadm_inception_load(w, &m));
+    float *pool = tu_alloc(NI * 2048), *logits = tu_alloc(NI * 1008), *spatial = tu_alloc(NI * 2023), *got = tu_alloc(NI * 2048);
+    TU_OK(sadm_inception_features(m, SADM_FID_ADM, NI, S, S, pix, pool, logits, spatial));
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(feats, &f));
+    int64_t sp[2] = {NI, 2048}, sl[2] = {NI, 1008}, ss[2] = {NI, 2023};
+    TU_OK(sadm_st_read_f32(f, "pool", 2, sp, got));
+    tu_assert_same("fid features: pool", got, pool, NI * 2048);
+    TU_OK(sadm_st_read_f32(f, "logits", 2, sl, got));
+    tu_assert_same("fid features: logits", got, logits, NI * 1008);
+    TU_OK(sadm_st_read_f32(f, "spatial", 2, ss, got));
+    tu_assert_same("fid features: spatial", got, spatial, NI * 2023);
+    ck_assert_str_eq(sadm_st_metadata(f, "fid_mode"), "adm");
+    sadm_st_close(f);
+    /* statistics file = the library's statistics of those features */
+    snprintf(args, sizeof args, "fid stats '%s' --inception '%s' -o '%s'", img, w, stats);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid stats failed: %s", log);
+    sadm_feature_stats *fs;
+    double *mu = calloc(2048, 8), *mu_file = calloc(2048, 8);
+    TU_OK(sadm_feature_stats_create(2048, &fs));
+    TU_OK(sadm_feature_stats_add(fs, NI, pool));
+    TU_OK(sadm_feature_stats_get(fs, mu, NULL));
+    sadm_feature_stats_free(fs);
+    sadm_npz *z;
+    TU_OK(sadm_npz_open(stats, &z));
+    TU_OK(sadm_npz_read(z, "mu", mu_file));
+    ck_assert(memcmp(mu, mu_file, 2048 * 8) == 0);
+    sadm_npz_close(z);
+    /* a reference batch (arr_0) against the same images: FID ~ 0, every metric printed */
+    sadm_npz_array a = {"arr_0", SADM_DTYPE_U8, 4, {NI, S, S, 3}, pix};
+    TU_OK(sadm_npz_write(ref, 1, &a));
+    snprintf(args, sizeof args, "fid compare '%s' '%s' --inception '%s' --k 2 --is-split 5", ref, img, w);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare failed: %s", log);
+    ck_assert_msg(strstr(log, "Inception mode: adm") && strstr(log, "Inception Score: ") && strstr(log, "sFID: ") &&
+                      strstr(log, "Precision: 1\n") && strstr(log, "Recall: 1\n"),
+                  "%s", log);
+    const char *fl = strstr(log, "\nFID: ");
+    ck_assert_msg(fl && fabs(atof(fl + 6)) < 1e-3, "FID of a set against itself: %s", log);
+    /* the statistics file as reference: no precision/recall */
+    snprintf(args, sizeof args, "fid compare '%s' '%s' --inception '%s'", stats, img, w);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare (stats) failed: %s", log);
+    ck_assert_msg(strstr(log, "Precision: n/a"), "%s", log);
+    /* bad input */
+    snprintf(args, sizeof args, "fid compare '%s' '%s'", ref, img);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "--inception is required"), "%s", log);
+    snprintf(args, sizeof args, "fid stats '%s/none' --inception '%s' -o '%s'", ref_tmpdir(), w, stats);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "none: not a folder"), "%s", log);
+    sadm_inception_free(m);
+    free(pix), free(u), free(pool), free(logits), free(spatial), free(got), free(mu), free(mu_file);
+    ref_cleanup();
+}
+END_TEST
+
 /* sadm sample with a noise file writes what sadm_dit_sample computes, and a PNG grid. */
 START_TEST(test_sample_command) {
     char model[300], noise[300], out[300], png[300], args[2000], log[8192];
@@ -355,6 +435,7 @@ int main(void) {
     tcase_add_test(tc, test_train_command);
     tcase_add_test(tc, test_sample_command);
     tcase_add_test(tc, test_sadm_commands);
+    tcase_add_test(tc, test_fid_commands);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
