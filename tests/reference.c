@@ -15,6 +15,14 @@ const char *ref_tmpdir(void) {
     return tmp;
 }
 
+const char *ref_path(const char *name) {
+    static char buf[4][400];
+    static int at;
+    char *b = buf[at++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", ref_tmpdir(), name);
+    return b;
+}
+
 void ref_cleanup(void) {
     if (!tmp[0]) return;
     char cmd[300];

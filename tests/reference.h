@@ -5,6 +5,8 @@
 /* A fresh temporary folder for one test's files; removed by ref_cleanup(). */
 const char *ref_tmpdir(void);
 void ref_cleanup(void);
+/* tmpdir/name in one of four rotating buffers (valid until the fourth call after). */
+const char *ref_path(const char *name);
 /* Runs "$SADM_PYTHON $SADM_REFDIR/<script> <args>" and fails the test, with the
  * script's output, when it does not exit 0 — or when no PyTorch is configured. */
 void ref_run(const char *script, const char *args);

@@ -37,14 +37,6 @@ static void stats_of(const float *x, size_t n, int d, double *mu, double *sigma)
     sadm_feature_stats_free(s);
 }
 
-static char *tmp(const char *name) {
-    static char buf[4][300];
-    static int at;
-    char *b = buf[at++ % 4];
-    snprintf(b, 300, "%s/%s", ref_tmpdir(), name);
-    return b;
-}
-
 START_TEST(test_stats_vs_numpy) {
     size_t n = 300;
     int d = 24;
@@ -60,13 +52,13 @@ START_TEST(test_stats_vs_numpy) {
     sadm_st_writer *w = sadm_st_writer_new();
     int64_t sx[2] = {(int64_t)n, d};
     TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_F32, 2, sx, x));
-    TU_OK(sadm_st_writer_save(w, tmp("x.safetensors")));
+    TU_OK(sadm_st_writer_save(w, ref_path("x.safetensors")));
     sadm_st_writer_free(w);
     char args[800];
-    snprintf(args, sizeof args, "stats '%s' '%s'", tmp("x.safetensors"), tmp("s.safetensors"));
+    snprintf(args, sizeof args, "stats '%s' '%s'", ref_path("x.safetensors"), ref_path("s.safetensors"));
     ref_run("fid_ref.py", args);
     sadm_st_file *f;
-    TU_OK(sadm_st_open(tmp("s.safetensors"), &f));
+    TU_OK(sadm_st_open(ref_path("s.safetensors"), &f));
     const sadm_tensor_info *rm = sadm_st_find(f, "mu"), *rs = sadm_st_find(f, "sigma");
     ck_assert(rm && rs && rm->dtype == SADM_DTYPE_F64 && rs->numel == (size_t)d * d);
     double *ref = malloc(rs->nbytes);
@@ -99,13 +91,13 @@ static double fid_scipy(int d, const double *mu1, const double *s1, const double
     TU_OK(sadm_st_writer_add(w, "s1", SADM_DTYPE_F64, 2, ss, s1));
     TU_OK(sadm_st_writer_add(w, "mu2", SADM_DTYPE_F64, 1, sm, mu2));
     TU_OK(sadm_st_writer_add(w, "s2", SADM_DTYPE_F64, 2, ss, s2));
-    TU_OK(sadm_st_writer_save(w, tmp("st.safetensors")));
+    TU_OK(sadm_st_writer_save(w, ref_path("st.safetensors")));
     sadm_st_writer_free(w);
     char args[800];
-    snprintf(args, sizeof args, "fid '%s' '%s'", tmp("st.safetensors"), tmp("fid.safetensors"));
+    snprintf(args, sizeof args, "fid '%s' '%s'", ref_path("st.safetensors"), ref_path("fid.safetensors"));
     ref_run("fid_ref.py", args);
     sadm_st_file *f;
-    TU_OK(sadm_st_open(tmp("fid.safetensors"), &f));
+    TU_OK(sadm_st_open(ref_path("fid.safetensors"), &f));
     double v;
     memcpy(&v, sadm_st_find(f, "fid")->data, sizeof v);
     memcpy(offset, sadm_st_find(f, "offset")->data, sizeof v);
@@ -165,12 +157,12 @@ START_TEST(test_inception_score_vs_numpy) {
     sadm_st_writer *w = sadm_st_writer_new();
     int64_t sl[2] = {(int64_t)N, C};
     TU_OK(sadm_st_writer_add(w, "logits", SADM_DTYPE_F32, 2, sl, logits));
-    TU_OK(sadm_st_writer_save(w, tmp("l.safetensors")));
+    TU_OK(sadm_st_writer_save(w, ref_path("l.safetensors")));
     sadm_st_writer_free(w);
     char args[800];
-    snprintf(args, sizeof args, "is '%s' '%s' 100", tmp("l.safetensors"), tmp("is.safetensors")); /* splits 100, 100, 50 */
+    snprintf(args, sizeof args, "is '%s' '%s' 100", ref_path("l.safetensors"), ref_path("is.safetensors")); /* splits 100, 100, 50 */
     ref_run("fid_ref.py", args);
-    double ours, ref = read_scalar(tmp("is.safetensors"), "is");
+    double ours, ref = read_scalar(ref_path("is.safetensors"), "is");
     TU_OK(sadm_inception_score(N, C, logits, 100, &ours));
     ck_assert_msg(ref > 2 && fabs(ours - ref) <= 1e-9 * ref, "IS %.12g vs numpy %.12g", ours, ref);
     free(logits);
@@ -187,12 +179,12 @@ START_TEST(test_precision_recall_vs_numpy) {
     int64_t sr[2] = {(int64_t)nr, d}, ss[2] = {(int64_t)ns, d};
     TU_OK(sadm_st_writer_add(w, "ref", SADM_DTYPE_F32, 2, sr, ref));
     TU_OK(sadm_st_writer_add(w, "sample", SADM_DTYPE_F32, 2, ss, sam));
-    TU_OK(sadm_st_writer_save(w, tmp("pr.safetensors")));
+    TU_OK(sadm_st_writer_save(w, ref_path("pr.safetensors")));
     sadm_st_writer_free(w);
     char args[800];
-    snprintf(args, sizeof args, "pr '%s' '%s'", tmp("pr.safetensors"), tmp("pro.safetensors"));
+    snprintf(args, sizeof args, "pr '%s' '%s'", ref_path("pr.safetensors"), ref_path("pro.safetensors"));
     ref_run("fid_ref.py", args);
-    double p, r, rp = read_scalar(tmp("pro.safetensors"), "precision"), rr = read_scalar(tmp("pro.safetensors"), "recall");
+    double p, r, rp = read_scalar(ref_path("pro.safetensors"), "precision"), rr = read_scalar(ref_path("pro.safetensors"), "recall");
     TU_OK(sadm_precision_recall(nr, ref, ns, sam, d, 3, &p, &r));
     ck_assert_msg(rp > 0.05 && rp < 0.95 && rr > 0.05 && rr < 0.95, "reference precision %g recall %g are trivial", rp, rr);
     /* float32 against float64 distances may move a point across a radius: one point of slack */

@@ -11,14 +11,6 @@
 #include "reference.h"
 #include "testutil.h"
 
-static char *tmp(const char *name) {
-    static char buf[4][300];
-    static int at;
-    char *b = buf[at++ % 4];
-    snprintf(b, 300, "%s/%s", ref_tmpdir(), name);
-    return b;
-}
-
 static void compare(const sadm_st_file *f, const char *key, const float *ours, int N, int D) {
     float *ref = tu_alloc((size_t)N * D);
     int64_t shape[2] = {N, D};
@@ -41,13 +33,13 @@ static void run_case(sadm_inception *m, int N, int H, int W, uint64_t seed) {
     sadm_st_writer *w = sadm_st_writer_new();
     int64_t si[4] = {N, H, W, 3};
     TU_OK(sadm_st_writer_add(w, "images", SADM_DTYPE_U8, 4, si, img));
-    TU_OK(sadm_st_writer_save(w, tmp("img.safetensors")));
+    TU_OK(sadm_st_writer_save(w, ref_path("img.safetensors")));
     sadm_st_writer_free(w);
     char args[1000];
-    snprintf(args, sizeof args, "run '%s' '%s' '%s'", tmp("w.safetensors"), tmp("img.safetensors"), tmp("out.safetensors"));
+    snprintf(args, sizeof args, "run '%s' '%s' '%s'", ref_path("w.safetensors"), ref_path("img.safetensors"), ref_path("out.safetensors"));
     ref_run("inception_ref.py", args);
     sadm_st_file *f;
-    TU_OK(sadm_st_open(tmp("out.safetensors"), &f));
+    TU_OK(sadm_st_open(ref_path("out.safetensors"), &f));
     float *pool = tu_alloc((size_t)N * 2048), *logits = tu_alloc((size_t)N * 1008), *spatial = tu_alloc((size_t)N * 2023);
     for (int mode = 0; mode < 2; mode++) {
         const char *name = sadm_fid_mode_name((sadm_fid_mode)mode);
@@ -66,10 +58,10 @@ static void run_case(sadm_inception *m, int N, int H, int W, uint64_t seed) {
 
 START_TEST(test_features_vs_torchvision) {
     char args[600];
-    snprintf(args, sizeof args, "make '%s' 3", tmp("w.safetensors"));
+    snprintf(args, sizeof args, "make '%s' 3", ref_path("w.safetensors"));
     ref_run("inception_ref.py", args);
     sadm_inception *m;
-    TU_OK(sadm_inception_load(tmp("w.safetensors"), &m));
+    TU_OK(sadm_inception_load(ref_path("w.safetensors"), &m));
     run_case(m, 2, 45, 64, 1);   /* upsampled, not square */
     run_case(m, 1, 320, 310, 2); /* downsampled */
     sadm_inception_free(m);
@@ -81,12 +73,12 @@ START_TEST(test_bad_weights) {
     sadm_dit_config cfg = {8, 2, 3, 32, 1, 4, 4.0f, 0.1f, 5, 1};
     sadm_dit *d;
     TU_OK(sadm_dit_create(&cfg, 1, &d));
-    TU_OK(sadm_dit_save(d, tmp("dit.safetensors")));
+    TU_OK(sadm_dit_save(d, ref_path("dit.safetensors")));
     sadm_dit_free(d);
     sadm_inception *m;
-    ck_assert_int_eq(sadm_inception_load(tmp("dit.safetensors"), &m), SADM_ERR_FORMAT);
+    ck_assert_int_eq(sadm_inception_load(ref_path("dit.safetensors"), &m), SADM_ERR_FORMAT);
     ck_assert_msg(strstr(sadm_last_error(), "no tensor 'Conv2d_1a_3x3.conv.weight'"), "%s", sadm_last_error());
-    ck_assert_int_eq(sadm_inception_load(tmp("none.safetensors"), &m), SADM_ERR_IO);
+    ck_assert_int_eq(sadm_inception_load(ref_path("none.safetensors"), &m), SADM_ERR_IO);
     ref_cleanup();
 }
 END_TEST

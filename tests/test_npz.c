@@ -9,14 +9,6 @@
 #include "reference.h"
 #include "testutil.h"
 
-static char *tmp(const char *name) {
-    static char buf[4][300];
-    static int at;
-    char *b = buf[at++ % 4];
-    snprintf(b, 300, "%s/%s", ref_tmpdir(), name);
-    return b;
-}
-
 static const char *const NAMES[] = {"arr_0", "mu", "sigma", "labels", "feats"};
 
 static void check_file(const char *path, const sadm_st_file *ex) {
@@ -57,9 +49,9 @@ START_TEST(test_read_numpy_files) {
     snprintf(args, sizeof args, "make '%s'", ref_tmpdir());
     ref_run("npz_ref.py", args);
     sadm_st_file *ex;
-    TU_OK(sadm_st_open(tmp("expected.safetensors"), &ex));
-    check_file(tmp("stored.npz"), ex);
-    check_file(tmp("deflated.npz"), ex);
+    TU_OK(sadm_st_open(ref_path("expected.safetensors"), &ex));
+    check_file(ref_path("stored.npz"), ex);
+    check_file(ref_path("deflated.npz"), ex);
     /* ours, read by NumPy */
     sadm_npz_array a[5];
     for (int k = 0; k < 5; k++) {
@@ -67,10 +59,10 @@ START_TEST(test_read_numpy_files) {
         a[k].name = NAMES[k], a[k].dtype = t->dtype, a[k].ndim = t->ndim, a[k].data = t->data;
         memcpy(a[k].shape, t->shape, sizeof a[k].shape);
     }
-    TU_OK(sadm_npz_write(tmp("ours.npz"), 5, a));
-    snprintf(args, sizeof args, "check '%s' '%s'", tmp("ours.npz"), tmp("expected.safetensors"));
+    TU_OK(sadm_npz_write(ref_path("ours.npz"), 5, a));
+    snprintf(args, sizeof args, "check '%s' '%s'", ref_path("ours.npz"), ref_path("expected.safetensors"));
     ref_run("npz_ref.py", args);
-    check_file(tmp("ours.npz"), ex);
+    check_file(ref_path("ours.npz"), ex);
     sadm_st_close(ex);
     ref_cleanup();
 }
@@ -98,29 +90,29 @@ START_TEST(test_bad_files) {
     ref_run("npz_ref.py", args);
     sadm_npz *z;
     /* cut in the middle: the directory at the end is gone */
-    truncate_copy(tmp("stored.npz"), tmp("cut.npz"), 50000, -1);
-    ck_assert_int_eq(sadm_npz_open(tmp("cut.npz"), &z), SADM_ERR_FORMAT);
+    truncate_copy(ref_path("stored.npz"), ref_path("cut.npz"), 50000, -1);
+    ck_assert_int_eq(sadm_npz_open(ref_path("cut.npz"), &z), SADM_ERR_FORMAT);
     ck_assert_msg(strstr(sadm_last_error(), "cut.npz") && strstr(sadm_last_error(), "truncated"), "%s", sadm_last_error());
     /* not a zip at all */
-    truncate_copy(tmp("expected.safetensors"), tmp("junk.npz"), 1000, -1);
-    ck_assert_int_eq(sadm_npz_open(tmp("junk.npz"), &z), SADM_ERR_FORMAT);
+    truncate_copy(ref_path("expected.safetensors"), ref_path("junk.npz"), 1000, -1);
+    ck_assert_int_eq(sadm_npz_open(ref_path("junk.npz"), &z), SADM_ERR_FORMAT);
     /* a flipped byte in deflated data: zlib or the CRC notices */
-    truncate_copy(tmp("deflated.npz"), tmp("flip.npz"), 1L << 30, 2000);
-    TU_OK(sadm_npz_open(tmp("flip.npz"), &z));
+    truncate_copy(ref_path("deflated.npz"), ref_path("flip.npz"), 1L << 30, 2000);
+    TU_OK(sadm_npz_open(ref_path("flip.npz"), &z));
     unsigned char *buf = malloc(100 * 32 * 32 * 3);
     ck_assert_int_eq(sadm_npz_read(z, "arr_0", buf), SADM_ERR_FORMAT);
     ck_assert_msg(strstr(sadm_last_error(), "arr_0"), "%s", sadm_last_error());
     sadm_npz_close(z);
     free(buf);
-    TU_OK(sadm_npz_open(tmp("fortran.npz"), &z));
+    TU_OK(sadm_npz_open(ref_path("fortran.npz"), &z));
     ck_assert_int_eq(sadm_npz_info(z, "x", NULL, NULL, NULL), SADM_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(sadm_last_error(), "Fortran order"));
     sadm_npz_close(z);
-    TU_OK(sadm_npz_open(tmp("bigendian.npz"), &z));
+    TU_OK(sadm_npz_open(ref_path("bigendian.npz"), &z));
     ck_assert_int_eq(sadm_npz_info(z, "x", NULL, NULL, NULL), SADM_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(sadm_last_error(), "dtype '>f8'"));
     sadm_npz_close(z);
-    ck_assert_int_eq(sadm_npz_open(tmp("missing.npz"), &z), SADM_ERR_IO);
+    ck_assert_int_eq(sadm_npz_open(ref_path("missing.npz"), &z), SADM_ERR_IO);
     ref_cleanup();
 }
 END_TEST

@@ -27,14 +27,6 @@ static void randomise_encoder(sadm_encoder *e, uint64_t seed) {
     }
 }
 
-static char *tmp(const char *name) {
-    static char buf[4][300];
-    static int at;
-    char *b = buf[at++ % 4];
-    snprintf(b, 300, "%s/%s", ref_tmpdir(), name);
-    return b;
-}
-
 /* ------------------------------------------------------------------ the encoder */
 static void compare_encoder(const sadm_encoder_config *cfg, int N, uint64_t seed) {
     sadm_encoder *e;
@@ -52,19 +44,19 @@ static void compare_encoder(const sadm_encoder_config *cfg, int N, uint64_t seed
         for (int k = 0; k < E; k++) s += (double)z[n * E + k] * z[n * E + k];
         ck_assert_msg(fabs(s - 1) < 1e-5, "embedding %d has length^2 %g", n, s);
     }
-    TU_OK(sadm_encoder_save(e, tmp("enc.safetensors")));
+    TU_OK(sadm_encoder_save(e, ref_path("enc.safetensors")));
     sadm_st_writer *w = sadm_st_writer_new();
     int64_t sx[4] = {N, C, H, H}, sz[2] = {N, E};
     TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_F32, 4, sx, x));
     TU_OK(sadm_st_writer_add(w, "dz", SADM_DTYPE_F32, 2, sz, dz));
-    TU_OK(sadm_st_writer_save(w, tmp("batch.safetensors")));
+    TU_OK(sadm_st_writer_save(w, ref_path("batch.safetensors")));
     sadm_st_writer_free(w);
     char args[1200];
-    snprintf(args, sizeof args, "encoder '%s' '%s' '%s'", tmp("enc.safetensors"), tmp("batch.safetensors"),
-             tmp("out.safetensors"));
+    snprintf(args, sizeof args, "encoder '%s' '%s' '%s'", ref_path("enc.safetensors"), ref_path("batch.safetensors"),
+             ref_path("out.safetensors"));
     ref_run("sadm_torch.py", args);
     sadm_st_file *f;
-    TU_OK(sadm_st_open(tmp("out.safetensors"), &f));
+    TU_OK(sadm_st_open(ref_path("out.safetensors"), &f));
     float *ref = tu_alloc(nx);
     TU_OK(sadm_st_read_f32(f, "z", 2, sz, ref));
     tu_assert_close("encoder z", z, ref, (size_t)N * E, 0, 2e-5);
@@ -158,16 +150,16 @@ START_TEST(test_encoder_init_and_files) {
     for (int k = 0; k < 8; k++) cos += (double)z[k] * z[8 + k];
     ck_assert_msg(cos < 0.999, "a fresh encoder maps two random images to cosine %g", cos);
     /* round trip; a DiT file is not an encoder */
-    TU_OK(sadm_encoder_save(e, tmp("e.safetensors")));
-    TU_OK(sadm_encoder_load(tmp("e.safetensors"), &back));
+    TU_OK(sadm_encoder_save(e, ref_path("e.safetensors")));
+    TU_OK(sadm_encoder_load(ref_path("e.safetensors"), &back));
     ck_assert(memcmp(sadm_encoder_get_config(back), &cfg, sizeof cfg) == 0);
     tu_assert_same("encoder round trip", sadm_encoder_param_data(back), d, sadm_encoder_param_total(e));
     sadm_encoder_free(back);
     sadm_dit_config dc = {16, 4, 3, 32, 1, 4, 4.0f, 0.1f, 3, 1};
     sadm_dit *m;
     TU_OK(sadm_dit_create(&dc, 1, &m));
-    TU_OK(sadm_dit_save(m, tmp("dit.safetensors")));
-    ck_assert_int_eq(sadm_encoder_load(tmp("dit.safetensors"), &back), SADM_ERR_FORMAT);
+    TU_OK(sadm_dit_save(m, ref_path("dit.safetensors")));
+    ck_assert_int_eq(sadm_encoder_load(ref_path("dit.safetensors"), &back), SADM_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(sadm_last_error(), "not a structure encoder"));
     /* bad configs name the field */
     sadm_encoder_config bad = cfg;
@@ -214,14 +206,14 @@ START_TEST(test_struct_vs_torch) {
             TU_OK(sadm_st_writer_add(wr, "zr", SADM_DTYPE_F32, 2, sz, zr));
             TU_OK(sadm_st_writer_add(wr, "zf", SADM_DTYPE_F32, 2, sz, zf));
             TU_OK(sadm_st_writer_add(wr, "w", SADM_DTYPE_F32, 1, sn, ww));
-            TU_OK(sadm_st_writer_save(wr, tmp("z.safetensors")));
+            TU_OK(sadm_st_writer_save(wr, ref_path("z.safetensors")));
             sadm_st_writer_free(wr);
             char args[1000];
-            snprintf(args, sizeof args, "struct '%s' '%s' %s %.9g", tmp("z.safetensors"), tmp("s.safetensors"),
+            snprintf(args, sizeof args, "struct '%s' '%s' %s %.9g", ref_path("z.safetensors"), ref_path("s.safetensors"),
                      sadm_struct_distance_name(c.distance), c.tau);
             ref_run("sadm_torch.py", args);
             sadm_st_file *f;
-            TU_OK(sadm_st_open(tmp("s.safetensors"), &f));
+            TU_OK(sadm_st_open(ref_path("s.safetensors"), &f));
             double ref;
             memcpy(&ref, sadm_st_find(f, "loss")->data, sizeof ref);
             ck_assert_msg(ref > 1e-3, "the reference distance is %g: the comparison would prove nothing", ref);
@@ -302,23 +294,23 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
     TU_OK(sadm_encoder_zero_grad(e));
     TU_OK(sadm_sadm_loss(m, e, d, &c, N, x0, t, y, noise, loss, mse, vb, &s, 1));
 
-    TU_OK(sadm_dit_save(m, tmp("dit.safetensors")));
-    TU_OK(sadm_encoder_save(e, tmp("enc.safetensors")));
+    TU_OK(sadm_dit_save(m, ref_path("dit.safetensors")));
+    TU_OK(sadm_encoder_save(e, ref_path("enc.safetensors")));
     sadm_st_writer *w = sadm_st_writer_new();
     int64_t sx[4] = {N, C, H, H}, sn[1] = {N};
     TU_OK(sadm_st_writer_add(w, "x0", SADM_DTYPE_F32, 4, sx, x0));
     TU_OK(sadm_st_writer_add(w, "noise", SADM_DTYPE_F32, 4, sx, noise));
     TU_OK(sadm_st_writer_add(w, "t", SADM_DTYPE_I64, 1, sn, t));
     TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sn, y));
-    TU_OK(sadm_st_writer_save(w, tmp("batch.safetensors")));
+    TU_OK(sadm_st_writer_save(w, ref_path("batch.safetensors")));
     sadm_st_writer_free(w);
     char args[1500];
-    snprintf(args, sizeof args, "sadm '%s' '%s' '%s' '%s' %.9g %s %s 0.5", tmp("dit.safetensors"), tmp("enc.safetensors"),
-             tmp("batch.safetensors"), tmp("out.safetensors"), c.lambda, sadm_struct_distance_name(c.distance),
+    snprintf(args, sizeof args, "sadm '%s' '%s' '%s' '%s' %.9g %s %s 0.5", ref_path("dit.safetensors"), ref_path("enc.safetensors"),
+             ref_path("batch.safetensors"), ref_path("out.safetensors"), c.lambda, sadm_struct_distance_name(c.distance),
              sadm_struct_weighting_name(c.weighting));
     ref_run("sadm_torch.py", args);
     sadm_st_file *f;
-    TU_OK(sadm_st_open(tmp("out.safetensors"), &f));
+    TU_OK(sadm_st_open(ref_path("out.safetensors"), &f));
     float *ref = tu_alloc(N);
     const char *terms[3] = {"loss", "mse", "vb"};
     float *ours[3] = {loss, mse, vb};
@@ -450,9 +442,9 @@ START_TEST(test_sadm_resume_equals_uninterrupted) {
     sadm_set_num_threads(1);
     sadm_trainer *b = new_trainer(d, 11, &sc);
     run(b, 2, &sb);
-    TU_OK(sadm_trainer_save(b, tmp("ckpt.safetensors")));
+    TU_OK(sadm_trainer_save(b, ref_path("ckpt.safetensors")));
     sadm_trainer_free(b);
-    TU_OK(sadm_trainer_load(tmp("ckpt.safetensors"), d, &b));
+    TU_OK(sadm_trainer_load(ref_path("ckpt.safetensors"), d, &b));
     const sadm_sadm_config *lc = sadm_trainer_sadm_config(b);
     ck_assert_ptr_nonnull(lc);
     ck_assert(lc->lambda == sc.lambda && lc->d_steps == 2 && lc->distance == SADM_DIST_SOFTMAX_KL &&
@@ -467,7 +459,7 @@ START_TEST(test_sadm_resume_equals_uninterrupted) {
                    sadm_encoder_param_data(sadm_trainer_encoder(a)), sadm_encoder_param_total(sadm_trainer_encoder(a)));
     /* the DiT of a SADM checkpoint loads for sampling */
     sadm_dit *m;
-    TU_OK(sadm_dit_load_any(tmp("ckpt.safetensors"), 1, &m));
+    TU_OK(sadm_dit_load_any(ref_path("ckpt.safetensors"), 1, &m));
     sadm_dit_free(m);
     sadm_trainer_free(a);
     sadm_trainer_free(b);
