@@ -342,10 +342,15 @@ START_TEST(test_fid_commands) {
     TU_OK(sadm_npz_read(z, "mu", mu_file));
     ck_assert(memcmp(mu, mu_file, 2048 * 8) == 0);
     sadm_npz_close(z);
-    /* a reference batch (arr_0) against the same images: FID ~ 0, every metric printed */
+    /* a reference batch (arr_0) against the same images: FID ~ 0, every metric printed.
+     * Builds without OpenBLAS have no LAPACK: their Jacobi eigen-solver needs minutes for
+     * each 2048-d Fréchet distance, too slow for make check, so they leave compare out. */
     sadm_npz_array a = {"arr_0", SADM_DTYPE_U8, 4, {NI, S, S, 3}, pix};
     TU_OK(sadm_npz_write(ref, 1, &a));
+    int lapack = strstr(sadm_blas_info(), "OpenBLAS") != NULL;
+    if (!lapack) fprintf(stderr, "test_fid_commands: no OpenBLAS/LAPACK in this build: sadm fid compare not run\n");
     snprintf(args, sizeof args, "fid compare '%s' '%s' --inception '%s' --k 2 --is-split 5", ref, img, w);
+    if (lapack) {
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare failed: %s", log);
     ck_assert_msg(strstr(log, "Inception mode: adm") && strstr(log, "Inception Score: ") && strstr(log, "sFID: ") &&
                       strstr(log, "Precision: 1\n") && strstr(log, "Recall: 1\n"),
@@ -356,6 +361,7 @@ START_TEST(test_fid_commands) {
     snprintf(args, sizeof args, "fid compare '%s' '%s' --inception '%s'", stats, img, w);
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare (stats) failed: %s", log);
     ck_assert_msg(strstr(log, "Precision: n/a"), "%s", log);
+    }
     /* bad input */
     snprintf(args, sizeof args, "fid compare '%s' '%s'", ref, img);
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
