@@ -29,9 +29,24 @@ int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
 int sadm_cmd_bench_sample(int argc, char **argv);
 int sadm_cmd_bench_sadm(int argc, char **argv);
+int sadm_cmd_bench_fid(int argc, char **argv);
 int sadm_cmd_fid_features(int argc, char **argv);
 int sadm_cmd_fid_stats(int argc, char **argv);
 int sadm_cmd_fid_compare(int argc, char **argv);
+int sadm_cmd_classifier(int argc, char **argv);
+
+/* FD_fmnist helpers (cli/classifier.c): the classifier's weights (--classifier, else
+ * $SADM_CLASSIFIER, else the installed or source-tree data/fmnist-classifier.safetensors),
+ * loading them with a message that says where they come from, and the statistics of the
+ * 10k test images in its features (mu 128, sigma 128x128). Nonzero on failure (printed). */
+const char *cli_classifier_path(const char *given);
+typedef struct sadm_classifier sadm_classifier;
+int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **out);
+int cli_fmnist_test_stats(const char *cmd, sadm_classifier *c, const char *data_dir, double *mu, double *sigma);
+/* Statistics of "fmnist-test", "fmnist-train" or an image source in its features; *count
+ * gets the number of images. */
+int cli_fmnist_side_stats(const char *cmd, sadm_classifier *c, const char *spec, const char *data_dir, double *mu,
+                          double *sigma, size_t *count);
 
 /* Runs bench/<script> <args> with the Python that has torch; reads "key1" and "key2" from
  * its JSON line. 0 on success. */

@@ -238,9 +238,41 @@ static void free_side(fid_side *side) {
     sadm_fid_features_free(&side->f);
 }
 
+/* --features fmnist: FD_fmnist between two sides in the classifier's features. */
+static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char *b) {
+    const char *cmd = "fid compare";
+    sadm_classifier *c;
+    int rc = cli_classifier_load(cmd, cli_get(o, n, "classifier"), &c);
+    if (rc) return rc;
+    const int D = SADM_CLASSIFIER_FEATURES;
+    double *mu[2], *sigma[2], fd;
+    size_t count[2];
+    const char *side[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        mu[i] = malloc(D * sizeof(double));
+        sigma[i] = malloc((size_t)D * D * sizeof(double));
+        if (!rc && (!mu[i] || !sigma[i])) rc = cli_fail(cmd);
+        if (!rc) rc = cli_fmnist_side_stats(cmd, c, side[i], cli_get(o, n, "data-dir"), mu[i], sigma[i], &count[i]);
+    }
+    if (!rc && sadm_frechet_distance(D, mu[0], sigma[0], mu[1], sigma[1], &fd)) rc = cli_fail(cmd);
+    if (!rc) {
+        printf("Features: fmnist (libsadm's Fashion-MNIST classifier, 128 penultimate features; %s)\n",
+               cli_classifier_path(cli_get(o, n, "classifier")));
+        printf("Images: %zu and %zu\n", count[0], count[1]);
+        printf("FD_fmnist: %.6g\n", fd);
+    }
+    for (int i = 0; i < 2; i++) free(mu[i]), free(sigma[i]);
+    sadm_classifier_free(c);
+    return rc;
+}
+
 int sadm_cmd_fid_compare(int argc, char **argv) {
     cli_opt o[] = {FID_OPTS, {"k", "precision/recall: nearest neighbours", "3", 0},
-                   {"is-split", "Inception Score: samples per split (ADM: 5000, 10 splits of 50k)", "5000", 0}};
+                   {"is-split", "Inception Score: samples per split (ADM: 5000, 10 splits of 50k)", "5000", 0},
+                   {"features", "inception (FID, sFID, IS, precision, recall) or fmnist (FD_fmnist in the Fashion-MNIST "
+                                "classifier's features; a side may also be fmnist-test or fmnist-train)", "inception", 0},
+                   {"classifier", "with --features fmnist: the classifier's weights (default: the shipped ones)", NULL, 0},
+                   {"data-dir", "with --features fmnist: folder of the Fashion-MNIST IDX files", NULL, 0}};
     const char *pos[2];
     int npos;
     if ((argc = cli_positionals(argc, argv, o, NOPT(o), pos, 2, &npos)) < 0) return 2;
@@ -249,8 +281,18 @@ int sadm_cmd_fid_compare(int argc, char **argv) {
                        "Each side is a statistics .npz (mu, sigma[, mu_s, sigma_s]), a reference batch .npz\n"
                        "(arr_0, with or without statistics: stored statistics are used as ADM does), a folder of\n"
                        "images or samples.safetensors. Precision/recall need images on both sides, the Inception\n"
-                       "Score on the sample side.");
+                       "Score on the sample side. --features fmnist prints FD_fmnist instead (e.g.\n"
+                       "`sadm fid compare fmnist-test samples.safetensors --features fmnist`).");
     if (rc) return rc == 1 ? 0 : rc;
+    const char *features = cli_get(o, NOPT(o), "features");
+    if (strcmp(features, "inception") && strcmp(features, "fmnist")) {
+        fprintf(stderr, "sadm fid compare: --features %s: expected inception or fmnist\n", features);
+        return 2;
+    }
+    if (npos == 2 && !strcmp(features, "fmnist")) {
+        if (cli_threads(o, NOPT(o))) return 2;
+        return compare_fmnist(o, NOPT(o), pos[0], pos[1]);
+    }
     long k = 3, split = 5000;
     if (npos != 2) {
         fprintf(stderr, "sadm fid compare: needs REFERENCE and SAMPLES (see --help)\n");

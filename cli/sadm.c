@@ -18,10 +18,12 @@ static void usage(FILE *f) {
             "  loss        DiT training loss and gradients of one batch (likewise)\n"
             "  fid features|stats|compare   the FID pipeline (Inception-v3 features, FID, sFID, IS,\n"
             "              precision/recall), as ADM's evaluator\n"
+"  classifier train|eval   the Fashion-MNIST classifier behind FD_fmnist\n"
             "  bench ops   measure every operator on every kernel set (GFLOP/s, GB/s)\n"
             "  bench train one training step, libsadm and PyTorch side by side\n"
             "  bench sample DDIM sampling with guidance, libsadm and PyTorch side by side\n"
             "  bench sadm  SADM's step against a plain step, libsadm and PyTorch side by side\n"
+            "  bench fid   FID Inception-v3 features (images/s) and FID, libsadm and PyTorch side by side\n"
             "\n"
             "Run 'sadm <command> --help' for a command's options.\n"
             "Environment: SADM_ISA=scalar|avx2|avx512|neon forces a kernel set; OMP_NUM_THREADS sets threads.\n");
@@ -64,12 +66,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sadm fid: expected features, stats or compare\n");
         return 2;
     }
+    if (strcmp(argv[1], "classifier") == 0) return sadm_cmd_classifier(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) {
         if (argc >= 3 && strcmp(argv[2], "ops") == 0) return sadm_cmd_bench_ops(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "train") == 0) return sadm_cmd_bench_train(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "sample") == 0) return sadm_cmd_bench_sample(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "sadm") == 0) return sadm_cmd_bench_sadm(argc - 2, argv + 2);
-        fprintf(stderr, "sadm bench: expected a benchmark name: ops, train, sample or sadm\n");
+        if (argc >= 3 && strcmp(argv[2], "fid") == 0) return sadm_cmd_bench_fid(argc - 2, argv + 2);
+        fprintf(stderr, "sadm bench: expected a benchmark name: ops, train, sample, sadm or fid\n");
         return 2;
     }
     fprintf(stderr, "sadm: unknown command '%s'\n\n", argv[1]);

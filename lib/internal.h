@@ -26,6 +26,17 @@ const sadm_kernels *sadm_kernels_active(void);
 void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
 
+/* perm = a permutation of 0..n-1 by Fisher-Yates with the Philox uniforms of
+ * (seed, stream): the data order of an epoch. */
+void sadm_permutation(uint64_t seed, uint64_t stream, size_t n, uint32_t *perm);
+
+/* A sample value in [-1, 1] as an 8-bit pixel, as DiT's sample_ddp.py saves it:
+ * uint8(clamp(127.5 x + 128, 0, 255)), truncating. */
+static inline uint8_t sadm_sample_to_u8(float v) {
+    float u = 127.5f * v + 128.0f;
+    return (uint8_t)(u < 0 ? 0 : u > 255 ? 255 : u);
+}
+
 /* Work over n elements is cut into chunks of this many, independent of the thread count,
  * so that reductions always add the same partial sums in the same order. */
 #define SADM_CHUNK ((size_t)16384)

@@ -2,6 +2,7 @@
  * SiLU, residual and gated adds, adaLN modulate, mean over tokens. Every row (or fixed
  * chunk of elements) is computed whole by one thread, so results never depend on the
  * thread count. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,5 +242,61 @@ sadm_status sadm_mean_tokens_backward(int B, int T, int C, const float *dy, floa
     const sadm_kernels *k = sadm_kernels_active();
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)B * T; r++) k->axpy(C, 1.0f / (float)T, dy + (r / T) * C, dx + r * C);
+    return SADM_OK;
+}
+
+sadm_status sadm_relu_forward(size_t n, const float *x, float *y) {
+    REQUIRE_UNARY(x, y);
+    SADM_FOR_CHUNKS(n, i0, len) {
+        for (size_t i = i0; i < i0 + len; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    }
+    return SADM_OK;
+}
+
+sadm_status sadm_relu_backward(size_t n, const float *x, const float *dy, float *dx) {
+    REQUIRE_UNARY(x, dy);
+    SADM_REQUIRE_PTR(dx);
+    SADM_FOR_CHUNKS(n, i0, len) {
+        for (size_t i = i0; i < i0 + len; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    }
+    return SADM_OK;
+}
+
+/* Each row's loss goes to its own slot; the mean is summed in row order afterwards, so
+ * the result does not depend on the thread count. */
+sadm_status sadm_cross_entropy(size_t N, int C, const float *logits, const int64_t *labels, double *loss,
+                               float *dlogits) {
+    SADM_REQUIRE_POSITIVE(N);
+    SADM_REQUIRE_POSITIVE(C);
+    SADM_REQUIRE_PTR(logits);
+    SADM_REQUIRE_PTR(labels);
+    for (size_t r = 0; r < N; r++)
+        SADM_REQUIRE(labels[r] >= 0 && labels[r] < C, "sadm_cross_entropy: label %lld of row %zu is outside [0, %d)",
+                     (long long)labels[r], r, C);
+    double *row_loss = malloc(N * sizeof(double));
+    if (!row_loss) return sadm_error(SADM_ERR_NOMEM, "sadm_cross_entropy: out of memory");
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad)
+    for (long r = 0; r < (long)N; r++) {
+        const float *z = logits + (size_t)r * C;
+        double mx = z[0];
+        for (int c = 1; c < C; c++)
+            if (z[c] > mx) mx = z[c];
+        double se = 0;
+        for (int c = 0; c < C; c++) se += exp((double)z[c] - mx);
+        double lse = mx + log(se);
+        row_loss[r] = lse - z[labels[r]];
+        if (!isfinite(row_loss[r])) bad = 1;
+        if (dlogits) {
+            float *d = dlogits + (size_t)r * C;
+            for (int c = 0; c < C; c++)
+                d[c] = (float)((exp((double)z[c] - lse) - (c == labels[r] ? 1.0 : 0.0)) / (double)N);
+        }
+    }
+    double sum = 0;
+    for (size_t r = 0; r < N; r++) sum += row_loss[r];
+    free(row_loss);
+    if (bad) return sadm_error(SADM_ERR_NUMERIC, "sadm_cross_entropy: non-finite logits");
+    if (loss) *loss = sum / (double)N;
     return SADM_OK;
 }

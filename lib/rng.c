@@ -84,3 +84,15 @@ sadm_status sadm_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, siz
     fill(seed, stream, offset, n, 1, out);
     return SADM_OK;
 }
+
+void sadm_permutation(uint64_t seed, uint64_t stream, size_t n, uint32_t *perm) {
+    for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    for (size_t i = n ? n - 1 : 0; i > 0; i--) {
+        float u;
+        fill(seed, stream, i, 1, 0, &u);
+        size_t j = (size_t)((double)u * (double)(i + 1));
+        if (j > i) j = i;
+        uint32_t tmp = perm[i];
+        perm[i] = perm[j], perm[j] = tmp;
+    }
+}

@@ -121,6 +121,15 @@ sadm_status sadm_gelu_backward(size_t n, const float *x, const float *dy, float 
 /* SiLU: x * sigmoid(x). */
 sadm_status sadm_silu_forward(size_t n, const float *x, float *y);
 sadm_status sadm_silu_backward(size_t n, const float *x, const float *dy, float *dx);
+/* ReLU: max(x, 0); its backward passes dy where x > 0 (0 at x = 0, as PyTorch).
+ * dx is overwritten, not accumulated; y and dx may alias x / dy. */
+sadm_status sadm_relu_forward(size_t n, const float *x, float *y);
+sadm_status sadm_relu_backward(size_t n, const float *x, const float *dy, float *dx);
+/* Cross-entropy of logits (N, C) against labels in [0, C), mean over the N rows, as
+ * F.cross_entropy: log-softmax in double. loss may be NULL; dlogits (may be NULL) is
+ * overwritten with d(mean loss)/d(logits) = (softmax - onehot) / N. */
+sadm_status sadm_cross_entropy(size_t N, int C, const float *logits, const int64_t *labels, double *loss,
+                               float *dlogits);
 /* Softmax over the last dimension C, with the row maximum subtracted first. */
 sadm_status sadm_softmax_forward(size_t rows, size_t C, const float *x, float *y);
 sadm_status sadm_softmax_backward(size_t rows, size_t C, const float *y, const float *dy, float *dx);
@@ -675,6 +684,87 @@ sadm_status sadm_fid_features_compute(sadm_inception *m, sadm_fid_mode mode, sad
                                       void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
                                       sadm_fid_features *out);
 void sadm_fid_features_free(sadm_fid_features *f);
+
+
+/* ------------------------------------------------------------------ 13. Fashion-MNIST classifier, FD_fmnist */
+/* The judge of the embedded default data: a CNN on 32×32 grey images in [-1, 1] (Fashion-
+ * MNIST padded as sadm_dataset_fmnist gives it) — conv1 3×3 1→32 pad 1, ReLU, max-pool 2;
+ * conv2 3×3 32→64 pad 1, ReLU, max-pool 2; fc1 4096→128, ReLU (the 128 features of
+ * FD_fmnist); fc2 128→10. Parameter names as the PyTorch module would have them
+ * (conv1.weight, ..., fc2.bias); files carry __metadata__ architecture = fmnist-cnn-v1.
+ * The trained weights ship as data/fmnist-classifier.safetensors. */
+#define SADM_CLASSIFIER_SIZE 32
+#define SADM_CLASSIFIER_FEATURES 128
+typedef struct sadm_classifier sadm_classifier;
+/* Initialised as PyTorch's Conv2d/Linear: weights and biases uniform in ±1/sqrt(fan_in). */
+sadm_status sadm_classifier_create(uint64_t seed, sadm_classifier **out);
+void sadm_classifier_free(sadm_classifier *c);
+size_t sadm_classifier_num_params(const sadm_classifier *c);
+const sadm_param *sadm_classifier_param(const sadm_classifier *c, size_t i);
+float *sadm_classifier_param_data(sadm_classifier *c);
+size_t sadm_classifier_param_total(const sadm_classifier *c);
+float *sadm_classifier_grad_data(sadm_classifier *c); /* allocated at first use */
+sadm_status sadm_classifier_zero_grad(sadm_classifier *c);
+sadm_status sadm_classifier_save(const sadm_classifier *c, const char *path);
+sadm_status sadm_classifier_load(const char *path, sadm_classifier **out);
+/* x (N, 1, 32, 32) -> logits (N, 10) and features (N, 128); either may be NULL. Keeps the
+ * activations for one backward. */
+sadm_status sadm_classifier_forward(sadm_classifier *c, int N, const float *x, float *logits, float *features);
+/* Adds d(loss)/d(parameters) to the gradient block, given dlogits of the last forward. */
+sadm_status sadm_classifier_backward(sadm_classifier *c, const float *dlogits);
+
+/* Training on a 32×32 one-channel labelled data set: AdamW (betas 0.9/0.999, eps 1e-8)
+ * with a cosine learning-rate decay to 0 over the run, mean cross-entropy, the epoch's
+ * order and the flips from Philox streams of the seed (deterministic for a seed,
+ * independent of the thread count); incomplete last batches are dropped. */
+typedef struct sadm_classifier_train_config {
+    int epochs;         /* 8 */
+    int batch_size;     /* 128 */
+    float lr;           /* 1e-3 (peak) */
+    float weight_decay; /* 0 */
+    int flip;           /* random horizontal flips: 1 */
+    uint64_t seed;      /* 0 */
+    size_t max_images;  /* train on the first max_images images only (quick checks); 0: all */
+} sadm_classifier_train_config;
+void sadm_classifier_train_config_default(sadm_classifier_train_config *cfg);
+/* progress (may be NULL) after each step with the batch loss; returning nonzero stops the
+ * run early with SADM_OK, keeping the weights so far. */
+typedef int (*sadm_classifier_progress_fn)(void *ctx, long step, long total, double loss);
+sadm_status sadm_classifier_train(sadm_classifier *c, const sadm_dataset *train, const sadm_classifier_train_config *cfg,
+                                  sadm_classifier_progress_fn progress, void *ctx);
+/* Accuracy (fraction correct, first maximum wins) and mean cross-entropy over a data set;
+ * either output may be NULL. */
+sadm_status sadm_classifier_evaluate(sadm_classifier *c, const sadm_dataset *d, double *accuracy, double *loss);
+
+/* Classifier features of images for FD_fmnist, all through 8-bit pixels so that samples
+ * and real images are judged alike: `images` (N, H, W, 3) uint8 with H = W = 28 (zero-
+ * padded to 32, as the data set) or 32, grey taken as the mean of the three channels. */
+sadm_status sadm_classifier_features_u8(sadm_classifier *c, int N, int H, int W, const uint8_t *images, float *features);
+/* Samples (N, 1, 32, 32) in [-1, 1], quantised as sadm_image_source does (DiT's
+ * sample_ddp.py), then as above. */
+sadm_status sadm_classifier_features_samples(sadm_classifier *c, int N, const float *x, float *features);
+/* Feature statistics of every image of a 32×32 one-channel data set (the 10k test
+ * images for FD_fmnist); stats must have dimension SADM_CLASSIFIER_FEATURES. */
+sadm_status sadm_classifier_dataset_stats(sadm_classifier *c, const sadm_dataset *d, sadm_feature_stats *stats);
+
+
+/* FD_fmnist of a class-conditional DiT on 32×32 one-channel data: `samples` samples with
+ * balanced labels (i mod num_classes), DDIM (eta 0) over `steps` respaced steps of the
+ * model's 1000-step linear schedule, x0 clipped, guidance cfg_scale (1: none); their
+ * classifier features (through 8-bit pixels) against the reference statistics mu_ref
+ * (128), sigma_ref (128×128), e.g. of the 10k test images. The noise comes from `seed`.
+ * progress (may be NULL) after each batch. */
+typedef struct sadm_fd_fmnist_config {
+    int samples;     /* 1000 */
+    int steps;       /* 25 */
+    float cfg_scale; /* 1 */
+    int batch;       /* 100 */
+    uint64_t seed;   /* 0 */
+} sadm_fd_fmnist_config;
+void sadm_fd_fmnist_config_default(sadm_fd_fmnist_config *cfg);
+sadm_status sadm_fd_fmnist(sadm_dit *m, sadm_classifier *c, const double *mu_ref, const double *sigma_ref,
+                           const sadm_fd_fmnist_config *cfg, void (*progress)(void *ctx, int done, int total), void *ctx,
+                           double *fd);
 
 #ifdef __cplusplus
 }

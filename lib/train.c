@@ -169,18 +169,9 @@ sadm_dit *sadm_trainer_model(sadm_trainer *tr) { return tr ? tr->model : NULL; }
 const float *sadm_trainer_ema(const sadm_trainer *tr) { return tr ? tr->ema : NULL; }
 const sadm_train_config *sadm_trainer_config(const sadm_trainer *tr) { return tr ? &tr->cfg : NULL; }
 
-/* Fisher-Yates with Philox uniforms of stream STREAM_SHUFFLE + epoch. */
+/* The data order of an epoch: Philox stream STREAM_SHUFFLE + epoch. */
 static void shuffle(sadm_trainer *tr, long epoch) {
-    size_t n = sadm_dataset_size(tr->data);
-    for (size_t i = 0; i < n; i++) tr->perm[i] = (uint32_t)i;
-    for (size_t i = n - 1; i > 0; i--) {
-        float u;
-        sadm_rng_uniform(tr->cfg.seed, STREAM_SHUFFLE + (uint64_t)epoch, i, 1, &u);
-        size_t j = (size_t)((double)u * (double)(i + 1));
-        if (j > i) j = i;
-        uint32_t tmp = tr->perm[i];
-        tr->perm[i] = tr->perm[j], tr->perm[j] = tmp;
-    }
+    sadm_permutation(tr->cfg.seed, STREAM_SHUFFLE + (uint64_t)epoch, sadm_dataset_size(tr->data), tr->perm);
     tr->perm_epoch = epoch;
 }
 

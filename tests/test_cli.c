@@ -137,11 +137,21 @@ END_TEST
 /* sadm train: a run stopped at step 4 and resumed to 6 ends with the same checkpoint
  * tensors as a run of 6; an existing run is never overwritten without --resume. */
 START_TEST(test_train_command) {
-    const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2";
+    const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2 --fd-samples 0";
     char args[2000], log[8192];
-    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/a'", small, ref_tmpdir());
+    /* the one run that ends with FD_fmnist (few samples, few steps) */
+    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/a' --fd-samples 20 --fd-steps 2", small, ref_tmpdir());
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
     ck_assert_msg(strstr(log, "done at step 6"), "%s", log);
+    const char *fd = strstr(log, "FD_fmnist: ");
+    ck_assert_msg(fd && isfinite(atof(fd + 11)) && atof(fd + 11) > 0, "no FD_fmnist at the end of the run: %s", log);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "grep -q '\"fd_fmnist\": ' '%s/a/log.jsonl'", ref_tmpdir());
+    ck_assert_msg(system(cmd) == 0, "log.jsonl has no fd_fmnist line");
+    /* a bad --fd-weights is refused before any training */
+    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/e' --fd-samples 5 --fd-weights best", small, ref_tmpdir());
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "--fd-weights best") && !strstr(log, "done at"), "%s", log);
     snprintf(args, sizeof args, "train %s --steps 4 --run-dir '%s/b'", small, ref_tmpdir());
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
     snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/b'", small, ref_tmpdir());
@@ -166,7 +176,6 @@ START_TEST(test_train_command) {
     sadm_st_close(fa);
     sadm_st_close(fb);
     /* six JSON lines in the uninterrupted log */
-    char cmd[600];
     snprintf(cmd, sizeof cmd, "test $(grep -c '\"loss\"' '%s/a/log.jsonl') -eq 6", ref_tmpdir());
     ck_assert_int_eq(system(cmd), 0);
     ref_cleanup();
@@ -376,6 +385,70 @@ START_TEST(test_fid_commands) {
 END_TEST
 
 /* sadm sample with a noise file writes what sadm_dit_sample computes, and a PNG grid. */
+/* sadm classifier and sadm fid compare --features fmnist: the shipped weights' accuracy
+ * as the command prints it, FD_fmnist equal to the library's, training reproducible across
+ * thread counts, bad input refused. */
+START_TEST(test_fmnist_commands) {
+    char args[2000], log[8192];
+    ck_assert_msg(run_sadm("classifier --help", log, sizeof log) == 0, "%s", log);
+    ck_assert_msg(run_sadm("classifier eval --threads 2", log, sizeof log) == 0, "sadm classifier eval failed: %s", log);
+    const char *acc = strstr(log, "test accuracy ");
+    ck_assert_msg(acc && atof(acc + 14) >= 0.90, "%s", log);
+    /* samples of any quality: FD_fmnist against the test images, as the library computes it */
+    enum { NS = 24, PIX = 32 * 32, D = SADM_CLASSIFIER_FEATURES };
+    float *xs = tu_uniform((size_t)NS * PIX, 77, -1.1f, 1.0f), *feat = tu_alloc((size_t)NS * D);
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sx[4] = {NS, 1, 32, 32};
+    TU_OK(sadm_st_writer_add(w, "samples", SADM_DTYPE_F32, 4, sx, xs));
+    TU_OK(sadm_st_writer_save(w, ref_path("s.safetensors")));
+    sadm_st_writer_free(w);
+    snprintf(args, sizeof args, "fid compare fmnist-test '%s' --features fmnist --threads 2", ref_path("s.safetensors"));
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare --features fmnist failed: %s", log);
+    const char *fdp = strstr(log, "FD_fmnist: ");
+    ck_assert_msg(fdp, "%s", log);
+    sadm_classifier *c;
+    TU_OK(sadm_classifier_load(getenv("SADM_CLASSIFIER"), &c));
+    sadm_dataset *test;
+    TU_OK(sadm_dataset_fmnist(NULL, "test", &test));
+    sadm_feature_stats *ft, *fs;
+    double *mu1 = malloc(D * sizeof(double)), *s1 = malloc((size_t)D * D * sizeof(double));
+    double *mu2 = malloc(D * sizeof(double)), *s2 = malloc((size_t)D * D * sizeof(double)), fd;
+    TU_OK(sadm_feature_stats_create(D, &ft));
+    TU_OK(sadm_feature_stats_create(D, &fs));
+    TU_OK(sadm_classifier_dataset_stats(c, test, ft));
+    TU_OK(sadm_classifier_features_samples(c, NS, xs, feat));
+    TU_OK(sadm_feature_stats_add(fs, NS, feat));
+    TU_OK(sadm_feature_stats_get(ft, mu1, s1));
+    TU_OK(sadm_feature_stats_get(fs, mu2, s2));
+    TU_OK(sadm_frechet_distance(D, mu1, s1, mu2, s2, &fd));
+    ck_assert_msg(fabs(atof(fdp + 11) - fd) <= 1e-5 * fd, "sadm fid compare printed %s; the library gives %.9g", fdp, fd);
+    /* training: the same weights with 1 and 2 threads */
+    const char *quick = "classifier train --subset 256 --epochs 1 --batch-size 64";
+    snprintf(args, sizeof args, "%s --threads 1 --out '%s'", quick, ref_path("c1.safetensors"));
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm classifier train failed: %s", log);
+    ck_assert_msg(strstr(log, "test accuracy"), "%s", log);
+    snprintf(args, sizeof args, "%s --threads 2 --out '%s'", quick, ref_path("c2.safetensors"));
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm classifier train failed: %s", log);
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", ref_path("c1.safetensors"), ref_path("c2.safetensors"));
+    ck_assert_msg(system(cmd) == 0, "classifier weights differ between 1 and 2 threads");
+    /* bad input */
+    snprintf(args, sizeof args, "fid compare fmnist-test '%s' --features pixels", ref_path("s.safetensors"));
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "--features pixels"), "%s", log);
+    snprintf(args, sizeof args, "classifier eval --classifier '%s'", ref_path("s.safetensors"));
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "not a Fashion-MNIST classifier"), "%s", log);
+    ck_assert_int_eq(run_sadm("classifier train", log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "--out FILE is required"), "%s", log);
+    sadm_feature_stats_free(ft), sadm_feature_stats_free(fs);
+    sadm_dataset_free(test);
+    sadm_classifier_free(c);
+    free(xs), free(feat), free(mu1), free(s1), free(mu2), free(s2);
+    ref_cleanup();
+}
+END_TEST
+
 START_TEST(test_sample_command) {
     char model[300], noise[300], out[300], png[300], args[2000], log[8192];
     snprintf(model, sizeof model, "%s/m.safetensors", ref_tmpdir());
@@ -442,6 +515,7 @@ int main(void) {
     tcase_add_test(tc, test_sample_command);
     tcase_add_test(tc, test_sadm_commands);
     tcase_add_test(tc, test_fid_commands);
+    tcase_add_test(tc, test_fmnist_commands);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -158,9 +158,7 @@ sadm_status sadm_image_source_read(sadm_image_source *s, size_t i0, size_t n, ui
                     st = sadm_error(SADM_ERR_NUMERIC, "%s: sample %zu has a non-finite value", s->path, i0 + i);
                     break;
                 }
-                float u = 127.5f * v + 128.0f;
-                u = u < 0 ? 0 : u > 255 ? 255 : u;
-                dst[(i * HW + q) * 3 + c] = (uint8_t)u;
+                dst[(i * HW + q) * 3 + c] = sadm_sample_to_u8(v);
             }
     free(x);
     return st;
