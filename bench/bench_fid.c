@@ -59,6 +59,16 @@ static int pool_features(sadm_inception *net, sadm_fid_mode mode, size_t N, int 
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static int fid_of(size_t N, const float *a, const float *b, double *fid) {
     sadm_feature_stats *sa = NULL, *sb = NULL;
     double *mu1 = malloc(2048 * sizeof(double)), *s1 = malloc(2048 * 2048 * sizeof(double));
@@ -77,14 +87,15 @@ int sadm_cmd_bench_fid(int argc, char **argv) {
                    {"batch-size", "images per Inception batch, both sides", "16", 0},
                    {"mode", "adm or pytorch-fid", "adm", 0},
                    {"inception", "FID Inception-v3 weights (default: random weights and BN statistics)", NULL, 0},
+                   {"rounds", "timing rounds, libsadm and PyTorch alternating (medians are printed)", "3", 0},
                    {"threads", "threads for both sides (default: all cores)", NULL, 0}};
     int rc = cli_parse(argc, argv, o, NOPT(o), "sadm bench fid [options]",
                        "Times FID Inception-v3 pool features for libsadm and PyTorch (torchvision's Inception3 with\n"
                        "pytorch-fid's blocks, float32) in the same invocation, and prints the FID both pipelines give\n"
                        "for the same two image sets (PyTorch's by pytorch-fid's scipy sqrtm formula).");
     if (rc) return rc == 1 ? 0 : rc;
-    long N = 64, S = 256, B = 16;
-    if (cli_int(o, NOPT(o), "images", 2, 1 << 20, &N) < 0 || cli_int(o, NOPT(o), "size", 8, 4096, &S) < 0 ||
+    long N = 64, S = 256, B = 16, rounds = 3;
+    if (cli_int(o, NOPT(o), "images", 2, 1 << 20, &N) < 0 || cli_int(o, NOPT(o), "rounds", 1, 100, &rounds) < 0 || cli_int(o, NOPT(o), "size", 8, 4096, &S) < 0 ||
         cli_int(o, NOPT(o), "batch-size", 1, 4096, &B) < 0 || cli_threads(o, NOPT(o)))
         return 2;
     const char *mode_name = cli_get(o, NOPT(o), "mode");
@@ -127,23 +138,30 @@ int sadm_cmd_bench_fid(int argc, char **argv) {
     int nt = sadm_num_threads();
     printf("libsadm %s bench fid — %ld images of %ldx%ld per set, mode %s, batch %ld, %d threads, %s kernels, BLAS: %s\n",
            sadm_version(), N, S, S, sadm_fid_mode_name(mode), B, nt, sadm_isa(), sadm_blas_info());
-    double secs, warm, fid_ours, fid_torch, ips_torch;
-    /* warm-up: one batch (allocations, page faults, BLAS start-up) */
-    if (pool_features(net, mode, n < (size_t)B ? n : (size_t)B, (int)S, (int)B, a, fa, &warm) ||
-        pool_features(net, mode, n, (int)S, (int)B, a, fa, &secs) || pool_features(net, mode, n, (int)S, (int)B, b, fb, &warm) ||
-        fid_of(n, fa, fb, &fid_ours))
-        return cli_fail("bench fid");
+    /* the machine is noisy: rounds alternate between the two sides, medians are compared */
+    double warm, fid_ours = 0, fid_torch = 0, ours[100], theirs[100];
+    int have = 1;
+    if (pool_features(net, mode, n < (size_t)B ? n : (size_t)B, (int)S, (int)B, a, fa, &warm)) return cli_fail("bench fid");
     snprintf(args, sizeof args, "'%s' '%s' '%s' %s %ld %d", weights, apath, bpath, sadm_fid_mode_name(mode), B, nt);
-    int have = bench_python("fid_torch.py", args, "images_per_s", &ips_torch, "fid", &fid_torch) == 0;
+    for (long r = 0; r < rounds; r++) {
+        double secs;
+        if (pool_features(net, mode, n, (int)S, (int)B, a, fa, &secs)) return cli_fail("bench fid");
+        ours[r] = n / secs;
+        if (have) have = bench_python("fid_torch.py", args, "images_per_s", &theirs[r], "fid", &fid_torch) == 0;
+        fprintf(stderr, "round %ld: libsadm %.2f img/s, PyTorch %.2f img/s\n", r + 1, ours[r], have ? theirs[r] : 0.0);
+    }
+    if (pool_features(net, mode, n, (int)S, (int)B, b, fb, &warm) || fid_of(n, fa, fb, &fid_ours)) return cli_fail("bench fid");
+    double ips_ours = median(ours, (int)rounds), ips_torch = have ? median(theirs, (int)rounds) : 0;
     printf("%-10s %14s %14s %7s %14s %14s %10s\n", "", "libsadm img/s", "PyTorch img/s", "ratio", "libsadm FID", "PyTorch FID",
            "rel. diff");
     if (have) {
         double rel = fabs(fid_ours - fid_torch) / fabs(fid_torch);
-        printf("%-10s %14.2f %14.2f %6.2fx %14.6g %14.6g %10.2e %s\n", "inception", n / secs, ips_torch,
-               (n / secs) / ips_torch, fid_ours, fid_torch, rel, rel <= 1e-3 ? "(agree to 1e-3)" : "(DISAGREE beyond 1e-3)");
+        printf("%-10s %14.2f %14.2f %6.2fx %14.6g %14.6g %10.2e %s\n", "inception", ips_ours, ips_torch, ips_ours / ips_torch,
+               fid_ours, fid_torch, rel, rel <= 1e-3 ? "(agree to 1e-3)" : "(DISAGREE beyond 1e-3)");
     } else {
-        printf("%-10s %14.2f %14s %7s %14.6g %14s %10s\n", "inception", n / secs, "n/a", "n/a", fid_ours, "n/a", "n/a");
+        printf("%-10s %14.2f %14s %7s %14.6g %14s %10s\n", "inception", ips_ours, "n/a", "n/a", fid_ours, "n/a", "n/a");
     }
+    printf("(images/s: medians of %ld rounds, the sides alternating)\n", rounds);
     if (n <= 2048)
         printf("(%zu images per set give rank-deficient 2048-d covariances; FIDs of such sets are for the comparison only)\n", n);
     sadm_inception_free(net);

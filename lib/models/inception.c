@@ -16,13 +16,26 @@
 typedef struct inc_conv {
     char name[48]; /* e.g. "Mixed_5b.branch1x1" */
     int cin, cout, kh, kw, sh, sw, ph, pw;
-    float *w, *b;  /* folded: (cout, cin, kh, kw), (cout) */
+    float *w, *b;  /* folded, for NHWC im2col + GEMM: (kh, kw, cin, cout), (cout) */
 } inc_conv;
+
+/* Feature maps are NHWC: 1×1 convolutions are then one GEMM over the whole batch with no
+ * copy, k×k ones copy runs of channels in im2col, and each branch writes its GEMM output
+ * straight into its channels of the block's concatenation (ldc = the total). Buffers are
+ * kept between calls (page faults of fresh 100 MB maps cost more than the pooling), which
+ * makes a model not safe to use from two threads at once. */
+#define INC_SLOTS 24
+typedef struct inc_buffer {
+    float *p;
+    size_t cap; /* floats */
+    int used;
+} inc_buffer;
 
 struct sadm_inception {
     inc_conv conv[INC_MAX_CONVS];
     int nconv;
     float *fc_w, *fc_b; /* (1008, 2048), (1008) */
+    inc_buffer buf[INC_SLOTS];
 };
 
 /* ------------------------------------------------------------------ architecture */
@@ -107,6 +120,7 @@ static void build(sadm_inception *m) {
 void sadm_inception_free(sadm_inception *m) {
     if (!m) return;
     for (int i = 0; i < m->nconv; i++) sadm_free(m->conv[i].w), sadm_free(m->conv[i].b);
+    for (int i = 0; i < INC_SLOTS; i++) sadm_free(m->buf[i].p);
     sadm_free(m->fc_w), sadm_free(m->fc_b);
     free(m);
 }
@@ -156,6 +170,19 @@ static sadm_status load_conv(inc_conv *c, const sadm_st_file *f, const char *pat
         }
     }
     free(bn);
+    /* (cout, cin, kh, kw) -> (kh, kw, cin, cout): the GEMM's B for NHWC im2col rows */
+    float *t = st ? NULL : sadm_alloc(nw * sizeof(float));
+    if (!st && !t) st = sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    if (!st) {
+        for (int o = 0; o < c->cout; o++)
+            for (int i = 0; i < c->cin; i++)
+                for (int y = 0; y < c->kh; y++)
+                    for (int x = 0; x < c->kw; x++)
+                        t[(((size_t)y * c->kw + x) * c->cin + i) * c->cout + o] =
+                            c->w[(((size_t)o * c->cin + i) * c->kh + y) * c->kw + x];
+        sadm_free(c->w);
+        c->w = t;
+    }
     return st;
 }
 
@@ -187,196 +214,265 @@ sadm_status sadm_inception_load(const char *path, sadm_inception **out) {
 }
 
 /* ------------------------------------------------------------------ forward */
-/* A batch's feature map. */
-typedef struct fmap {
+/* Channels [c0, c0 + C) of a batch of NHWC maps whose pixels are ld floats apart. */
+typedef struct view {
     float *x;
-    int C, H, W;
-} fmap;
+    int H, W, C, ld;
+} view;
 
-static void fmap_free(fmap *f) {
-    sadm_free(f->x);
-    f->x = NULL;
+static view sub(view v, int c0, int C) { return (view){v.x + c0, v.H, v.W, C, v.ld}; }
+
+/* A buffer of at least `floats` from the model's cache (smallest free one that fits; else
+ * a free slot is grown). */
+static float *take(sadm_inception *m, size_t floats) {
+    int best = -1, spare = -1;
+    for (int i = 0; i < INC_SLOTS; i++) {
+        if (m->buf[i].used) continue;
+        if (m->buf[i].cap >= floats && (best < 0 || m->buf[i].cap < m->buf[best].cap)) best = i;
+        if (spare < 0 || m->buf[i].cap < m->buf[spare].cap) spare = i;
+    }
+    if (best < 0 && spare >= 0) {
+        sadm_free(m->buf[spare].p);
+        m->buf[spare].cap = 0;
+        if (!(m->buf[spare].p = sadm_alloc(floats * sizeof(float)))) return NULL;
+        m->buf[spare].cap = floats;
+        best = spare;
+    }
+    if (best < 0) return NULL;
+    m->buf[best].used = 1;
+    return m->buf[best].p;
 }
 
-static sadm_status fmap_alloc(fmap *f, int N, int C, int H, int W) {
-    f->C = C, f->H = H, f->W = W;
-    f->x = sadm_alloc((size_t)N * C * H * W * sizeof(float));
-    return f->x ? SADM_OK : sadm_error(SADM_ERR_NOMEM, "Inception: out of memory for a %d×%d×%d×%d feature map", N, C, H, W);
+static void give(sadm_inception *m, float *p) {
+    for (int i = 0; i < INC_SLOTS; i++)
+        if (p && m->buf[i].p == p) m->buf[i].used = 0;
 }
 
-static int find_conv(const sadm_inception *m, const char *block, const char *name) {
-    char full[48];
-    snprintf(full, sizeof full, "%s%s%s", block, *block ? "." : "", name);
-    for (int i = 0; i < m->nconv; i++)
-        if (!strcmp(m->conv[i].name, full)) return i;
-    return -1;
+static sadm_status new_map(sadm_inception *m, int N, int H, int W, int C, view *v) {
+    *v = (view){take(m, (size_t)N * H * W * C), H, W, C, C};
+    return v->x ? SADM_OK : sadm_error(SADM_ERR_NOMEM, "Inception: out of memory for a %d×%d×%d×%d feature map", N, H, W, C);
 }
 
-/* y = relu(conv(x) + b) with the folded BatchNorm. */
-static sadm_status conv_bn_relu(const sadm_inception *m, const char *block, const char *name, int N, const fmap *x, fmap *y) {
-    const inc_conv *c = &m->conv[find_conv(m, block, name)];
-    sadm_conv2d_shape s = {N, c->cin, x->H, x->W, c->cout, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw};
+static void out_size(const inc_conv *c, const view *x, int *Ho, int *Wo) {
+    *Ho = (x->H + 2 * c->ph - c->kh) / c->sh + 1;
+    *Wo = (x->W + 2 * c->pw - c->kw) / c->sw + 1;
+}
+
+/* col rows r0 .. r0+n of the im2col matrix, one row per output pixel, (kh, kw, cin) each. */
+static void im2col_rows(const inc_conv *c, int N, const view *x, int Ho, int Wo, size_t r0, size_t n, float *col) {
+    size_t K = (size_t)c->kh * c->kw * c->cin;
+    (void)N;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)n; i++) {
+        size_t r = r0 + (size_t)i;
+        int ox = (int)(r % (size_t)Wo), oy = (int)(r / (size_t)Wo % (size_t)Ho);
+        size_t b = r / ((size_t)Wo * Ho);
+        float *dst = col + (size_t)i * K;
+        for (int ki = 0; ki < c->kh; ki++) {
+            int iy = oy * c->sh - c->ph + ki;
+            for (int kj = 0; kj < c->kw; kj++, dst += c->cin) {
+                int ix = ox * c->sw - c->pw + kj;
+                if (iy < 0 || iy >= x->H || ix < 0 || ix >= x->W)
+                    memset(dst, 0, (size_t)c->cin * sizeof(float));
+                else
+                    memcpy(dst, x->x + ((b * x->H + iy) * x->W + ix) * x->ld, (size_t)c->cin * sizeof(float));
+            }
+        }
+    }
+}
+
+#define IM2COL_FLOATS ((size_t)1 << 20) /* 4 MiB of im2col rows at a time: they stay in cache for the GEMM */
+
+/* y = relu(conv(x) + b) with the folded BatchNorm, into the view y (its channels of a
+ * concatenation, or a map of its own). */
+static sadm_status conv_into(sadm_inception *m, const inc_conv *c, int N, const view *x, const view *y) {
     int Ho, Wo;
-    sadm_status st = sadm_conv2d_output_size(&s, &Ho, &Wo);
-    if (!st) st = fmap_alloc(y, N, c->cout, Ho, Wo);
-    if (!st) st = sadm_conv2d_forward(&s, x->x, c->w, c->b, y->x);
-    if (st) return st;
-    size_t n = (size_t)N * c->cout * Ho * Wo;
-    float *v = y->x;
-    SADM_FOR_CHUNKS(n, i0, len) {
-        for (size_t i = i0; i < i0 + len; i++) v[i] = v[i] > 0 ? v[i] : 0;
+    out_size(c, x, &Ho, &Wo);
+    size_t R = (size_t)N * Ho * Wo, K = (size_t)c->kh * c->kw * c->cin;
+    if (c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->ph == 0 && c->pw == 0) {
+        sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, (int)R, c->cout, c->cin, 1.0f, x->x, x->ld, c->w, c->cout, 0.0f, y->x, y->ld);
+    } else {
+        size_t chunk = IM2COL_FLOATS / K;
+        if (chunk < 1) chunk = 1;
+        if (chunk > R) chunk = R;
+        float *col = take(m, chunk * K);
+        if (!col) return sadm_error(SADM_ERR_NOMEM, "Inception: out of memory for im2col (%zu floats)", chunk * K);
+        for (size_t r0 = 0; r0 < R; r0 += chunk) {
+            size_t n = R - r0 < chunk ? R - r0 : chunk;
+            im2col_rows(c, N, x, Ho, Wo, r0, n, col);
+            sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, (int)n, c->cout, (int)K, 1.0f, col, (int)K, c->w, c->cout, 0.0f,
+                      y->x + r0 * (size_t)y->ld, y->ld);
+        }
+        give(m, col);
+    }
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)R; r++) {
+        float *row = y->x + (size_t)r * y->ld;
+#pragma omp simd
+        for (int o = 0; o < c->cout; o++) {
+            float v = row[o] + c->b[o];
+            row[o] = v > 0 ? v : 0;
+        }
     }
     return SADM_OK;
 }
 
-static sadm_status pool(int N, const fmap *x, int k, int s, int p, sadm_pool_kind kind, fmap *y) {
-    sadm_pool2d_shape ps = {N, x->C, x->H, x->W, k, k, s, s, p, p, kind, 0};
+/* The same into a new map. */
+static sadm_status conv_new(sadm_inception *m, const inc_conv *c, int N, const view *x, view *y) {
     int Ho, Wo;
-    sadm_status st = sadm_pool2d_output_size(&ps, &Ho, &Wo);
-    if (!st) st = fmap_alloc(y, N, x->C, Ho, Wo);
-    if (!st) st = sadm_pool2d_forward(&ps, x->x, y->x);
-    return st;
+    out_size(c, x, &Ho, &Wo);
+    sadm_status st = new_map(m, N, Ho, Wo, c->cout, y);
+    return st ? st : conv_into(m, c, N, x, y);
 }
 
-/* Concatenates branches along channels, freeing them. */
-static sadm_status concat(int N, fmap *parts, int n, fmap *out) {
-    int C = 0;
-    for (int i = 0; i < n; i++) C += parts[i].C;
-    sadm_status st = fmap_alloc(out, N, C, parts[0].H, parts[0].W);
-    size_t HW = (size_t)parts[0].H * parts[0].W;
-    for (int b = 0; !st && b < N; b++) {
-        float *dst = out->x + (size_t)b * C * HW;
-        for (int i = 0; i < n; i++) {
-            memcpy(dst, parts[i].x + (size_t)b * parts[i].C * HW, (size_t)parts[i].C * HW * sizeof(float));
-            dst += (size_t)parts[i].C * HW;
+/* 3×3 pooling with stride s and padding p into the view y: the maximum, or the average of
+ * the positions inside the image (count_include_pad = False, TensorFlow's average). */
+static void pool_into(int N, const view *x, int s, int p, sadm_pool_kind kind, const view *y) {
+    int C = x->C;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)N * y->H * y->W; r++) {
+        int ox = (int)(r % y->W), oy = (int)(r / y->W % y->H);
+        size_t b = (size_t)r / ((size_t)y->W * y->H);
+        int y0 = oy * s - p, x0 = ox * s - p;
+        int ya = y0 < 0 ? 0 : y0, yb = y0 + 3 > x->H ? x->H : y0 + 3;
+        int xa = x0 < 0 ? 0 : x0, xb = x0 + 3 > x->W ? x->W : x0 + 3;
+        float *dst = y->x + (size_t)r * y->ld;
+        const float *first = x->x + ((b * x->H + ya) * x->W + xa) * x->ld;
+        memcpy(dst, first, (size_t)C * sizeof(float));
+        for (int iy = ya; iy < yb; iy++)
+            for (int ix = xa; ix < xb; ix++) {
+                if (iy == ya && ix == xa) continue;
+                const float *src = x->x + ((b * x->H + iy) * x->W + ix) * x->ld;
+                if (kind == SADM_POOL_MAX) {
+#pragma omp simd
+                    for (int c = 0; c < C; c++) dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+                } else {
+#pragma omp simd
+                    for (int c = 0; c < C; c++) dst[c] += src[c];
+                }
+            }
+        if (kind == SADM_POOL_AVG) {
+            float inv = 1.0f / (float)((yb - ya) * (xb - xa));
+            for (int c = 0; c < C; c++) dst[c] *= inv;
         }
     }
-    for (int i = 0; i < n; i++) fmap_free(&parts[i]);
+}
+
+static sadm_status pool_new(sadm_inception *m, int N, const view *x, int s, int p, sadm_pool_kind kind, view *y) {
+    sadm_status st = new_map(m, N, (x->H + 2 * p - 3) / s + 1, (x->W + 2 * p - 3) / s + 1, x->C, y);
+    if (!st) pool_into(N, x, s, p, kind, y);
     return st;
 }
 
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        if (!st) st = (call);                                                                      \
-    } while (0)
+/* The blocks take their convolutions in the order build() added them: `next` walks it. */
+typedef struct walk {
+    sadm_inception *m;
+    int next, N;
+    sadm_status st;
+} walk;
 
-/* A chain of convolutions starting from x; the result in *y. */
-static sadm_status chain(const sadm_inception *m, const char *block, const char *const *names, int N, const fmap *x, fmap *y) {
-    fmap cur = {0}, next = {0};
-    sadm_status st = conv_bn_relu(m, block, names[0], N, x, &cur);
-    for (int i = 1; names[i] && !st; i++) {
-        st = conv_bn_relu(m, block, names[i], N, &cur, &next);
-        fmap_free(&cur);
-        cur = next, next.x = NULL;
+static const inc_conv *next_conv(walk *w) { return &w->m->conv[w->next++]; }
+
+/* A chain of convolutions from x, the last into `out`, the others into maps of their own. */
+static void chain_into(walk *w, int len, const view *x, view out) {
+    view cur = *x, nxt;
+    for (int i = 0; i < len && !w->st; i++) {
+        const inc_conv *c = next_conv(w);
+        if (i == len - 1) w->st = conv_into(w->m, c, w->N, &cur, &out);
+        else w->st = conv_new(w->m, c, w->N, &cur, &nxt);
+        if (i > 0) give(w->m, cur.x);
+        if (i < len - 1) cur = nxt;
     }
-    if (st) fmap_free(&cur);
-    *y = cur;
-    return st;
 }
 
-static sadm_status block_a(const sadm_inception *m, const char *b, int N, const fmap *x, fmap *out) {
-    fmap p[4] = {{0}}, pooled = {0};
-    sadm_status st = SADM_OK;
-    TRY(chain(m, b, (const char *[]){"branch1x1", NULL}, N, x, &p[0]));
-    TRY(chain(m, b, (const char *[]){"branch5x5_1", "branch5x5_2", NULL}, N, x, &p[1]));
-    TRY(chain(m, b, (const char *[]){"branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3", NULL}, N, x, &p[2]));
-    TRY(pool(N, x, 3, 1, 1, SADM_POOL_AVG, &pooled)); /* count_include_pad = 0: TensorFlow's average */
-    TRY(chain(m, b, (const char *[]){"branch_pool", NULL}, N, &pooled, &p[3]));
-    fmap_free(&pooled);
-    TRY(concat(N, p, 4, out));
-    for (int i = 0; i < 4; i++) fmap_free(&p[i]);
-    return st;
-}
-
-static sadm_status block_b(const sadm_inception *m, int N, const fmap *x, fmap *out) {
-    fmap p[3] = {{0}};
-    sadm_status st = SADM_OK;
-    TRY(chain(m, "Mixed_6a", (const char *[]){"branch3x3", NULL}, N, x, &p[0]));
-    TRY(chain(m, "Mixed_6a", (const char *[]){"branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3", NULL}, N, x, &p[1]));
-    TRY(pool(N, x, 3, 2, 0, SADM_POOL_MAX, &p[2]));
-    TRY(concat(N, p, 3, out));
-    for (int i = 0; i < 3; i++) fmap_free(&p[i]);
-    return st;
-}
-
-/* branch1x1 of a C block is where ADM's sFID features come from: keep it when asked. */
-static sadm_status block_c(const sadm_inception *m, const char *b, int N, const fmap *x, fmap *out, float *spatial) {
-    fmap p[4] = {{0}}, pooled = {0};
-    sadm_status st = SADM_OK;
-    TRY(chain(m, b, (const char *[]){"branch1x1", NULL}, N, x, &p[0]));
-    if (!st && spatial) {
-        /* the first 7 channels, flattened in TensorFlow's (h, w, c) order */
-        size_t HW = (size_t)p[0].H * p[0].W;
-        for (int n = 0; n < N; n++)
-            for (size_t q = 0; q < HW; q++)
-                for (int c = 0; c < 7; c++)
-                    spatial[((size_t)n * HW + q) * 7 + c] = p[0].x[((size_t)n * p[0].C + c) * HW + q];
+/* A pooled copy of x (3×3, stride 1, padding 1) through branch_pool into `out`. */
+static void pool_branch(walk *w, const view *x, sadm_pool_kind kind, view out) {
+    view pooled;
+    if (!w->st) w->st = pool_new(w->m, w->N, x, 1, 1, kind, &pooled);
+    if (!w->st) {
+        w->st = conv_into(w->m, next_conv(w), w->N, &pooled, &out);
+        give(w->m, pooled.x);
     }
-    TRY(chain(m, b, (const char *[]){"branch7x7_1", "branch7x7_2", "branch7x7_3", NULL}, N, x, &p[1]));
-    TRY(chain(m, b,
-              (const char *[]){"branch7x7dbl_1", "branch7x7dbl_2", "branch7x7dbl_3", "branch7x7dbl_4", "branch7x7dbl_5", NULL},
-              N, x, &p[2]));
-    TRY(pool(N, x, 3, 1, 1, SADM_POOL_AVG, &pooled));
-    TRY(chain(m, b, (const char *[]){"branch_pool", NULL}, N, &pooled, &p[3]));
-    fmap_free(&pooled);
-    TRY(concat(N, p, 4, out));
-    for (int i = 0; i < 4; i++) fmap_free(&p[i]);
-    return st;
 }
 
-static sadm_status block_d(const sadm_inception *m, int N, const fmap *x, fmap *out) {
-    fmap p[3] = {{0}};
-    sadm_status st = SADM_OK;
-    TRY(chain(m, "Mixed_7a", (const char *[]){"branch3x3_1", "branch3x3_2", NULL}, N, x, &p[0]));
-    TRY(chain(m, "Mixed_7a", (const char *[]){"branch7x7x3_1", "branch7x7x3_2", "branch7x7x3_3", "branch7x7x3_4", NULL}, N, x,
-              &p[1]));
-    TRY(pool(N, x, 3, 2, 0, SADM_POOL_MAX, &p[2]));
-    TRY(concat(N, p, 3, out));
-    for (int i = 0; i < 3; i++) fmap_free(&p[i]);
-    return st;
+static void block_a(walk *w, const view *x, int pool_features, view *out) {
+    if (!w->st) w->st = new_map(w->m, w->N, x->H, x->W, 224 + pool_features, out);
+    if (w->st) return;
+    chain_into(w, 1, x, sub(*out, 0, 64));
+    chain_into(w, 2, x, sub(*out, 64, 64));
+    chain_into(w, 3, x, sub(*out, 128, 96));
+    pool_branch(w, x, SADM_POOL_AVG, sub(*out, 224, pool_features));
+}
+
+static void block_b(walk *w, const view *x, view *out) {
+    int H = (x->H - 3) / 2 + 1, W = (x->W - 3) / 2 + 1;
+    if (!w->st) w->st = new_map(w->m, w->N, H, W, 384 + 96 + x->C, out);
+    if (w->st) return;
+    chain_into(w, 1, x, sub(*out, 0, 384));
+    chain_into(w, 3, x, sub(*out, 384, 96));
+    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &(view){out->x + 480, out->H, out->W, x->C, out->ld});
+}
+
+static void block_c(walk *w, const view *x, view *out) {
+    if (!w->st) w->st = new_map(w->m, w->N, x->H, x->W, 768, out);
+    if (w->st) return;
+    chain_into(w, 1, x, sub(*out, 0, 192));
+    chain_into(w, 3, x, sub(*out, 192, 192));
+    chain_into(w, 5, x, sub(*out, 384, 192));
+    pool_branch(w, x, SADM_POOL_AVG, sub(*out, 576, 192));
+}
+
+static void block_d(walk *w, const view *x, view *out) {
+    int H = (x->H - 3) / 2 + 1, W = (x->W - 3) / 2 + 1;
+    if (!w->st) w->st = new_map(w->m, w->N, H, W, 320 + 192 + x->C, out);
+    if (w->st) return;
+    chain_into(w, 2, x, sub(*out, 0, 320));
+    chain_into(w, 4, x, sub(*out, 320, 192));
+    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &(view){out->x + 512, out->H, out->W, x->C, out->ld});
 }
 
 /* E blocks: branches 3x3 and 3x3dbl end in a (1,3) and a (3,1) conv side by side. The
  * pool branch averages (without padding) in Mixed_7b and takes the maximum in Mixed_7c. */
-static sadm_status block_e(const sadm_inception *m, const char *b, int N, const fmap *x, sadm_pool_kind kind, fmap *out) {
-    fmap p[6] = {{0}}, mid = {0}, pooled = {0};
-    sadm_status st = SADM_OK;
-    TRY(chain(m, b, (const char *[]){"branch1x1", NULL}, N, x, &p[0]));
-    TRY(chain(m, b, (const char *[]){"branch3x3_1", NULL}, N, x, &mid));
-    TRY(conv_bn_relu(m, b, "branch3x3_2a", N, &mid, &p[1]));
-    TRY(conv_bn_relu(m, b, "branch3x3_2b", N, &mid, &p[2]));
-    fmap_free(&mid);
-    TRY(chain(m, b, (const char *[]){"branch3x3dbl_1", "branch3x3dbl_2", NULL}, N, x, &mid));
-    TRY(conv_bn_relu(m, b, "branch3x3dbl_3a", N, &mid, &p[3]));
-    TRY(conv_bn_relu(m, b, "branch3x3dbl_3b", N, &mid, &p[4]));
-    fmap_free(&mid);
-    TRY(pool(N, x, 3, 1, 1, kind, &pooled));
-    TRY(chain(m, b, (const char *[]){"branch_pool", NULL}, N, &pooled, &p[5]));
-    fmap_free(&pooled);
-    TRY(concat(N, p, 6, out));
-    for (int i = 0; i < 6; i++) fmap_free(&p[i]);
-    return st;
+static void block_e(walk *w, const view *x, sadm_pool_kind kind, view *out) {
+    if (!w->st) w->st = new_map(w->m, w->N, x->H, x->W, 2048, out);
+    if (w->st) return;
+    chain_into(w, 1, x, sub(*out, 0, 320));
+    for (int k = 0; k < 2 && !w->st; k++) { /* 3x3: 1 conv, then 2a/2b; 3x3dbl: 2 convs, then 3a/3b */
+        view mid, tmp;
+        int c0 = 320 + 768 * k;
+        if (k == 0) w->st = conv_new(w->m, next_conv(w), w->N, x, &mid);
+        else {
+            w->st = conv_new(w->m, next_conv(w), w->N, x, &tmp);
+            if (!w->st) w->st = conv_new(w->m, next_conv(w), w->N, &tmp, &mid);
+            give(w->m, tmp.x);
+        }
+        if (w->st) return;
+        chain_into(w, 1, &mid, sub(*out, c0, 384));
+        chain_into(w, 1, &mid, sub(*out, c0 + 384, 384));
+        give(w->m, mid.x);
+    }
+    pool_branch(w, x, kind, sub(*out, 1856, 192));
 }
 
-/* Input images (N, H, W, 3) uint8 to the network's 299×299 input in [-1, 1]. */
+/* Input images (N, H, W, 3) uint8 to the network's 299×299×3 input in [-1, 1] (NHWC). */
 static void prepare(sadm_fid_mode mode, int N, int H, int W, const uint8_t *img, float *x) {
     const int S = 299;
     double sy = (double)H / S, sx = (double)W / S;
 #pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)N * 3; nc++) {
-        int n = (int)(nc / 3), c = (int)(nc % 3);
+    for (long ny = 0; ny < (long)N * S; ny++) {
+        int n = (int)(ny / S), oy = (int)(ny % S);
         const uint8_t *src = img + (size_t)n * H * W * 3;
-        float *dst = x + ((size_t)n * 3 + c) * S * S;
-        for (int oy = 0; oy < S; oy++) {
-            /* ADM (TensorFlow 1 ResizeBilinear, no half-pixel centres): src = dst * scale;
-             * pytorch-fid (F.interpolate, align_corners False): (dst + 0.5) * scale - 0.5, >= 0 */
-            double fy = mode == SADM_FID_ADM ? oy * sy : fmax((oy + 0.5) * sy - 0.5, 0.0);
-            int y0 = (int)fy, y1 = y0 + 1 < H ? y0 + 1 : H - 1;
-            float ly = (float)(fy - y0);
-            for (int ox = 0; ox < S; ox++) {
-                double fx = mode == SADM_FID_ADM ? ox * sx : fmax((ox + 0.5) * sx - 0.5, 0.0);
-                int x0 = (int)fx, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
-                float lx = (float)(fx - x0);
+        float *dst = x + (size_t)ny * S * 3;
+        /* ADM (TensorFlow 1 ResizeBilinear, no half-pixel centres): src = dst * scale;
+         * pytorch-fid (F.interpolate, align_corners False): (dst + 0.5) * scale - 0.5, >= 0 */
+        double fy = mode == SADM_FID_ADM ? oy * sy : fmax((oy + 0.5) * sy - 0.5, 0.0);
+        int y0 = (int)fy, y1 = y0 + 1 < H ? y0 + 1 : H - 1;
+        float ly = (float)(fy - y0);
+        for (int ox = 0; ox < S; ox++) {
+            double fx = mode == SADM_FID_ADM ? ox * sx : fmax((ox + 0.5) * sx - 0.5, 0.0);
+            int x0 = (int)fx, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+            float lx = (float)(fx - x0);
+            for (int c = 0; c < 3; c++) {
                 float a = src[((size_t)y0 * W + x0) * 3 + c], b = src[((size_t)y0 * W + x1) * 3 + c];
                 float cc = src[((size_t)y1 * W + x0) * 3 + c], d = src[((size_t)y1 * W + x1) * 3 + c];
                 float v;
@@ -389,7 +485,7 @@ static void prepare(sadm_fid_mode mode, int N, int H, int W, const uint8_t *img,
                     v = (1 - ly) * ((1 - lx) * a + lx * b) + ly * ((1 - lx) * cc + lx * d);
                     v = 2 * v - 1;
                 }
-                dst[(size_t)oy * S + ox] = v;
+                dst[(size_t)ox * 3 + c] = v;
             }
         }
     }
@@ -406,52 +502,65 @@ sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N
     SADM_REQUIRE(H >= 2 && W >= 2, "sadm_inception_features: images of %d×%d are too small", H, W);
     SADM_REQUIRE_PTR(images);
     SADM_REQUIRE(mode == SADM_FID_ADM || mode == SADM_FID_PYTORCH, "sadm_inception_features: unknown mode %d", (int)mode);
-    fmap in = {0}, a = {0}, b = {0};
-    sadm_status st = fmap_alloc(&in, N, 3, 299, 299);
-    if (st) return st;
-    prepare(mode, N, H, W, images, in.x);
+    walk w = {m, 0, N, SADM_OK};
+    for (int i = 0; i < INC_SLOTS; i++) m->buf[i].used = 0; /* whatever a failed call left taken */
+    view a, b;
+    w.st = new_map(m, N, 299, 299, 3, &a);
+    if (w.st) return w.st;
+    prepare(mode, N, H, W, images, a.x);
+    /* each step makes b from a, then b becomes a */
 #define STEP(call)                                                                                 \
     do {                                                                                           \
-        if (!st) st = (call);                                                                      \
-        fmap_free(&a);                                                                             \
-        a = b, b.x = NULL;                                                                         \
+        b.x = NULL;                                                                                \
+        if (!w.st) call;                                                                           \
+        give(m, a.x);                                                                              \
+        a = b;                                                                                     \
     } while (0)
-    a = in;
-    STEP(conv_bn_relu(m, "", "Conv2d_1a_3x3", N, &a, &b));
-    STEP(conv_bn_relu(m, "", "Conv2d_2a_3x3", N, &a, &b));
-    STEP(conv_bn_relu(m, "", "Conv2d_2b_3x3", N, &a, &b));
-    STEP(pool(N, &a, 3, 2, 0, SADM_POOL_MAX, &b));
-    STEP(conv_bn_relu(m, "", "Conv2d_3b_1x1", N, &a, &b));
-    STEP(conv_bn_relu(m, "", "Conv2d_4a_3x3", N, &a, &b));
-    STEP(pool(N, &a, 3, 2, 0, SADM_POOL_MAX, &b));
-    STEP(block_a(m, "Mixed_5b", N, &a, &b));
-    STEP(block_a(m, "Mixed_5c", N, &a, &b));
-    STEP(block_a(m, "Mixed_5d", N, &a, &b));
-    STEP(block_b(m, N, &a, &b));
-    STEP(block_c(m, "Mixed_6b", N, &a, &b, NULL));
-    STEP(block_c(m, "Mixed_6c", N, &a, &b, NULL));
-    STEP(block_c(m, "Mixed_6d", N, &a, &b, spatial));
-    STEP(block_c(m, "Mixed_6e", N, &a, &b, NULL));
-    STEP(block_d(m, N, &a, &b));
-    STEP(block_e(m, "Mixed_7b", N, &a, SADM_POOL_AVG, &b));
-    STEP(block_e(m, "Mixed_7c", N, &a, SADM_POOL_MAX, &b));
+    STEP(w.st = conv_new(m, next_conv(&w), N, &a, &b)); /* Conv2d_1a_3x3 */
+    STEP(w.st = conv_new(m, next_conv(&w), N, &a, &b)); /* Conv2d_2a_3x3 */
+    STEP(w.st = conv_new(m, next_conv(&w), N, &a, &b)); /* Conv2d_2b_3x3 */
+    STEP(w.st = pool_new(m, N, &a, 2, 0, SADM_POOL_MAX, &b));
+    STEP(w.st = conv_new(m, next_conv(&w), N, &a, &b)); /* Conv2d_3b_1x1 */
+    STEP(w.st = conv_new(m, next_conv(&w), N, &a, &b)); /* Conv2d_4a_3x3 */
+    STEP(w.st = pool_new(m, N, &a, 2, 0, SADM_POOL_MAX, &b));
+    STEP(block_a(&w, &a, 32, &b)); /* Mixed_5b */
+    STEP(block_a(&w, &a, 64, &b)); /* Mixed_5c */
+    STEP(block_a(&w, &a, 64, &b)); /* Mixed_5d */
+    STEP(block_b(&w, &a, &b));     /* Mixed_6a */
+    STEP(block_c(&w, &a, &b));     /* Mixed_6b */
+    STEP(block_c(&w, &a, &b));     /* Mixed_6c */
+    b.x = NULL;
+    if (!w.st) block_c(&w, &a, &b); /* Mixed_6d: ADM's sFID features come from its branch1x1 */
+    if (!w.st && spatial) {
+        /* the first 7 channels, flattened in TensorFlow's (h, w, c) order: NHWC already */
+        size_t HW = (size_t)b.H * b.W;
+        for (size_t q = 0; q < (size_t)N * HW; q++) memcpy(spatial + q * 7, b.x + q * b.ld, 7 * sizeof(float));
+    }
+    give(m, a.x);
+    a = b;
+    STEP(block_c(&w, &a, &b));                /* Mixed_6e */
+    STEP(block_d(&w, &a, &b));                /* Mixed_7a */
+    STEP(block_e(&w, &a, SADM_POOL_AVG, &b)); /* Mixed_7b */
+    STEP(block_e(&w, &a, SADM_POOL_MAX, &b)); /* Mixed_7c */
 #undef STEP
-    float *pooled = st ? NULL : sadm_alloc((size_t)N * 2048 * sizeof(float));
-    if (!st && !pooled) st = sadm_error(SADM_ERR_NOMEM, "Inception: out of memory");
-    if (!st) {
+    if (!w.st && w.next != m->nconv)
+        w.st = sadm_error(SADM_ERR_ARG, "Inception: the forward used %d of %d convolutions", w.next, m->nconv);
+    float *pooled = w.st ? NULL : take(m, (size_t)N * 2048);
+    if (!w.st && !pooled) w.st = sadm_error(SADM_ERR_NOMEM, "Inception: out of memory");
+    if (!w.st) {
         /* adaptive average pool to 1×1: the mean over the 8×8 positions of each channel */
         size_t HW = (size_t)a.H * a.W;
 #pragma omp parallel for schedule(static)
         for (long q = 0; q < (long)N * 2048; q++) {
+            size_t n = (size_t)q / 2048, c = (size_t)q % 2048;
             double s = 0;
-            for (size_t i = 0; i < HW; i++) s += a.x[(size_t)q * HW + i];
+            for (size_t i = 0; i < HW; i++) s += a.x[(n * HW + i) * a.ld + c];
             pooled[q] = (float)(s / (double)HW);
         }
         if (pool_out) memcpy(pool_out, pooled, (size_t)N * 2048 * sizeof(float));
-        if (logits) st = sadm_linear_forward(N, 2048, 1008, pooled, m->fc_w, m->fc_b, logits);
+        if (logits) w.st = sadm_linear_forward(N, 2048, 1008, pooled, m->fc_w, m->fc_b, logits);
     }
-    sadm_free(pooled);
-    fmap_free(&a);
-    fmap_free(&b);
-    return st;
+    give(m, pooled);
+    give(m, a.x);
+    return w.st;
 }
