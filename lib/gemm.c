@@ -54,10 +54,26 @@ void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float 
 #ifdef SADM_HAVE_OPENBLAS
 #include <cblas.h>
 
+/* OpenBLAS blocks K differently with different thread counts once K passes a few hundred
+ * (e.g. M 20000, N 64, K 600 differ in the last bits between 1 and 2 threads), so the
+ * product is summed here in K-slices of at most 256, which it computes the same way
+ * whatever the threads; slices of equal size avoid a tiny last one. */
+#define SADM_GEMM_K_SLICE 256
+
 static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta == SADM_TRANS ? CblasTrans : CblasNoTrans,
-                tb == SADM_TRANS ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    int slices = K > SADM_GEMM_K_SLICE ? (K + SADM_GEMM_K_SLICE - 1) / SADM_GEMM_K_SLICE : 1;
+    int step = (K + slices - 1) / slices;
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += step) {
+        int kb = K - k0 < step ? K - k0 : step;
+        /* op(A) columns k0.. and op(B) rows k0.. */
+        const float *a = ta == SADM_TRANS ? A + (size_t)k0 * lda : A + k0;
+        const float *b = tb == SADM_TRANS ? B + k0 : B + (size_t)k0 * ldb;
+        cblas_sgemm(CblasRowMajor, ta == SADM_TRANS ? CblasTrans : CblasNoTrans,
+                    tb == SADM_TRANS ? CblasTrans : CblasNoTrans, M, N, kb, alpha, a, lda, b, ldb, k0 ? 1.0f : beta, C,
+                    ldc);
+        if (K <= 0) break;
+    }
 }
 
 #else

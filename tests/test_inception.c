@@ -64,6 +64,27 @@ START_TEST(test_features_vs_torchvision) {
     TU_OK(sadm_inception_load(ref_path("w.safetensors"), &m));
     run_case(m, 2, 45, 64, 1);   /* upsampled, not square */
     run_case(m, 1, 320, 310, 2); /* downsampled */
+    /* the same features with 1, 2 and 3 threads (bitwise), and one image at a time */
+    const int N = 3, S = 40;
+    uint8_t *img = malloc((size_t)N * S * S * 3);
+    float *u = tu_uniform((size_t)N * S * S * 3, 9, 0, 255);
+    for (int i = 0; i < N * S * S * 3; i++) img[i] = (uint8_t)u[i];
+    float *first = tu_alloc((size_t)N * 2048), *pool = tu_alloc((size_t)N * 2048), *sp = tu_alloc((size_t)N * 2023);
+    float *sp1 = tu_alloc((size_t)N * 2023);
+    int saved = sadm_num_threads(), runs = 0;
+    for (int th = 1; th <= 3; th++) {
+        if (sadm_set_num_threads(th) != SADM_OK) continue; /* a build without OpenMP */
+        TU_OK(sadm_inception_features(m, SADM_FID_ADM, N, S, S, img, runs ? pool : first, NULL, runs ? sp : sp1));
+        if (runs++) {
+            tu_assert_same("Inception pool features across thread counts", pool, first, (size_t)N * 2048);
+            tu_assert_same("Inception spatial features across thread counts", sp, sp1, (size_t)N * 2023);
+        }
+    }
+    sadm_set_num_threads(saved);
+    for (int i = 0; i < N; i++)
+        TU_OK(sadm_inception_features(m, SADM_FID_ADM, 1, S, S, img + (size_t)i * S * S * 3, pool + (size_t)i * 2048, NULL, NULL));
+    tu_assert_close("Inception pool features one image at a time", pool, first, (size_t)N * 2048, 1e-5, 1e-6);
+    free(img), free(u), free(first), free(pool), free(sp), free(sp1);
     sadm_inception_free(m);
     ref_cleanup();
 }

@@ -110,11 +110,36 @@ START_TEST(test_thread_count_invariance) {
 }
 END_TEST
 
+/* Large K: OpenBLAS on its own blocks K differently with 1 and 2 threads (M 20000, N 64,
+ * K 600 differed in the last bits); sadm_gemm slices K so that it does not. */
+START_TEST(test_matmul_large_k) {
+    static const int shapes[][3] = {{20000, 64, 600}, {3675, 64, 1200}, {500, 384, 1536}, {64, 96, 4608}};
+    for (int s = 0; s < 4; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = tu_uniform((size_t)M * K, 1, -1, 1), *B = tu_uniform((size_t)K * N, 2, -1, 1), *ref = NULL;
+        for (int threads = 1; threads <= 3; threads++) {
+            if (sadm_set_num_threads(threads) != SADM_OK) continue; /* a build without OpenMP */
+            float *C = tu_uniform((size_t)M * N, 3, -1, 1);
+            TU_OK(sadm_matmul(s % 2 ? SADM_TRANS : SADM_NO_TRANS, SADM_NO_TRANS, M, N, K, 0.5f, A, B, 0.25f, C, NULL));
+            if (!ref) ref = C;
+            else {
+                ck_assert_msg(memcmp(C, ref, (size_t)M * N * sizeof(float)) == 0,
+                              "%dx%dx%d product with %d threads differs from 1 thread", M, N, K, threads);
+                free(C);
+            }
+        }
+        free(A), free(B), free(ref);
+    }
+    sadm_set_num_threads(0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("threads");
     TCase *tc = tcase_create("threads");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_thread_count_invariance);
+    tcase_add_test(tc, test_matmul_large_k);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
