@@ -90,6 +90,52 @@ START_TEST(test_features_vs_torchvision) {
 }
 END_TEST
 
+/* tools/convert_inception.py on a .pth as pytorch-fid ships it (a torch.save'd state dict,
+ * here with random weights): the converted file gives the features of the same weights
+ * written directly, bitwise; a .pth of something else is refused. */
+START_TEST(test_convert_tool) {
+    char args[1200];
+    snprintf(args, sizeof args, "make '%s' 5", ref_path("w.pth"));
+    ref_run("inception_ref.py", args);
+    snprintf(args, sizeof args, "make '%s' 5", ref_path("w.safetensors"));
+    ref_run("inception_ref.py", args);
+    snprintf(args, sizeof args, "'%s' '%s'", ref_path("w.pth"), ref_path("converted.safetensors"));
+    ref_run("../../tools/convert_inception.py", args);
+    sadm_inception *direct, *converted;
+    TU_OK(sadm_inception_load(ref_path("w.safetensors"), &direct));
+    TU_OK(sadm_inception_load(ref_path("converted.safetensors"), &converted));
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(ref_path("converted.safetensors"), &f));
+    ck_assert_msg(!sadm_st_find(f, "Conv2d_1a_3x3.bn.num_batches_tracked"), "num_batches_tracked was not dropped");
+    ck_assert_msg(sadm_st_find(f, "Mixed_7c.branch_pool.bn.running_var"), "a BatchNorm statistic is missing");
+    sadm_st_close(f);
+    const int N = 2, S = 33;
+    uint8_t img[2 * 33 * 33 * 3];
+    for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(i * 37 % 253);
+    float *a = tu_alloc(N * 1008), *b = tu_alloc(N * 1008);
+    TU_OK(sadm_inception_features(direct, SADM_FID_ADM, N, S, S, img, NULL, a, NULL));
+    TU_OK(sadm_inception_features(converted, SADM_FID_ADM, N, S, S, img, NULL, b, NULL));
+    tu_assert_same("logits from the converted weights", b, a, N * 1008);
+    sadm_inception_free(direct), sadm_inception_free(converted);
+    free(a), free(b);
+    /* not the FID Inception: the tool says so and exits non-zero */
+    const char *py = getenv("SADM_PYTHON"), *dir = getenv("SADM_REFDIR");
+    ck_assert(py && dir);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' -c \"import torch; torch.save({'w': torch.zeros(3)}, '%s')\" && "
+             "'%s' '%s/../../tools/convert_inception.py' '%s' '%s' > '%s' 2>&1",
+             dir, py, ref_path("other.pth"), py, dir, ref_path("other.pth"), ref_path("x.safetensors"), ref_path("log"));
+    ck_assert_msg(system(cmd) != 0, "convert_inception.py accepted a .pth without fc.weight");
+    FILE *lf = fopen(ref_path("log"), "r");
+    char msg[512] = {0};
+    ck_assert(lf && fread(msg, 1, sizeof msg - 1, lf) > 0);
+    fclose(lf);
+    ck_assert_msg(strstr(msg, "does not look like the FID Inception"), "%s", msg);
+    ref_cleanup();
+}
+END_TEST
+
 START_TEST(test_bad_weights) {
     sadm_dit_config cfg = {8, 2, 3, 32, 1, 4, 4.0f, 0.1f, 5, 1};
     sadm_dit *d;
@@ -109,6 +155,7 @@ int main(void) {
     TCase *tc = tcase_create("inception");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_bad_weights);
+    tcase_add_test(tc, test_convert_tool);
     tcase_add_test(tc, test_features_vs_torchvision);
     suite_add_tcase(s, tc);
     return tu_run(s);

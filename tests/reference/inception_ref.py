@@ -4,6 +4,8 @@ padded zeros in A, C and the first E block, max pooling in the last E block; 100
 classes), random weights and BatchNorm statistics, run in float64 on given images.
 
 usage: inception_ref.py make WEIGHTS.safetensors SEED
+       inception_ref.py make WEIGHTS.pth SEED     (the same weights as torch.save writes a state
+                                                  dict, num_batches_tracked included, as pytorch-fid's .pth)
        inception_ref.py run WEIGHTS.safetensors IMAGES.safetensors OUT.safetensors
   IMAGES: images (N, H, W, 3) uint8.  OUT: <mode>.pool (N, 2048), <mode>.logits (N, 1008),
   <mode>.spatial (N, 2023) for mode adm and pytorch-fid
@@ -82,6 +84,9 @@ def make(path, seed):
                 m.running_var.uniform_(0.5, 1.5)
         net.fc.weight.normal_(0, 2048 ** -0.5)
         net.fc.bias.normal_(0, 0.1)
+    if path.endswith(".pth"):
+        torch.save(net.state_dict(), path)
+        return
     st.save(path, {k: v.numpy() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")})
 
 
