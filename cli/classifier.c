@@ -125,6 +125,7 @@ static int cmd_train(int argc, char **argv) {
         {"no-flip", "no random horizontal flips", NULL, 1},
         {"seed", "seed of initialisation, data order and flips", "0", 0},
         {"subset", "train on the first N training images only (quick checks)", NULL, 0},
+        {"test-images", "evaluate on the first N test images at the end (0: skip)", "10000", 0},
         {"data-dir", "folder of the Fashion-MNIST IDX files", NULL, 0},
         {"threads", "threads (default: all cores)", NULL, 0},
     };
@@ -136,10 +137,11 @@ static int cmd_train(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     sadm_classifier_train_config tc;
     sadm_classifier_train_config_default(&tc);
-    long epochs = tc.epochs, batch = tc.batch_size, seed = 0, subset = 0;
+    long epochs = tc.epochs, batch = tc.batch_size, seed = 0, subset = 0, test_images = 10000;
     double lr = tc.lr, wd = tc.weight_decay;
     if (cli_int(o, n, "epochs", 1, 10000, &epochs) < 0 || cli_int(o, n, "batch-size", 1, 60000, &batch) < 0 ||
-        cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 || cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0 || cli_double(o, n, "lr", 1e-12, 10, &lr) < 0 ||
+        cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 || cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0 ||
+        cli_int(o, n, "test-images", 0, 1L << 30, &test_images) < 0 || cli_double(o, n, "lr", 1e-12, 10, &lr) < 0 ||
         cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 || cli_threads(o, n))
         return 2;
     const char *out = cli_get(o, n, "out");
@@ -161,13 +163,15 @@ static int cmd_train(int argc, char **argv) {
         size_t used = subset && (size_t)subset < sadm_dataset_size(train) ? (size_t)subset : sadm_dataset_size(train);
         train_progress tp = {{0}, 0, (long)(used / (size_t)tc.batch_size)};
         if (tp.per_epoch < 1) tp.per_epoch = 1;
-        double t0 = cli_now(), acc, loss;
-        if (sadm_classifier_train(c, train, &tc, on_step, &tp) || sadm_classifier_evaluate(c, test, &acc, &loss) ||
+        double t0 = cli_now(), acc = 0, loss = 0;
+        size_t nt = (size_t)test_images < sadm_dataset_size(test) ? (size_t)test_images : sadm_dataset_size(test);
+        if (sadm_classifier_train(c, train, &tc, on_step, &tp) || (nt && sadm_classifier_evaluate_first(c, test, nt, &acc, &loss)) ||
             sadm_classifier_save(c, out)) {
             rc = cli_fail("classifier train");
         } else {
-            printf("test accuracy %.4f, test loss %.4f (%zu images); trained in %.0f s; wrote %s\n", acc, loss,
-                   sadm_dataset_size(test), cli_now() - t0, out);
+            double secs = cli_now() - t0;
+            if (nt) printf("test accuracy %.4f, test loss %.4f (%zu images); ", acc, loss, nt);
+            printf("trained in %.0f s; wrote %s\n", secs, out);
         }
     }
     sadm_classifier_free(c);
@@ -181,6 +185,7 @@ static int cmd_eval(int argc, char **argv) {
     cli_opt o[] = {
         {"classifier", "weights (default: the shipped data/" CLASSIFIER_FILE ")", NULL, 0},
         {"split", "train or test", "test", 0},
+        {"subset", "only the first N images of the split", NULL, 0},
         {"data-dir", "folder of the Fashion-MNIST IDX files", NULL, 0},
         {"threads", "threads (default: all cores)", NULL, 0},
     };
@@ -188,7 +193,8 @@ static int cmd_eval(int argc, char **argv) {
     int rc = cli_parse(argc, argv, o, n, "sadm classifier eval [--classifier FILE]",
                        "Prints the classifier's accuracy and mean cross-entropy on a Fashion-MNIST split.");
     if (rc) return rc == 1 ? 0 : rc;
-    if (cli_threads(o, n)) return 2;
+    long subset = 0;
+    if (cli_threads(o, n) || cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0) return 2;
     const char *split = cli_get(o, n, "split");
     if (strcmp(split, "train") && strcmp(split, "test")) {
         fprintf(stderr, "sadm classifier eval: --split %s: expected train or test\n", split);
@@ -198,11 +204,17 @@ static int cmd_eval(int argc, char **argv) {
     if ((rc = cli_classifier_load("classifier eval", cli_get(o, n, "classifier"), &c))) return rc;
     sadm_dataset *d = NULL;
     double acc, loss;
-    if (sadm_dataset_fmnist(cli_get(o, n, "data-dir"), split, &d) || sadm_classifier_evaluate(c, d, &acc, &loss))
+    size_t count = 0;
+    if (sadm_dataset_fmnist(cli_get(o, n, "data-dir"), split, &d)) {
         rc = cli_fail("classifier eval");
-    else
-        printf("%s accuracy %.4f, loss %.4f (%zu images, %s)\n", split, acc, loss, sadm_dataset_size(d),
-               cli_classifier_path(cli_get(o, n, "classifier")));
+    } else {
+        count = subset && (size_t)subset < sadm_dataset_size(d) ? (size_t)subset : sadm_dataset_size(d);
+        if (sadm_classifier_evaluate_first(c, d, count, &acc, &loss))
+            rc = cli_fail("classifier eval");
+        else
+            printf("%s accuracy %.4f, loss %.4f (%zu images, %s)\n", split, acc, loss, count,
+                   cli_classifier_path(cli_get(o, n, "classifier")));
+    }
     sadm_dataset_free(d);
     sadm_classifier_free(c);
     return rc;

@@ -100,10 +100,11 @@ sadm_status sadm_classifier_train(sadm_classifier *c, const sadm_dataset *train,
 /* Runs `visit` on the logits and features of every image of d, in batches, in order. */
 typedef void (*batch_visit_fn)(void *ctx, int n, const int64_t *y, const float *logits, const float *features);
 
-static sadm_status for_each_batch(sadm_classifier *c, const sadm_dataset *d, batch_visit_fn visit, void *ctx) {
+static sadm_status for_each_batch(sadm_classifier *c, const sadm_dataset *d, size_t n, batch_visit_fn visit, void *ctx) {
     sadm_status st = check_data(d, "evaluation");
     if (st) return st;
-    size_t n = sadm_dataset_size(d), per = (size_t)IMG * IMG;
+    if (n > sadm_dataset_size(d)) n = sadm_dataset_size(d);
+    size_t per = (size_t)IMG * IMG;
     batch_bufs b;
     float *feat = sadm_alloc((size_t)EVAL_BATCH * SADM_CLASSIFIER_FEATURES * sizeof(float));
     st = bufs_alloc(&b, EVAL_BATCH);
@@ -142,9 +143,14 @@ static void count_correct(void *ctx, int n, const int64_t *y, const float *logit
 }
 
 sadm_status sadm_classifier_evaluate(sadm_classifier *c, const sadm_dataset *d, double *accuracy, double *loss) {
+    return sadm_classifier_evaluate_first(c, d, (size_t)-1, accuracy, loss);
+}
+
+sadm_status sadm_classifier_evaluate_first(sadm_classifier *c, const sadm_dataset *d, size_t n, double *accuracy,
+                                           double *loss) {
     SADM_REQUIRE_PTR(c);
     eval_acc e = {0};
-    sadm_status st = for_each_batch(c, d, count_correct, &e);
+    sadm_status st = for_each_batch(c, d, n, count_correct, &e);
     if (!st) st = e.st;
     if (st) return st;
     if (accuracy) *accuracy = e.seen ? (double)e.correct / (double)e.seen : 0.0;
@@ -170,7 +176,7 @@ sadm_status sadm_classifier_dataset_stats(sadm_classifier *c, const sadm_dataset
                  "sadm_classifier_dataset_stats: statistics of dimension %d, the classifier gives %d",
                  sadm_feature_stats_dim(stats), SADM_CLASSIFIER_FEATURES);
     stats_acc a = {stats, SADM_OK};
-    sadm_status st = for_each_batch(c, d, add_features, &a);
+    sadm_status st = for_each_batch(c, d, (size_t)-1, add_features, &a);
     return st ? st : a.st;
 }
 

@@ -735,6 +735,9 @@ sadm_status sadm_classifier_train(sadm_classifier *c, const sadm_dataset *train,
 /* Accuracy (fraction correct, first maximum wins) and mean cross-entropy over a data set;
  * either output may be NULL. */
 sadm_status sadm_classifier_evaluate(sadm_classifier *c, const sadm_dataset *d, double *accuracy, double *loss);
+/* The same over the first n images only. */
+sadm_status sadm_classifier_evaluate_first(sadm_classifier *c, const sadm_dataset *d, size_t n, double *accuracy,
+                                           double *loss);
 
 /* Classifier features of images for FD_fmnist, all through 8-bit pixels so that samples
  * and real images are judged alike: `images` (N, H, W, 3) uint8 with H = W = 28 (zero-

@@ -352,14 +352,17 @@ START_TEST(test_fid_commands) {
     ck_assert(memcmp(mu, mu_file, 2048 * 8) == 0);
     sadm_npz_close(z);
     /* a reference batch (arr_0) against the same images: FID ~ 0, every metric printed.
-     * Builds without OpenBLAS have no LAPACK: their Jacobi eigen-solver needs minutes for
-     * each 2048-d Fréchet distance, too slow for make check, so they leave compare out. */
+     * Builds without LAPACK run their own eigen-solver (~16 s for a 2048-d FID on 2 cores,
+     * ~30 s on one): natively that is fine; under an emulator (SADM_EXEC_WRAPPER, the
+     * NEON stage of .ci/run under qemu) it takes many minutes, so compare is left out
+     * there — the solver itself is tested on every build by test_eval. */
     sadm_npz_array a = {"arr_0", SADM_DTYPE_U8, 4, {NI, S, S, 3}, pix};
     TU_OK(sadm_npz_write(ref, 1, &a));
-    int lapack = strstr(sadm_blas_info(), "OpenBLAS") != NULL;
-    if (!lapack) fprintf(stderr, "test_fid_commands: no OpenBLAS/LAPACK in this build: sadm fid compare not run\n");
+    const char *wrapper = getenv("SADM_EXEC_WRAPPER");
+    int run_compare = strstr(sadm_blas_info(), "OpenBLAS") != NULL || !wrapper || !*wrapper;
+    if (!run_compare) fprintf(stderr, "test_fid_commands: an emulated build without LAPACK: sadm fid compare not run\n");
     snprintf(args, sizeof args, "fid compare '%s' '%s' --inception '%s' --k 2 --is-split 5", ref, img, w);
-    if (lapack) {
+    if (run_compare) {
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare failed: %s", log);
     ck_assert_msg(strstr(log, "Inception mode: adm") && strstr(log, "Inception Score: ") && strstr(log, "sFID: ") &&
                       strstr(log, "Precision: 1\n") && strstr(log, "Recall: 1\n"),
@@ -391,31 +394,37 @@ END_TEST
 START_TEST(test_fmnist_commands) {
     char args[2000], log[8192];
     ck_assert_msg(run_sadm("classifier --help", log, sizeof log) == 0, "%s", log);
-    ck_assert_msg(run_sadm("classifier eval --threads 2", log, sizeof log) == 0, "sadm classifier eval failed: %s", log);
+    /* (the full 10k-image accuracy is test_classifier's; here the command's plumbing) */
+    ck_assert_msg(run_sadm("classifier eval --subset 1000 --threads 2", log, sizeof log) == 0, "sadm classifier eval failed: %s", log);
     const char *acc = strstr(log, "test accuracy ");
-    ck_assert_msg(acc && atof(acc + 14) >= 0.90, "%s", log);
-    /* samples of any quality: FD_fmnist against the test images, as the library computes it */
+    ck_assert_msg(acc && atof(acc + 14) >= 0.85 && strstr(log, "1000 images"), "%s", log);
+    /* two sample sets of any quality (the fmnist-test side is what `sadm train` uses at
+     * the end of test_train_command): FD_fmnist as the library computes it */
     enum { NS = 24, PIX = 32 * 32, D = SADM_CLASSIFIER_FEATURES };
-    float *xs = tu_uniform((size_t)NS * PIX, 77, -1.1f, 1.0f), *feat = tu_alloc((size_t)NS * D);
-    sadm_st_writer *w = sadm_st_writer_new();
-    int64_t sx[4] = {NS, 1, 32, 32};
-    TU_OK(sadm_st_writer_add(w, "samples", SADM_DTYPE_F32, 4, sx, xs));
-    TU_OK(sadm_st_writer_save(w, ref_path("s.safetensors")));
-    sadm_st_writer_free(w);
-    snprintf(args, sizeof args, "fid compare fmnist-test '%s' --features fmnist --threads 2", ref_path("s.safetensors"));
+    float *xs = tu_uniform((size_t)NS * PIX, 77, -1.1f, 1.0f), *xt = tu_uniform((size_t)NS * PIX, 78, -1.0f, 0.6f);
+    float *feat = tu_alloc((size_t)NS * D);
+    const char *files[2] = {ref_path("s.safetensors"), ref_path("t.safetensors")};
+    for (int k = 0; k < 2; k++) {
+        sadm_st_writer *w = sadm_st_writer_new();
+        int64_t sx[4] = {NS, 1, 32, 32};
+        TU_OK(sadm_st_writer_add(w, "samples", SADM_DTYPE_F32, 4, sx, k ? xt : xs));
+        TU_OK(sadm_st_writer_save(w, files[k]));
+        sadm_st_writer_free(w);
+    }
+    snprintf(args, sizeof args, "fid compare '%s' '%s' --features fmnist --threads 2", ref_path("t.safetensors"),
+             ref_path("s.safetensors"));
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare --features fmnist failed: %s", log);
     const char *fdp = strstr(log, "FD_fmnist: ");
     ck_assert_msg(fdp, "%s", log);
     sadm_classifier *c;
     TU_OK(sadm_classifier_load(getenv("SADM_CLASSIFIER"), &c));
-    sadm_dataset *test;
-    TU_OK(sadm_dataset_fmnist(NULL, "test", &test));
     sadm_feature_stats *ft, *fs;
     double *mu1 = malloc(D * sizeof(double)), *s1 = malloc((size_t)D * D * sizeof(double));
     double *mu2 = malloc(D * sizeof(double)), *s2 = malloc((size_t)D * D * sizeof(double)), fd;
     TU_OK(sadm_feature_stats_create(D, &ft));
     TU_OK(sadm_feature_stats_create(D, &fs));
-    TU_OK(sadm_classifier_dataset_stats(c, test, ft));
+    TU_OK(sadm_classifier_features_samples(c, NS, xt, feat));
+    TU_OK(sadm_feature_stats_add(ft, NS, feat));
     TU_OK(sadm_classifier_features_samples(c, NS, xs, feat));
     TU_OK(sadm_feature_stats_add(fs, NS, feat));
     TU_OK(sadm_feature_stats_get(ft, mu1, s1));
@@ -423,10 +432,10 @@ START_TEST(test_fmnist_commands) {
     TU_OK(sadm_frechet_distance(D, mu1, s1, mu2, s2, &fd));
     ck_assert_msg(fabs(atof(fdp + 11) - fd) <= 1e-5 * fd, "sadm fid compare printed %s; the library gives %.9g", fdp, fd);
     /* training: the same weights with 1 and 2 threads */
-    const char *quick = "classifier train --subset 256 --epochs 1 --batch-size 64";
+    const char *quick = "classifier train --subset 256 --epochs 1 --batch-size 64 --test-images 500";
     snprintf(args, sizeof args, "%s --threads 1 --out '%s'", quick, ref_path("c1.safetensors"));
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm classifier train failed: %s", log);
-    ck_assert_msg(strstr(log, "test accuracy"), "%s", log);
+    ck_assert_msg(strstr(log, "test accuracy") && strstr(log, "(500 images)"), "%s", log);
     snprintf(args, sizeof args, "%s --threads 2 --out '%s'", quick, ref_path("c2.safetensors"));
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm classifier train failed: %s", log);
     char cmd[900];
@@ -442,9 +451,8 @@ START_TEST(test_fmnist_commands) {
     ck_assert_int_eq(run_sadm("classifier train", log, sizeof log), 2);
     ck_assert_msg(strstr(log, "--out FILE is required"), "%s", log);
     sadm_feature_stats_free(ft), sadm_feature_stats_free(fs);
-    sadm_dataset_free(test);
     sadm_classifier_free(c);
-    free(xs), free(feat), free(mu1), free(s1), free(mu2), free(s2);
+    free(xs), free(xt), free(feat), free(mu1), free(s1), free(mu2), free(s2);
     ref_cleanup();
 }
 END_TEST

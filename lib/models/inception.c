@@ -558,7 +558,17 @@ sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N
             pooled[q] = (float)(s / (double)HW);
         }
         if (pool_out) memcpy(pool_out, pooled, (size_t)N * 2048 * sizeof(float));
-        if (logits) w.st = sadm_linear_forward(N, 2048, 1008, pooled, m->fc_w, m->fc_b, logits);
+        /* the fc layer as plain dot products: a GEMM of a few rows takes other code paths in
+         * OpenBLAS for other batch sizes, and logits should not depend on the batching */
+        if (logits) {
+#pragma omp parallel for schedule(static)
+            for (long q = 0; q < (long)N * 1008; q++) {
+                const float *x = pooled + (size_t)(q / 1008) * 2048, *wr = m->fc_w + (size_t)(q % 1008) * 2048;
+                double s = m->fc_b[q % 1008];
+                for (int k = 0; k < 2048; k++) s += (double)x[k] * wr[k];
+                logits[q] = (float)s;
+            }
+        }
     }
     give(m, pooled);
     give(m, a.x);
