@@ -379,6 +379,20 @@ START_TEST(test_files_and_errors) {
     ck_assert(c2 == NULL);
     ck_assert_msg(strstr(sadm_last_error(), "architecture") && strstr(sadm_last_error(), "e.safetensors"), "%s",
                   sadm_last_error());
+    /* a classifier file with a tensor too many */
+    sadm_st_writer *xw = sadm_st_writer_new();
+    TU_OK(sadm_st_writer_metadata(xw, "architecture", "fmnist-cnn-v1"));
+    for (size_t i = 0; i < sadm_classifier_num_params(c); i++) {
+        const sadm_param *q = sadm_classifier_param(c, i);
+        TU_OK(sadm_st_writer_add(xw, q->name, SADM_DTYPE_F32, q->ndim, q->shape, sadm_classifier_param_data(c) + q->offset));
+    }
+    int64_t one = 1;
+    float extra = 1.0f;
+    TU_OK(sadm_st_writer_add(xw, "fc3.weight", SADM_DTYPE_F32, 1, &one, &extra));
+    TU_OK(sadm_st_writer_save(xw, ref_path("extra.safetensors")));
+    sadm_st_writer_free(xw);
+    ck_assert_int_eq(sadm_classifier_load(ref_path("extra.safetensors"), &c2), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "'fc3.weight' is not a parameter of the classifier"), "%s", sadm_last_error());
     /* backward before any forward */
     sadm_classifier *fresh;
     TU_OK(sadm_classifier_create(1, &fresh));

@@ -124,17 +124,11 @@ const sadm_param *sadm_classifier_param(const sadm_classifier *c, size_t i) {
 float *sadm_classifier_param_data(sadm_classifier *c) { return c ? c->data : NULL; }
 size_t sadm_classifier_param_total(const sadm_classifier *c) { return c ? c->tab.total : 0; }
 
-float *sadm_classifier_grad_data(sadm_classifier *c) {
-    if (!c) return NULL;
-    if (!c->grad) c->grad = sadm_calloc(c->tab.total, sizeof(float));
-    return c->grad;
-}
+float *sadm_classifier_grad_data(sadm_classifier *c) { return c ? sadm_ptab_grad(&c->tab, &c->grad) : NULL; }
 
 sadm_status sadm_classifier_zero_grad(sadm_classifier *c) {
     SADM_REQUIRE_PTR(c);
-    if (!sadm_classifier_grad_data(c)) return sadm_error(SADM_ERR_NOMEM, "classifier: out of memory for the gradients");
-    memset(c->grad, 0, c->tab.total * sizeof(float));
-    return SADM_OK;
+    return sadm_ptab_zero_grad(&c->tab, &c->grad, "classifier");
 }
 
 /* ------------------------------------------------------------------ files */
@@ -164,11 +158,7 @@ sadm_status sadm_classifier_load(const char *path, sadm_classifier **out) {
     sadm_classifier *c = NULL;
     if (!st) st = allocate(&c);
     if (!st) st = sadm_ptab_read(&c->tab, f, "", 0, c->data);
-    for (size_t i = 0; !st && i < sadm_st_count(f); i++) {
-        const char *name = sadm_st_tensor(f, i)->name;
-        if (sadm_ptab_find(&c->tab, name) == (size_t)-1)
-            st = sadm_error(SADM_ERR_FORMAT, "%s: tensor '%s' is not a parameter of the classifier", path, name);
-    }
+    if (!st) st = sadm_ptab_check_only(&c->tab, f, path, "the classifier");
     sadm_st_close(f);
     if (st) {
         sadm_classifier_free(c);

@@ -201,17 +201,11 @@ const sadm_param *sadm_encoder_param(const sadm_encoder *e, size_t i) {
 float *sadm_encoder_param_data(sadm_encoder *e) { return e ? e->data : NULL; }
 size_t sadm_encoder_param_total(const sadm_encoder *e) { return e ? e->tab.total : 0; }
 
-float *sadm_encoder_grad_data(sadm_encoder *e) {
-    if (!e) return NULL;
-    if (!e->grad) e->grad = sadm_calloc(e->tab.total, sizeof(float));
-    return e->grad;
-}
+float *sadm_encoder_grad_data(sadm_encoder *e) { return e ? sadm_ptab_grad(&e->tab, &e->grad) : NULL; }
 
 sadm_status sadm_encoder_zero_grad(sadm_encoder *e) {
     SADM_REQUIRE_PTR(e);
-    if (!sadm_encoder_grad_data(e)) return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory for the gradients");
-    memset(e->grad, 0, e->tab.total * sizeof(float));
-    return SADM_OK;
+    return sadm_ptab_zero_grad(&e->tab, &e->grad, "encoder");
 }
 
 /* ------------------------------------------------------------------ files */
@@ -253,11 +247,10 @@ sadm_status sadm_encoder_load(const char *path, sadm_encoder **out) {
     if (st) return st;
     st = sadm_encoder_load_open_file(f, path, "", out);
     /* a file of an encoder has nothing else in it */
-    for (size_t i = 0; !st && i < sadm_st_count(f); i++) {
-        const char *name = sadm_st_tensor(f, i)->name;
-        if (sadm_ptab_find(&(*out)->tab, name) == (size_t)-1) {
-            st = sadm_error(SADM_ERR_FORMAT, "%s: tensor '%s' is not a parameter of this encoder (depth %d)", path, name,
-                            (*out)->cfg.depth);
+    if (!st) {
+        char what[64];
+        snprintf(what, sizeof what, "this encoder (depth %d)", (*out)->cfg.depth);
+        if ((st = sadm_ptab_check_only(&(*out)->tab, f, path, what))) {
             sadm_encoder_free(*out);
             *out = NULL;
         }

@@ -404,15 +404,6 @@ static void block_a(walk *w, const view *x, int pool_features, view *out) {
     pool_branch(w, x, SADM_POOL_AVG, sub(*out, 224, pool_features));
 }
 
-static void block_b(walk *w, const view *x, view *out) {
-    int H = (x->H - 3) / 2 + 1, W = (x->W - 3) / 2 + 1;
-    if (!w->st) w->st = new_map(w->m, w->N, H, W, 384 + 96 + x->C, out);
-    if (w->st) return;
-    chain_into(w, 1, x, sub(*out, 0, 384));
-    chain_into(w, 3, x, sub(*out, 384, 96));
-    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &(view){out->x + 480, out->H, out->W, x->C, out->ld});
-}
-
 static void block_c(walk *w, const view *x, view *out) {
     if (!w->st) w->st = new_map(w->m, w->N, x->H, x->W, 768, out);
     if (w->st) return;
@@ -422,13 +413,16 @@ static void block_c(walk *w, const view *x, view *out) {
     pool_branch(w, x, SADM_POOL_AVG, sub(*out, 576, 192));
 }
 
-static void block_d(walk *w, const view *x, view *out) {
+/* Grid reductions (Mixed_6a, Mixed_7a): two conv chains of len1 and len2 convolutions
+ * (c1, c2 output channels), the last of each with stride 2, beside a 3×3 max-pool of
+ * stride 2; the pooled input channels come last. */
+static void block_reduce(walk *w, const view *x, int len1, int c1, int len2, int c2, view *out) {
     int H = (x->H - 3) / 2 + 1, W = (x->W - 3) / 2 + 1;
-    if (!w->st) w->st = new_map(w->m, w->N, H, W, 320 + 192 + x->C, out);
+    if (!w->st) w->st = new_map(w->m, w->N, H, W, c1 + c2 + x->C, out);
     if (w->st) return;
-    chain_into(w, 2, x, sub(*out, 0, 320));
-    chain_into(w, 4, x, sub(*out, 320, 192));
-    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &(view){out->x + 512, out->H, out->W, x->C, out->ld});
+    chain_into(w, len1, x, sub(*out, 0, c1));
+    chain_into(w, len2, x, sub(*out, c1, c2));
+    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &(view){out->x + c1 + c2, out->H, out->W, x->C, out->ld});
 }
 
 /* E blocks: branches 3x3 and 3x3dbl end in a (1,3) and a (3,1) conv side by side. The
@@ -526,7 +520,7 @@ sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N
     STEP(block_a(&w, &a, 32, &b)); /* Mixed_5b */
     STEP(block_a(&w, &a, 64, &b)); /* Mixed_5c */
     STEP(block_a(&w, &a, 64, &b)); /* Mixed_5d */
-    STEP(block_b(&w, &a, &b));     /* Mixed_6a */
+    STEP(block_reduce(&w, &a, 1, 384, 3, 96, &b)); /* Mixed_6a */
     STEP(block_c(&w, &a, &b));     /* Mixed_6b */
     STEP(block_c(&w, &a, &b));     /* Mixed_6c */
     b.x = NULL;
@@ -539,7 +533,7 @@ sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N
     give(m, a.x);
     a = b;
     STEP(block_c(&w, &a, &b));                /* Mixed_6e */
-    STEP(block_d(&w, &a, &b));                /* Mixed_7a */
+    STEP(block_reduce(&w, &a, 2, 320, 4, 192, &b)); /* Mixed_7a */
     STEP(block_e(&w, &a, SADM_POOL_AVG, &b)); /* Mixed_7b */
     STEP(block_e(&w, &a, SADM_POOL_MAX, &b)); /* Mixed_7c */
 #undef STEP

@@ -82,3 +82,23 @@ sadm_status sadm_ptab_read(const sadm_param_table *t, const sadm_st_file *f, con
     }
     return SADM_OK;
 }
+
+float *sadm_ptab_grad(const sadm_param_table *t, float **grad) {
+    if (!*grad) *grad = sadm_calloc(t->total, sizeof(float));
+    return *grad;
+}
+
+sadm_status sadm_ptab_zero_grad(const sadm_param_table *t, float **grad, const char *what) {
+    if (!sadm_ptab_grad(t, grad)) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory for the gradients", what);
+    memset(*grad, 0, t->total * sizeof(float));
+    return SADM_OK;
+}
+
+sadm_status sadm_ptab_check_only(const sadm_param_table *t, const sadm_st_file *f, const char *path, const char *what) {
+    for (size_t i = 0; i < sadm_st_count(f); i++) {
+        const char *name = sadm_st_tensor(f, i)->name;
+        if (sadm_ptab_find(t, name) == (size_t)-1)
+            return sadm_error(SADM_ERR_FORMAT, "%s: tensor '%s' is not a parameter of %s", path, name, what);
+    }
+    return SADM_OK;
+}

@@ -27,4 +27,12 @@ sadm_status sadm_ptab_write(const sadm_param_table *t, const float *data, const 
 sadm_status sadm_ptab_read(const sadm_param_table *t, const sadm_st_file *f, const char *prefix, int only_trainable,
                            float *data);
 
+/* The gradient block in the table's layout, allocated zeroed at first use (NULL when out
+ * of memory), and zeroing it; `what` names the model in the error. */
+float *sadm_ptab_grad(const sadm_param_table *t, float **grad);
+sadm_status sadm_ptab_zero_grad(const sadm_param_table *t, float **grad, const char *what);
+/* A model's own file holds nothing else: an error naming the first tensor of f that is
+ * not in the table. */
+sadm_status sadm_ptab_check_only(const sadm_param_table *t, const sadm_st_file *f, const char *path, const char *what);
+
 #endif
