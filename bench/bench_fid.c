@@ -9,17 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "cli.h"
 #include "config.h"
 #include "sadm.h"
 
 #define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 
-static double seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Smooth random images (a low-frequency pattern plus noise), different per set: the FID
  * between two sets is then clearly above 0. */
@@ -50,23 +46,13 @@ static int write_images(const char *path, size_t N, int S, const uint8_t *img) {
 /* Pool features of all N images in batches; seconds taken. */
 static int pool_features(sadm_inception *net, sadm_fid_mode mode, size_t N, int S, int B, const uint8_t *img, float *pool,
                          double *secs) {
-    double t0 = seconds();
+    double t0 = bench_now();
     for (size_t i = 0; i < N; i += (size_t)B) {
         int k = (int)(N - i < (size_t)B ? N - i : (size_t)B);
         if (sadm_inception_features(net, mode, k, S, S, img + i * S * S * 3, pool + i * 2048, NULL, NULL)) return 1;
     }
-    *secs = seconds() - t0;
+    *secs = bench_now() - t0;
     return 0;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static int fid_of(size_t N, const float *a, const float *b, double *fid) {
@@ -151,7 +137,7 @@ int sadm_cmd_bench_fid(int argc, char **argv) {
         fprintf(stderr, "round %ld: libsadm %.2f img/s, PyTorch %.2f img/s\n", r + 1, ours[r], have ? theirs[r] : 0.0);
     }
     if (pool_features(net, mode, n, (int)S, (int)B, b, fb, &warm) || fid_of(n, fa, fb, &fid_ours)) return cli_fail("bench fid");
-    double ips_ours = median(ours, (int)rounds), ips_torch = have ? median(theirs, (int)rounds) : 0;
+    double ips_ours = bench_median(ours, (int)rounds), ips_torch = have ? bench_median(theirs, (int)rounds) : 0;
     printf("%-10s %14s %14s %7s %14s %14s %10s\n", "", "libsadm img/s", "PyTorch img/s", "ratio", "libsadm FID", "PyTorch FID",
            "rel. diff");
     if (have) {

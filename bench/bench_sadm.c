@@ -6,28 +6,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "cli.h"
 #include "sadm.h"
 
-typedef struct {
-    const char *name;
-    sadm_dit_config cfg;
-    int batch;
-} sadm_bench_case;
 
-static double now_s(void) {
-    struct timespec a;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    return a.tv_sec + a.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Median step time of a trainer, plain or with SADM, after two warm-up steps. */
-static int time_trainer(const sadm_bench_case *c, const sadm_dataset *data, const sadm_encoder_config *ec, int steps,
+static int time_trainer(const bench_case *c, const sadm_dataset *data, const sadm_encoder_config *ec, int steps,
                         double *out) {
     sadm_dit *m;
     sadm_trainer *tr;
@@ -50,21 +36,20 @@ static int time_trainer(const sadm_bench_case *c, const sadm_dataset *data, cons
     }
     double times[64];
     for (int i = 0; i < steps + 2; i++) {
-        double a = now_s();
+        double a = bench_now();
         if (sadm_trainer_step(tr, NULL)) {
             sadm_trainer_free(tr);
             return cli_fail("bench sadm");
         }
-        if (i >= 2) times[i - 2] = now_s() - a;
+        if (i >= 2) times[i - 2] = bench_now() - a;
     }
     sadm_trainer_free(tr);
-    qsort(times, (size_t)steps, sizeof(double), cmp_double);
-    *out = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    *out = bench_median(times, steps);
     return 0;
 }
 
 /* Random latents as a tensor data set for the DiT-S/2 case. */
-static int latent_data(const sadm_bench_case *c, sadm_dataset **out) {
+static int latent_data(const bench_case *c, sadm_dataset **out) {
     int N = 4 * c->batch, C = c->cfg.in_channels, S = c->cfg.input_size;
     size_t nx = (size_t)N * C * S * S;
     float *x = malloc(nx * sizeof(float));
@@ -105,15 +90,12 @@ int sadm_cmd_bench_sadm(int argc, char **argv) {
     if (cli_int(o, 3, "steps", 1, 60, &steps) < 0 || cli_threads(o, 3)) return 2;
     int nt = sadm_num_threads();
     const char *which = cli_get(o, 3, "case");
-    sadm_bench_case cases[2] = {
-        {"fmnist", {32, 4, 1, 256, 6, 4, 4.0f, 0.1f, 10, 1}, 64},
-        {"dit-s2", {32, 2, 4, 384, 12, 6, 4.0f, 0.1f, 1000, 1}, 16},
-    };
+    const bench_case *cases = bench_cases;
     printf("libsadm %s bench sadm — %d threads, %s kernels\n", sadm_version(), nt, sadm_isa());
     printf("%-8s %5s %10s %10s %9s %10s %10s %9s %12s\n", "case", "batch", "plain s", "SADM s", "overhead", "torch plain",
            "torch SADM", "overhead", "SADM ratio");
-    for (int i = 0; i < 2; i++) {
-        const sadm_bench_case *c = &cases[i];
+    for (int i = 0; i < BENCH_NCASES; i++) {
+        const bench_case *c = &cases[i];
         if (strcmp(which, "all") && strcmp(which, c->name)) continue;
         sadm_dataset *data;
         if (i == 0 ? sadm_dataset_fmnist(NULL, "train", &data) != SADM_OK && cli_fail("bench sadm")

@@ -6,17 +6,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "cli.h"
 #include "config.h"
 #include "sadm.h"
 
-typedef struct {
-    const char *name;
-    sadm_dit_config cfg;
-    int batch;
-} sample_case;
 
-static int run_torch(const sample_case *c, int steps, double cfg, int threads, double *secs, double *rss) {
+static int run_torch(const bench_case *c, int steps, double cfg, int threads, double *secs, double *rss) {
     char args[256];
     snprintf(args, sizeof args, "%d %d %d %d %d %d %d %d %d %g %d", c->cfg.input_size, c->cfg.in_channels, c->cfg.num_classes,
              c->cfg.patch_size, c->cfg.depth, c->cfg.hidden_size, c->cfg.num_heads, c->batch, steps, cfg, threads);
@@ -37,15 +33,14 @@ int sadm_cmd_bench_sample(int argc, char **argv) {
         return 2;
     int nt = sadm_num_threads();
     const char *which = cli_get(o, 4, "case");
-    sample_case cases[2] = {{"fmnist", {32, 4, 1, 256, 6, 4, 4.0f, 0.1f, 10, 1}, 64},
-                            {"dit-s2", {32, 2, 4, 384, 12, 6, 4.0f, 0.1f, 1000, 1}, 16}};
+    const bench_case *cases = bench_cases;
     char spec[32];
     snprintf(spec, sizeof spec, "ddim%ld", steps);
     printf("libsadm %s bench sample — DDIM %ld steps, guidance %g, %d threads, %s kernels, BLAS: %s\n", sadm_version(), steps,
            cfg, nt, sadm_isa(), sadm_blas_info());
     printf("%-8s %5s %11s %11s %13s %7s %13s %13s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s", "ratio",
            "act. MiB", "PyTorch MiB");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < BENCH_NCASES; i++) {
         if (strcmp(which, "all") && strcmp(which, cases[i].name)) continue;
         sadm_dit *m;
         sadm_diffusion *d;

@@ -8,24 +8,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "cli.h"
 #include "config.h"
 #include "sadm.h"
 
-typedef struct {
-    const char *name;
-    sadm_dit_config cfg;
-    int batch;
-} bench_case;
-
-static double median(double *v, int n) {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1], v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Median step time of libsadm over `steps` steps after two warm-up steps; also the share
  * of the timed steps spent in the linear layers' GEMMs and their rate. */
@@ -68,7 +55,7 @@ static int time_libsadm(const bench_case *c, int steps, double *step_s, double *
     *gemm_share = total > 0 ? gs / total : 0;
     *gemm_rate = gs > 0 ? gf / gs * 1e-9 : 0;
     if (rc) rc = cli_fail("bench train");
-    *step_s = rc ? 0 : median(times, steps);
+    *step_s = rc ? 0 : bench_median(times, steps);
     sadm_free(x0), sadm_free(noise), sadm_free(mo), sadm_free(vo), free(u), free(t), free(y);
     sadm_dit_free(m);
     sadm_diffusion_free(d);
@@ -101,15 +88,12 @@ int sadm_cmd_bench_train(int argc, char **argv) {
     if (cli_int(o, 3, "steps", 1, 60, &steps) < 0 || cli_threads(o, 3)) return 2;
     int nt = sadm_num_threads();
     const char *which = cli_get(o, 3, "case");
-    bench_case cases[2] = {
-        {"fmnist", {32, 4, 1, 256, 6, 4, 4.0f, 0.1f, 10, 1}, 64},
-        {"dit-s2", {32, 2, 4, 384, 12, 6, 4.0f, 0.1f, 1000, 1}, 16},
-    };
+    const bench_case *cases = bench_cases;
     double shares[2] = {0, 0}, rates[2] = {0, 0};
     printf("libsadm %s bench train — %d threads, %s kernels, BLAS: %s\n", sadm_version(), nt, sadm_isa(), sadm_blas_info());
     printf("%-8s %5s %12s %12s %12s %8s %14s %14s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s",
            "ratio", "libsadm MiB", "PyTorch MiB");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < BENCH_NCASES; i++) {
         if (strcmp(which, "all") && strcmp(which, cases[i].name)) continue;
         double ours = 0, ref = 0, rss = 0, share = 0, rate = 0;
         if ((rc = time_libsadm(&cases[i], (int)steps, &ours, &share, &rate))) return rc;
@@ -141,7 +125,7 @@ int sadm_cmd_bench_train(int argc, char **argv) {
     }
     double peak = 2.0 * M * N * K / best * 1e-9;
     printf("sgemm %dx%dx%d in this run: %.1f GFLOP/s\n", M, K, N, peak);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < BENCH_NCASES; i++)
         if (rates[i] > 0)
             printf("%-8s linear-layer GEMMs: %.0f%% of the step at %.1f GFLOP/s = %.0f%% of the sgemm rate\n", cases[i].name,
                    100 * shares[i], rates[i], 100 * rates[i] / peak);

@@ -1,0 +1,21 @@
+/* What the model benchmarks share: the two standard cases, a clock and the median. */
+#ifndef SADM_BENCH_COMMON_H
+#define SADM_BENCH_COMMON_H
+
+#include "sadm.h"
+
+typedef struct bench_case {
+    const char *name;
+    sadm_dit_config cfg;
+    int batch;
+} bench_case;
+
+/* fmnist: the default model of `sadm train` on 1×32×32, batch 64; dit-s2: DiT-S/2 on
+ * 4×32×32 latents (ImageNet 256²'s shape), batch 16. */
+#define BENCH_NCASES 2
+extern const bench_case bench_cases[BENCH_NCASES];
+
+double bench_now(void);               /* seconds, monotonic */
+double bench_median(double *v, int n); /* sorts v */
+
+#endif
