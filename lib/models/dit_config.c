@@ -1,5 +1,6 @@
 /* DiT configurations: the named ones of the paper, validation, and the safetensors
  * metadata that carries a config with its weights. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,46 +51,25 @@ sadm_status sadm_dit_config_check(const sadm_dit_config *c) {
     return SADM_OK;
 }
 
+#define FIELD(name, kind) {#name, kind, offsetof(sadm_dit_config, name)}
+static const sadm_meta_field dit_fields[] = {
+    FIELD(input_size, SADM_META_INT),     FIELD(patch_size, SADM_META_INT),
+    FIELD(in_channels, SADM_META_INT),    FIELD(hidden_size, SADM_META_INT),
+    FIELD(depth, SADM_META_INT),          FIELD(num_heads, SADM_META_INT),
+    FIELD(mlp_ratio, SADM_META_FLOAT),    FIELD(class_dropout_prob, SADM_META_FLOAT),
+    FIELD(num_classes, SADM_META_INT),    FIELD(learn_sigma, SADM_META_BOOL),
+};
+#undef FIELD
+
 sadm_status sadm_dit_write_metadata(const sadm_dit_config *c, sadm_st_writer *w) {
-    char v[10][32];
-    const char *k[10] = {"input_size", "patch_size", "in_channels", "hidden_size", "depth",
-                         "num_heads", "mlp_ratio", "class_dropout_prob", "num_classes", "learn_sigma"};
-    snprintf(v[0], 32, "%d", c->input_size);
-    snprintf(v[1], 32, "%d", c->patch_size);
-    snprintf(v[2], 32, "%d", c->in_channels);
-    snprintf(v[3], 32, "%d", c->hidden_size);
-    snprintf(v[4], 32, "%d", c->depth);
-    snprintf(v[5], 32, "%d", c->num_heads);
-    snprintf(v[6], 32, "%.9g", c->mlp_ratio);
-    snprintf(v[7], 32, "%.9g", c->class_dropout_prob);
-    snprintf(v[8], 32, "%d", c->num_classes);
-    snprintf(v[9], 32, "%s", c->learn_sigma ? "True" : "False");
-    for (int i = 0; i < 10; i++) {
-        sadm_status st = sadm_st_writer_metadata(w, k[i], v[i]);
-        if (st) return st;
-    }
-    return SADM_OK;
+    return sadm_meta_write_fields(w, "", dit_fields, sizeof dit_fields / sizeof dit_fields[0], c);
 }
 
 sadm_status sadm_dit_read_metadata(const sadm_st_file *f, const char *path, sadm_dit_config *c, int *found) {
     *found = 0;
     if (!sadm_st_metadata(f, "hidden_size")) return SADM_OK;
-    sadm_status st;
-    if ((st = sadm_meta_int(f, path, "input_size", &c->input_size)) || (st = sadm_meta_int(f, path, "patch_size", &c->patch_size)) ||
-        (st = sadm_meta_int(f, path, "in_channels", &c->in_channels)) ||
-        (st = sadm_meta_int(f, path, "hidden_size", &c->hidden_size)) || (st = sadm_meta_int(f, path, "depth", &c->depth)) ||
-        (st = sadm_meta_int(f, path, "num_heads", &c->num_heads)) || (st = sadm_meta_float(f, path, "mlp_ratio", &c->mlp_ratio)) ||
-        (st = sadm_meta_float(f, path, "class_dropout_prob", &c->class_dropout_prob)) ||
-        (st = sadm_meta_int(f, path, "num_classes", &c->num_classes)))
-        return st;
-    const char *ls = sadm_st_metadata(f, "learn_sigma");
-    if (!ls) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no 'learn_sigma'", path);
-    if (!strcmp(ls, "True") || !strcmp(ls, "true") || !strcmp(ls, "1"))
-        c->learn_sigma = 1;
-    else if (!strcmp(ls, "False") || !strcmp(ls, "false") || !strcmp(ls, "0"))
-        c->learn_sigma = 0;
-    else
-        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'learn_sigma' is '%s', expected True or False", path, ls);
+    sadm_status st = sadm_meta_read_fields(f, path, "", dit_fields, sizeof dit_fields / sizeof dit_fields[0], c);
+    if (st) return st;
     st = sadm_dit_config_check(c);
     if (st) {
         char why[512];

@@ -2,6 +2,7 @@
  * token mean, a Linear head and L2 normalisation. Config, parameter table,
  * initialisation, files and the forward pass; the backward is in encoder_backward.c. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,40 +29,27 @@ sadm_status sadm_encoder_config_check(const sadm_encoder_config *c) {
 }
 
 /* ------------------------------------------------------------------ metadata */
+#define FIELD(name, kind) {#name, kind, offsetof(sadm_encoder_config, name)}
+static const sadm_meta_field encoder_fields[] = {
+    FIELD(input_size, SADM_META_INT), FIELD(patch_size, SADM_META_INT), FIELD(in_channels, SADM_META_INT),
+    FIELD(hidden_size, SADM_META_INT), FIELD(depth, SADM_META_INT),     FIELD(num_heads, SADM_META_INT),
+    FIELD(mlp_ratio, SADM_META_FLOAT), FIELD(embed_dim, SADM_META_INT),
+};
+#undef FIELD
+#define N_ENCODER_FIELDS (sizeof encoder_fields / sizeof encoder_fields[0])
+
 sadm_status sadm_encoder_write_metadata(const sadm_encoder_config *c, const char *prefix, sadm_st_writer *w) {
-    const char *keys[8] = {"input_size", "patch_size", "in_channels", "hidden_size",
-                           "depth",      "num_heads",  "mlp_ratio",   "embed_dim"};
-    char v[8][32], key[64];
-    snprintf(v[0], 32, "%d", c->input_size);
-    snprintf(v[1], 32, "%d", c->patch_size);
-    snprintf(v[2], 32, "%d", c->in_channels);
-    snprintf(v[3], 32, "%d", c->hidden_size);
-    snprintf(v[4], 32, "%d", c->depth);
-    snprintf(v[5], 32, "%d", c->num_heads);
-    snprintf(v[6], 32, "%.9g", c->mlp_ratio);
-    snprintf(v[7], 32, "%d", c->embed_dim);
-    for (int i = 0; i < 8; i++) {
-        snprintf(key, sizeof key, "%s%s", prefix, keys[i]);
-        sadm_status st = sadm_st_writer_metadata(w, key, v[i]);
-        if (st) return st;
-    }
-    return SADM_OK;
+    return sadm_meta_write_fields(w, prefix, encoder_fields, N_ENCODER_FIELDS, c);
 }
 
 sadm_status sadm_encoder_read_metadata(const sadm_st_file *f, const char *path, const char *prefix,
                                        sadm_encoder_config *c) {
-    char k[8][64];
-    const char *names[8] = {"input_size", "patch_size", "in_channels", "hidden_size",
-                            "depth",      "num_heads",  "mlp_ratio",   "embed_dim"};
-    for (int i = 0; i < 8; i++) snprintf(k[i], sizeof k[i], "%s%s", prefix, names[i]);
-    if (!sadm_st_metadata(f, k[7]))
-        return sadm_error(SADM_ERR_FORMAT, "%s: not a structure encoder: __metadata__ has no '%s'", path, k[7]);
-    sadm_status st;
-    if ((st = sadm_meta_int(f, path, k[0], &c->input_size)) || (st = sadm_meta_int(f, path, k[1], &c->patch_size)) ||
-        (st = sadm_meta_int(f, path, k[2], &c->in_channels)) || (st = sadm_meta_int(f, path, k[3], &c->hidden_size)) ||
-        (st = sadm_meta_int(f, path, k[4], &c->depth)) || (st = sadm_meta_int(f, path, k[5], &c->num_heads)) ||
-        (st = sadm_meta_float(f, path, k[6], &c->mlp_ratio)) || (st = sadm_meta_int(f, path, k[7], &c->embed_dim)))
-        return st;
+    char k[64];
+    snprintf(k, sizeof k, "%sembed_dim", prefix);
+    if (!sadm_st_metadata(f, k))
+        return sadm_error(SADM_ERR_FORMAT, "%s: not a structure encoder: __metadata__ has no '%s'", path, k);
+    sadm_status st = sadm_meta_read_fields(f, path, prefix, encoder_fields, N_ENCODER_FIELDS, c);
+    if (st) return st;
     if ((st = sadm_encoder_config_check(c))) {
         char why[512];
         snprintf(why, sizeof why, "%s", sadm_last_error());

@@ -57,6 +57,54 @@ sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char 
     return SADM_OK;
 }
 
+sadm_status sadm_meta_write_fields(sadm_st_writer *w, const char *prefix, const sadm_meta_field *fields, size_t n,
+                                   const void *obj) {
+    char key[128], v[32];
+    for (size_t i = 0; i < n; i++) {
+        const char *at = (const char *)obj + fields[i].offset;
+        int iv;
+        float fv;
+        if (fields[i].kind == SADM_META_FLOAT) {
+            memcpy(&fv, at, sizeof fv);
+            snprintf(v, sizeof v, "%.9g", fv);
+        } else {
+            memcpy(&iv, at, sizeof iv);
+            if (fields[i].kind == SADM_META_BOOL) snprintf(v, sizeof v, "%s", iv ? "True" : "False");
+            else snprintf(v, sizeof v, "%d", iv);
+        }
+        snprintf(key, sizeof key, "%s%s", prefix, fields[i].key);
+        sadm_status st = sadm_st_writer_metadata(w, key, v);
+        if (st) return st;
+    }
+    return SADM_OK;
+}
+
+sadm_status sadm_meta_read_fields(const sadm_st_file *f, const char *path, const char *prefix,
+                                  const sadm_meta_field *fields, size_t n, void *obj) {
+    char key[128];
+    for (size_t i = 0; i < n; i++) {
+        char *at = (char *)obj + fields[i].offset;
+        snprintf(key, sizeof key, "%s%s", prefix, fields[i].key);
+        sadm_status st = SADM_OK;
+        int iv = 0;
+        float fv = 0;
+        if (fields[i].kind == SADM_META_FLOAT) {
+            if (!(st = sadm_meta_float(f, path, key, &fv))) memcpy(at, &fv, sizeof fv);
+        } else if (fields[i].kind == SADM_META_INT) {
+            if (!(st = sadm_meta_int(f, path, key, &iv))) memcpy(at, &iv, sizeof iv);
+        } else {
+            const char *s = sadm_st_metadata(f, key);
+            if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
+            if (!strcmp(s, "True") || !strcmp(s, "true") || !strcmp(s, "1")) iv = 1;
+            else if (!strcmp(s, "False") || !strcmp(s, "false") || !strcmp(s, "0")) iv = 0;
+            else return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected True or False", path, key, s);
+            memcpy(at, &iv, sizeof iv);
+        }
+        if (st) return st;
+    }
+    return SADM_OK;
+}
+
 sadm_status sadm_ptab_write(const sadm_param_table *t, const float *data, const char *prefix, int only_trainable,
                             sadm_st_writer *w) {
     char name[256];

@@ -20,6 +20,21 @@ size_t sadm_ptab_find(const sadm_param_table *t, const char *name);
 sadm_status sadm_meta_int(const sadm_st_file *f, const char *path, const char *key, int *out);
 sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char *key, float *out);
 
+/* A config struct <-> __metadata__ through a table of its fields: key (after a prefix),
+ * kind and offset in the struct. Booleans (int fields) are written True/False, as
+ * Python writes them, and read as True/true/1 or False/false/0. Reading fails on the
+ * first missing or malformed key, naming the file and the key. */
+typedef enum sadm_meta_kind { SADM_META_INT, SADM_META_FLOAT, SADM_META_BOOL } sadm_meta_kind;
+typedef struct sadm_meta_field {
+    const char *key;
+    sadm_meta_kind kind;
+    size_t offset;
+} sadm_meta_field;
+sadm_status sadm_meta_write_fields(sadm_st_writer *w, const char *prefix, const sadm_meta_field *fields, size_t n,
+                                   const void *obj);
+sadm_status sadm_meta_read_fields(const sadm_st_file *f, const char *path, const char *prefix,
+                                  const sadm_meta_field *fields, size_t n, void *obj);
+
 /* Every tensor of a table (or only the trainable ones), named prefix + name, from/into
  * a block `data` in the table's layout. */
 sadm_status sadm_ptab_write(const sadm_param_table *t, const float *data, const char *prefix, int only_trainable,
