@@ -376,14 +376,9 @@ END_TEST
 static const sadm_dit_config SMALL = {32, 8, 1, 16, 1, 2, 2.0f, 0.1f, 10, 1};
 static const sadm_encoder_config SMALL_ENC = {32, 8, 1, 16, 1, 2, 2.0f, 8};
 
+/* tu_small_trainer, with SADM when sc != NULL (a fresh small encoder) */
 static sadm_trainer *new_trainer(const sadm_dataset *d, uint64_t seed, const sadm_sadm_config *sc) {
-    sadm_dit *m;
-    TU_OK(sadm_dit_create(&SMALL, seed, &m));
-    sadm_train_config c;
-    sadm_train_config_default(&c);
-    c.batch_size = 5, c.seed = seed, c.lr = 1e-3f, c.ema_decay = 0.9f, c.grad_clip = 1.0f;
-    sadm_trainer *tr;
-    TU_OK(sadm_trainer_create(m, d, &c, &tr));
+    sadm_trainer *tr = tu_small_trainer(d, seed);
     if (sc) {
         sadm_encoder *e;
         TU_OK(sadm_encoder_create(&SMALL_ENC, seed + 1, &e));
@@ -392,12 +387,7 @@ static sadm_trainer *new_trainer(const sadm_dataset *d, uint64_t seed, const sad
     return tr;
 }
 
-static void run(sadm_trainer *tr, int steps, sadm_step_stats *last) {
-    for (int i = 0; i < steps; i++) {
-        TU_OK(sadm_trainer_step(tr, last));
-        ck_assert(isfinite(last->loss));
-    }
-}
+static void run(sadm_trainer *tr, int steps, sadm_step_stats *last) { tu_train_steps(tr, steps, last); }
 
 START_TEST(test_lambda_zero_is_plain_training) {
     sadm_dataset *d;

@@ -11,24 +11,12 @@
 
 static const sadm_dit_config SMALL = {32, 8, 1, 16, 1, 2, 2.0f, 0.1f, 10, 1};
 
-static sadm_trainer *new_trainer(const sadm_dataset *d, uint64_t seed) {
-    sadm_dit *m;
-    TU_OK(sadm_dit_create(&SMALL, seed, &m));
-    sadm_train_config c;
-    sadm_train_config_default(&c);
-    c.batch_size = 5, c.seed = seed, c.lr = 1e-3f, c.ema_decay = 0.9f, c.grad_clip = 1.0f;
-    sadm_trainer *tr;
-    TU_OK(sadm_trainer_create(m, d, &c, &tr));
-    return tr;
-}
+static sadm_trainer *new_trainer(const sadm_dataset *d, uint64_t seed) { return tu_small_trainer(d, seed); }
 
 static void run(sadm_trainer *tr, int steps, double *last_loss) {
-    for (int i = 0; i < steps; i++) {
-        sadm_step_stats s;
-        TU_OK(sadm_trainer_step(tr, &s));
-        ck_assert(isfinite(s.loss) && s.grad_norm > 0);
-        if (last_loss) *last_loss = s.loss;
-    }
+    sadm_step_stats s;
+    tu_train_steps(tr, steps, &s);
+    if (last_loss) *last_loss = s.loss;
 }
 
 START_TEST(test_resume_equals_uninterrupted) {

@@ -143,3 +143,24 @@ int tu_run(Suite *s) {
     srunner_free(sr);
     return failed ? 1 : 0;
 }
+
+sadm_trainer *tu_small_trainer(const sadm_dataset *d, uint64_t seed) {
+    static const sadm_dit_config small = {32, 8, 1, 16, 1, 2, 2.0f, 0.1f, 10, 1};
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&small, seed, &m));
+    sadm_train_config c;
+    sadm_train_config_default(&c);
+    c.batch_size = 5, c.seed = seed, c.lr = 1e-3f, c.ema_decay = 0.9f, c.grad_clip = 1.0f;
+    sadm_trainer *tr;
+    TU_OK(sadm_trainer_create(m, d, &c, &tr));
+    return tr;
+}
+
+void tu_train_steps(sadm_trainer *tr, int steps, sadm_step_stats *last) {
+    for (int i = 0; i < steps; i++) {
+        sadm_step_stats s;
+        TU_OK(sadm_trainer_step(tr, &s));
+        ck_assert_msg(isfinite(s.loss) && s.grad_norm > 0, "step %ld: loss %g, gradient norm %g", s.step, s.loss, s.grad_norm);
+        if (last) *last = s;
+    }
+}

@@ -48,6 +48,13 @@ void tu_randomise_dit(sadm_dit *m, uint64_t seed, float scale);
 void tu_assert_tensor_close(const sadm_st_file *f, const char *key, const float *ours, const sadm_param *p, double rtol,
                             const char *what);
 
+/* A trainer of a small DiT (32×32×1, depth 1, width 16, patch 8, 10 classes) on d: batch
+ * 5, lr 1e-3, EMA 0.9, gradient clipping 1; seed for both the model and the run. */
+sadm_trainer *tu_small_trainer(const sadm_dataset *d, uint64_t seed);
+/* `steps` steps, each with a finite loss and a positive gradient norm; *last (may be
+ * NULL) gets the last step's statistics. */
+void tu_train_steps(sadm_trainer *tr, int steps, sadm_step_stats *last);
+
 #define TU_OK(call) ck_assert_msg((call) == SADM_OK, "%s failed: %s", #call, sadm_last_error())
 
 /* Runs each test case as its own suite and returns the failure count as exit status. */
