@@ -37,12 +37,13 @@ int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **ou
     return 0;
 }
 
-int cli_fmnist_test_stats(const char *cmd, sadm_classifier *c, const char *data_dir, double *mu, double *sigma) {
+int cli_fmnist_test_stats(const char *cmd, sadm_classifier *c, const char *data_dir, size_t first, double *mu,
+                          double *sigma) {
     sadm_dataset *test;
     sadm_feature_stats *fs = NULL;
     int rc = 0;
     if (sadm_dataset_fmnist(data_dir, "test", &test)) return cli_fail(cmd);
-    if (sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs) || sadm_classifier_dataset_stats(c, test, fs) ||
+    if (sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs) || sadm_classifier_dataset_stats_first(c, test, first, fs) ||
         sadm_feature_stats_get(fs, mu, sigma))
         rc = cli_fail(cmd);
     sadm_feature_stats_free(fs);

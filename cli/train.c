@@ -83,12 +83,16 @@ typedef struct fd_setup {
     sadm_classifier *judge; /* NULL: no FD_fmnist */
     sadm_fd_fmnist_config cfg;
     const char *weights;
+    size_t test_images;
 } fd_setup;
 
 static int fd_prepare(const cli_opt *o, size_t n, const char *data_arg, fd_setup *fd) {
-    long samples = 1000, steps = 25;
+    long samples = 1000, steps = 25, test_images = 10000;
     memset(fd, 0, sizeof *fd);
-    if (cli_int(o, n, "fd-samples", 0, 1 << 24, &samples) < 0 || cli_int(o, n, "fd-steps", 1, 1000, &steps) < 0) return 2;
+    if (cli_int(o, n, "fd-samples", 0, 1 << 24, &samples) < 0 || cli_int(o, n, "fd-steps", 1, 1000, &steps) < 0 ||
+        cli_int(o, n, "fd-test-images", 2, 1L << 30, &test_images) < 0)
+        return 2;
+    fd->test_images = (size_t)test_images;
     fd->weights = cli_get(o, n, "fd-weights");
     if (strcmp(fd->weights, "raw") && strcmp(fd->weights, "ema")) {
         fprintf(stderr, "sadm train: --fd-weights %s: expected raw or ema\n", fd->weights);
@@ -118,16 +122,17 @@ static int fd_report(const fd_setup *fd, sadm_trainer *tr, const char *data_dir,
         if (sadm_dit_load(ema_path, NULL, &ema)) rc = cli_fail("train");
         m = ema;
     }
-    if (!rc) rc = cli_fmnist_test_stats("train", fd->judge, data_dir, mu, sigma);
-    fprintf(stderr, "sadm train: FD_fmnist of %d samples (%s weights, DDIM %d, no guidance) against the 10k test images\n",
-            fd->cfg.samples, fd->weights, fd->cfg.steps);
+    if (!rc) rc = cli_fmnist_test_stats("train", fd->judge, data_dir, fd->test_images, mu, sigma);
+    fprintf(stderr, "sadm train: FD_fmnist of %d samples (%s weights, DDIM %d, no guidance) against %zu test images\n",
+            fd->cfg.samples, fd->weights, fd->cfg.steps, fd->test_images);
     cli_progress_state prog = {0};
     if (!rc && sadm_fd_fmnist(m, fd->judge, mu, sigma, &fd->cfg, on_fd_progress, &prog, &v)) rc = cli_fail("train");
     if (!rc) {
         printf("FD_fmnist: %.4f (%d samples, %s weights, step %ld)\n", v, fd->cfg.samples, fd->weights,
                sadm_trainer_steps_done(tr));
-        fprintf(log, "{\"step\": %ld, \"fd_fmnist\": %.6g, \"fd_samples\": %d, \"fd_steps\": %d, \"fd_weights\": \"%s\"}\n",
-                sadm_trainer_steps_done(tr), v, fd->cfg.samples, fd->cfg.steps, fd->weights);
+        fprintf(log, "{\"step\": %ld, \"fd_fmnist\": %.6g, \"fd_samples\": %d, \"fd_steps\": %d, \"fd_weights\": \"%s\", "
+                     "\"fd_test_images\": %zu}\n",
+                sadm_trainer_steps_done(tr), v, fd->cfg.samples, fd->cfg.steps, fd->weights, fd->test_images);
         fflush(log);
     }
     sadm_dit_free(ema);
@@ -164,6 +169,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"init", "start a new run from a training checkpoint (its weights, EMA, optimiser, step and settings; --sadm may be added) or from a model file (its weights; fresh optimiser at step 0)", NULL, 0},
         {"fd-samples", "with --data fmnist: FD_fmnist of this many samples against the 10k test images at the end (0: off)", "1000", 0},
         {"fd-steps", "FD_fmnist: DDIM steps", "25", 0},
+        {"fd-test-images", "FD_fmnist: the reference is the first N test images", "10000", 0},
         {"fd-weights", "FD_fmnist: raw or ema weights (raw: an EMA of decay 0.9999 still holds 37% of the initial weights after 10k steps)", "raw", 0},
         {"classifier", "FD_fmnist: the classifier's weights (default: the shipped data/fmnist-classifier.safetensors)", NULL, 0},
         {"sadm", "train with SADM: a structure encoder as discriminator (options below)", NULL, 1},

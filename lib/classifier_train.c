@@ -170,13 +170,18 @@ static void add_features(void *ctx, int n, const int64_t *y, const float *logits
 }
 
 sadm_status sadm_classifier_dataset_stats(sadm_classifier *c, const sadm_dataset *d, sadm_feature_stats *stats) {
+    return sadm_classifier_dataset_stats_first(c, d, (size_t)-1, stats);
+}
+
+sadm_status sadm_classifier_dataset_stats_first(sadm_classifier *c, const sadm_dataset *d, size_t n,
+                                                sadm_feature_stats *stats) {
     SADM_REQUIRE_PTR(c);
     SADM_REQUIRE_PTR(stats);
     SADM_REQUIRE(sadm_feature_stats_dim(stats) == SADM_CLASSIFIER_FEATURES,
                  "sadm_classifier_dataset_stats: statistics of dimension %d, the classifier gives %d",
                  sadm_feature_stats_dim(stats), SADM_CLASSIFIER_FEATURES);
     stats_acc a = {stats, SADM_OK};
-    sadm_status st = for_each_batch(c, d, (size_t)-1, add_features, &a);
+    sadm_status st = for_each_batch(c, d, n, add_features, &a);
     return st ? st : a.st;
 }
 

@@ -749,6 +749,9 @@ sadm_status sadm_classifier_features_samples(sadm_classifier *c, int N, const fl
 /* Feature statistics of every image of a 32×32 one-channel data set (the 10k test
  * images for FD_fmnist); stats must have dimension SADM_CLASSIFIER_FEATURES. */
 sadm_status sadm_classifier_dataset_stats(sadm_classifier *c, const sadm_dataset *d, sadm_feature_stats *stats);
+/* The same over the first n images only. */
+sadm_status sadm_classifier_dataset_stats_first(sadm_classifier *c, const sadm_dataset *d, size_t n,
+                                                sadm_feature_stats *stats);
 
 
 /* FD_fmnist of a class-conditional DiT on 32×32 one-channel data: `samples` samples with

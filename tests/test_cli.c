@@ -139,14 +139,15 @@ END_TEST
 START_TEST(test_train_command) {
     const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2 --fd-samples 0";
     char args[2000], log[8192];
-    /* the one run that ends with FD_fmnist (few samples, few steps) */
-    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/a' --fd-samples 20 --fd-steps 2", small, ref_tmpdir());
+    /* the one run that ends with FD_fmnist (few samples, few steps, 500 test images) */
+    snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/a' --fd-samples 20 --fd-steps 2 --fd-test-images 500", small,
+             ref_tmpdir());
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
     ck_assert_msg(strstr(log, "done at step 6"), "%s", log);
     const char *fd = strstr(log, "FD_fmnist: ");
     ck_assert_msg(fd && isfinite(atof(fd + 11)) && atof(fd + 11) > 0, "no FD_fmnist at the end of the run: %s", log);
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "grep -q '\"fd_fmnist\": ' '%s/a/log.jsonl'", ref_tmpdir());
+    snprintf(cmd, sizeof cmd, "grep -q '\"fd_test_images\": 500' '%s/a/log.jsonl'", ref_tmpdir());
     ck_assert_msg(system(cmd) == 0, "log.jsonl has no fd_fmnist line");
     /* a bad --fd-weights is refused before any training */
     snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/e' --fd-samples 5 --fd-weights best", small, ref_tmpdir());

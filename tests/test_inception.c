@@ -64,15 +64,16 @@ START_TEST(test_features_vs_torchvision) {
     TU_OK(sadm_inception_load(ref_path("w.safetensors"), &m));
     run_case(m, 2, 45, 64, 1);   /* upsampled, not square */
     run_case(m, 1, 320, 310, 2); /* downsampled */
-    /* the same features with 1, 2 and 3 threads (bitwise), and one image at a time */
-    const int N = 3, S = 40;
+    /* the same features with 1 and 2 threads (bitwise), and one image at a time (few
+     * images: every forward costs minutes under qemu in .ci/run's NEON stage) */
+    const int N = 2, S = 40;
     uint8_t *img = malloc((size_t)N * S * S * 3);
     float *u = tu_uniform((size_t)N * S * S * 3, 9, 0, 255);
     for (int i = 0; i < N * S * S * 3; i++) img[i] = (uint8_t)u[i];
     float *first = tu_alloc((size_t)N * 2048), *pool = tu_alloc((size_t)N * 2048), *sp = tu_alloc((size_t)N * 2023);
     float *sp1 = tu_alloc((size_t)N * 2023);
     int saved = sadm_num_threads(), runs = 0;
-    for (int th = 1; th <= 3; th++) {
+    for (int th = 1; th <= 2; th++) {
         if (sadm_set_num_threads(th) != SADM_OK) continue; /* a build without OpenMP */
         TU_OK(sadm_inception_features(m, SADM_FID_ADM, N, S, S, img, runs ? pool : first, NULL, runs ? sp : sp1));
         if (runs++) {
@@ -109,8 +110,8 @@ START_TEST(test_convert_tool) {
     ck_assert_msg(!sadm_st_find(f, "Conv2d_1a_3x3.bn.num_batches_tracked"), "num_batches_tracked was not dropped");
     ck_assert_msg(sadm_st_find(f, "Mixed_7c.branch_pool.bn.running_var"), "a BatchNorm statistic is missing");
     sadm_st_close(f);
-    const int N = 2, S = 33;
-    uint8_t img[2 * 33 * 33 * 3];
+    const int N = 1, S = 33;
+    uint8_t img[33 * 33 * 3];
     for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(i * 37 % 253);
     float *a = tu_alloc(N * 1008), *b = tu_alloc(N * 1008);
     TU_OK(sadm_inception_features(direct, SADM_FID_ADM, N, S, S, img, NULL, a, NULL));
