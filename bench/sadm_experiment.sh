@@ -45,7 +45,7 @@ for arm in $ARMS; do
             esac
             t0=$(date +%s.%N)
             # shellcheck disable=SC2086
-            "$SADM" train --init "$base" --seed "$seed" --steps "$target" --run-dir "$dir" --ckpt-every 100000 $opts
+            "$SADM" train --init "$base" --seed "$seed" --steps "$target" --run-dir "$dir" --ckpt-every 100000 --fd-samples 0 $opts
             t1=$(date +%s.%N)
             echo "$t0 $t1" | awk -v n="$STEPS" '{ printf "%.4f\n", ($2 - $1) / n }' > "$dir/seconds_per_step"
             "$SADM" sample --model "$dir/checkpoint.safetensors" --raw-weights --sampler ddim --steps ddim25 \

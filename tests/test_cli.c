@@ -255,7 +255,7 @@ START_TEST(test_sadm_commands) {
     sadm_diffusion_free(d);
 
     /* training: plain run a; SADM run b continues a's checkpoint; c = b stopped and resumed */
-    const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2";
+    const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2 --fd-samples 0";
     const char *sopts = "--sadm --lambda 0.5 --disc-depth 1 --disc-hidden 16 --disc-heads 2 --disc-embed 8 --d-steps 2";
     snprintf(args, sizeof args, "train %s --steps 2 --run-dir '%s/a'", small, ref_tmpdir());
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
@@ -266,7 +266,7 @@ START_TEST(test_sadm_commands) {
     snprintf(args, sizeof args, "train %s %s --steps 4 --init '%s/a/checkpoint.safetensors' --run-dir '%s/c'", small, sopts,
              ref_tmpdir(), ref_tmpdir());
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train --sadm failed: %s", log);
-    snprintf(args, sizeof args, "train --steps 5 --resume --threads 1 --run-dir '%s/c'", ref_tmpdir());
+    snprintf(args, sizeof args, "train --steps 5 --resume --threads 1 --fd-samples 0 --run-dir '%s/c'", ref_tmpdir());
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train --resume (SADM) failed: %s", log);
     char pb[400], pc[400];
     snprintf(pb, sizeof pb, "%s/b/checkpoint.safetensors", ref_tmpdir());
@@ -292,7 +292,7 @@ START_TEST(test_sadm_commands) {
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
     ck_assert_msg(strstr(log, "trains without SADM"), "%s", log);
     /* a batch of one has no structure */
-    snprintf(args, sizeof args, "train --depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 1 --sadm --steps 1 --run-dir '%s/d'",
+    snprintf(args, sizeof args, "train --depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 1 --sadm --steps 1 --fd-samples 0 --run-dir '%s/d'",
              ref_tmpdir());
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
     ck_assert_msg(strstr(log, "no pairs"), "%s", log);
