@@ -37,17 +37,19 @@ int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **ou
     return 0;
 }
 
-int cli_fmnist_test_stats(const char *cmd, sadm_classifier *c, const char *data_dir, size_t first, double *mu,
-                          double *sigma) {
-    sadm_dataset *test;
+int cli_fmnist_split_stats(const char *cmd, sadm_classifier *c, const char *data_dir, const char *split, size_t first,
+                           double *mu, double *sigma, size_t *count) {
+    sadm_dataset *d;
     sadm_feature_stats *fs = NULL;
     int rc = 0;
-    if (sadm_dataset_fmnist(data_dir, "test", &test)) return cli_fail(cmd);
-    if (sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs) || sadm_classifier_dataset_stats_first(c, test, first, fs) ||
+    if (sadm_dataset_fmnist(data_dir, split, &d)) return cli_fail(cmd);
+    if (sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs) || sadm_classifier_dataset_stats_first(c, d, first, fs) ||
         sadm_feature_stats_get(fs, mu, sigma))
         rc = cli_fail(cmd);
+    else
+        *count = sadm_feature_stats_count(fs);
     sadm_feature_stats_free(fs);
-    sadm_dataset_free(test);
+    sadm_dataset_free(d);
     return rc;
 }
 
@@ -55,19 +57,8 @@ int cli_fmnist_test_stats(const char *cmd, sadm_classifier *c, const char *data_
  * "fmnist-train" (a split of the data set), or an image source (folder, .npz, samples). */
 int cli_fmnist_side_stats(const char *cmd, sadm_classifier *c, const char *spec, const char *data_dir, double *mu,
                           double *sigma, size_t *count) {
-    if (!strcmp(spec, "fmnist-test") || !strcmp(spec, "fmnist-train")) {
-        sadm_dataset *d;
-        sadm_feature_stats *fs = NULL;
-        int rc = 0;
-        if (sadm_dataset_fmnist(data_dir, spec + 7, &d)) return cli_fail(cmd);
-        if (sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs) || sadm_classifier_dataset_stats(c, d, fs) ||
-            sadm_feature_stats_get(fs, mu, sigma))
-            rc = cli_fail(cmd);
-        *count = sadm_dataset_size(d);
-        sadm_feature_stats_free(fs);
-        sadm_dataset_free(d);
-        return rc;
-    }
+    if (!strcmp(spec, "fmnist-test") || !strcmp(spec, "fmnist-train"))
+        return cli_fmnist_split_stats(cmd, c, data_dir, spec + 7, (size_t)-1, mu, sigma, count);
     sadm_image_source *src;
     if (sadm_image_source_open(spec, &src)) return cli_fail(cmd);
     int h, w, rc = 0;

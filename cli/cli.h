@@ -38,12 +38,13 @@ int sadm_cmd_classifier(int argc, char **argv);
 /* FD_fmnist helpers (cli/classifier.c): the classifier's weights (--classifier, else
  * $SADM_CLASSIFIER, else the installed or source-tree data/fmnist-classifier.safetensors),
  * loading them with a message that says where they come from, and the statistics of the
- * first `first` of the 10k test images in its features (mu 128, sigma 128x128). Nonzero on failure (printed). */
+ * first `first` images of a split ("train" or "test") in its features (mu 128, sigma
+ * 128x128; *count gets how many images that was). Nonzero on failure (printed). */
 const char *cli_classifier_path(const char *given);
 typedef struct sadm_classifier sadm_classifier;
 int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **out);
-int cli_fmnist_test_stats(const char *cmd, sadm_classifier *c, const char *data_dir, size_t first, double *mu,
-                          double *sigma);
+int cli_fmnist_split_stats(const char *cmd, sadm_classifier *c, const char *data_dir, const char *split, size_t first,
+                           double *mu, double *sigma, size_t *count);
 /* Statistics of "fmnist-test", "fmnist-train" or an image source in its features; *count
  * gets the number of images. */
 int cli_fmnist_side_stats(const char *cmd, sadm_classifier *c, const char *spec, const char *data_dir, double *mu,

@@ -122,9 +122,11 @@ static int fd_report(const fd_setup *fd, sadm_trainer *tr, const char *data_dir,
         if (sadm_dit_load(ema_path, NULL, &ema)) rc = cli_fail("train");
         m = ema;
     }
-    if (!rc) rc = cli_fmnist_test_stats("train", fd->judge, data_dir, fd->test_images, mu, sigma);
-    fprintf(stderr, "sadm train: FD_fmnist of %d samples (%s weights, DDIM %d, no guidance) against %zu test images\n",
-            fd->cfg.samples, fd->weights, fd->cfg.steps, fd->test_images);
+    size_t reference = 0;
+    if (!rc) rc = cli_fmnist_split_stats("train", fd->judge, data_dir, "test", fd->test_images, mu, sigma, &reference);
+    if (!rc)
+        fprintf(stderr, "sadm train: FD_fmnist of %d samples (%s weights, DDIM %d, no guidance) against %zu test images\n",
+                fd->cfg.samples, fd->weights, fd->cfg.steps, reference);
     cli_progress_state prog = {0};
     if (!rc && sadm_fd_fmnist(m, fd->judge, mu, sigma, &fd->cfg, on_fd_progress, &prog, &v)) rc = cli_fail("train");
     if (!rc) {
@@ -132,7 +134,7 @@ static int fd_report(const fd_setup *fd, sadm_trainer *tr, const char *data_dir,
                sadm_trainer_steps_done(tr));
         fprintf(log, "{\"step\": %ld, \"fd_fmnist\": %.6g, \"fd_samples\": %d, \"fd_steps\": %d, \"fd_weights\": \"%s\", "
                      "\"fd_test_images\": %zu}\n",
-                sadm_trainer_steps_done(tr), v, fd->cfg.samples, fd->cfg.steps, fd->weights, fd->test_images);
+                sadm_trainer_steps_done(tr), v, fd->cfg.samples, fd->cfg.steps, fd->weights, reference);
         fflush(log);
     }
     sadm_dit_free(ema);

@@ -62,17 +62,18 @@ void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float 
 
 static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc) {
-    int slices = K > SADM_GEMM_K_SLICE ? (K + SADM_GEMM_K_SLICE - 1) / SADM_GEMM_K_SLICE : 1;
-    int step = (K + slices - 1) / slices;
-    for (int k0 = 0; k0 < K || k0 == 0; k0 += step) {
+    CBLAS_TRANSPOSE a_op = ta == SADM_TRANS ? CblasTrans : CblasNoTrans, b_op = tb == SADM_TRANS ? CblasTrans : CblasNoTrans;
+    if (K <= SADM_GEMM_K_SLICE) { /* also K <= 0: C = beta C */
+        cblas_sgemm(CblasRowMajor, a_op, b_op, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int slices = (K + SADM_GEMM_K_SLICE - 1) / SADM_GEMM_K_SLICE, step = (K + slices - 1) / slices;
+    for (int k0 = 0; k0 < K; k0 += step) {
         int kb = K - k0 < step ? K - k0 : step;
         /* op(A) columns k0.. and op(B) rows k0.. */
         const float *a = ta == SADM_TRANS ? A + (size_t)k0 * lda : A + k0;
         const float *b = tb == SADM_TRANS ? B + k0 : B + (size_t)k0 * ldb;
-        cblas_sgemm(CblasRowMajor, ta == SADM_TRANS ? CblasTrans : CblasNoTrans,
-                    tb == SADM_TRANS ? CblasTrans : CblasNoTrans, M, N, kb, alpha, a, lda, b, ldb, k0 ? 1.0f : beta, C,
-                    ldc);
-        if (K <= 0) break;
+        cblas_sgemm(CblasRowMajor, a_op, b_op, M, N, kb, alpha, a, lda, b, ldb, k0 ? 1.0f : beta, C, ldc);
     }
 }
 

@@ -259,9 +259,8 @@ static void out_size(const inc_conv *c, const view *x, int *Ho, int *Wo) {
 }
 
 /* col rows r0 .. r0+n of the im2col matrix, one row per output pixel, (kh, kw, cin) each. */
-static void im2col_rows(const inc_conv *c, int N, const view *x, int Ho, int Wo, size_t r0, size_t n, float *col) {
+static void im2col_rows(const inc_conv *c, const view *x, int Ho, int Wo, size_t r0, size_t n, float *col) {
     size_t K = (size_t)c->kh * c->kw * c->cin;
-    (void)N;
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < (long)n; i++) {
         size_t r = r0 + (size_t)i;
@@ -299,7 +298,7 @@ static sadm_status conv_into(sadm_inception *m, const inc_conv *c, int N, const 
         if (!col) return sadm_error(SADM_ERR_NOMEM, "Inception: out of memory for im2col (%zu floats)", chunk * K);
         for (size_t r0 = 0; r0 < R; r0 += chunk) {
             size_t n = R - r0 < chunk ? R - r0 : chunk;
-            im2col_rows(c, N, x, Ho, Wo, r0, n, col);
+            im2col_rows(c, x, Ho, Wo, r0, n, col);
             sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, (int)n, c->cout, (int)K, 1.0f, col, (int)K, c->w, c->cout, 0.0f,
                       y->x + r0 * (size_t)y->ld, y->ld);
         }
@@ -422,7 +421,8 @@ static void block_reduce(walk *w, const view *x, int len1, int c1, int len2, int
     if (w->st) return;
     chain_into(w, len1, x, sub(*out, 0, c1));
     chain_into(w, len2, x, sub(*out, c1, c2));
-    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &(view){out->x + c1 + c2, out->H, out->W, x->C, out->ld});
+    view pooled = sub(*out, c1 + c2, x->C);
+    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &pooled);
 }
 
 /* E blocks: branches 3x3 and 3x3dbl end in a (1,3) and a (3,1) conv side by side. The
