@@ -53,6 +53,21 @@ static inline size_t sadm_chunks(size_t n, size_t chunk) { return (n + chunk - 1
                     sadm_once_ = 1;                                                                \
              sadm_once_; sadm_once_ = 0)
 
+/* Overflow-checked size arithmetic for sizes that come from files: 1 when the result
+ * fits (and is stored), 0 when it would wrap. */
+static inline int sadm_mul_u64(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline int sadm_add_u64(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_add_overflow(a, b, out); }
+/* The product of n non-negative dimensions (times elem_size) without wrapping; 0 when
+ * a dimension is negative or the product passes limit. */
+static inline int sadm_shape_bytes(int n, const int64_t *dims, uint64_t elem_size, uint64_t limit, uint64_t *out) {
+    uint64_t p = elem_size;
+    for (int i = 0; i < n; i++)
+        if (dims[i] < 0 || !sadm_mul_u64(p, (uint64_t)dims[i], &p)) return 0;
+    if (p > limit) return 0;
+    *out = p;
+    return 1;
+}
+
 /* Argument checks: each returns from the calling function with a message naming it. */
 #define SADM_REQUIRE_PTR(p)                                                                        \
     do {                                                                                           \

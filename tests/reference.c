@@ -23,6 +23,16 @@ const char *ref_path(const char *name) {
     return b;
 }
 
+const char *ref_reproducer(const char *harness, const char *name) {
+    static char buf[4][600];
+    static int at;
+    const char *dir = getenv("SADM_REFDIR");
+    ck_assert_msg(dir && *dir, "SADM_REFDIR is not set (run the tests through make check)");
+    char *b = buf[at++ % 4];
+    snprintf(b, sizeof buf[0], "%s/../fuzz/regress/%s/%s", dir, harness, name);
+    return b;
+}
+
 void ref_cleanup(void) {
     if (!tmp[0]) return;
     char cmd[300];

@@ -7,6 +7,9 @@ const char *ref_tmpdir(void);
 void ref_cleanup(void);
 /* tmpdir/name in one of four rotating buffers (valid until the fourth call after). */
 const char *ref_path(const char *name);
+/* A committed hostile-input reproducer: tests/fuzz/regress/<harness>/<name> in the source
+ * tree (made by tests/fuzz/make_reproducers.py). */
+const char *ref_reproducer(const char *harness, const char *name);
 /* Runs "$SADM_PYTHON $SADM_REFDIR/<script> <args>" and fails the test, with the
  * script's output, when it does not exit 0 — or when no PyTorch is configured. */
 void ref_run(const char *script, const char *args);

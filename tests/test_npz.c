@@ -117,12 +117,38 @@ START_TEST(test_bad_files) {
 }
 END_TEST
 
+/* Reproducers of issue 18: each is refused with a message saying what is wrong, and reads
+ * nothing outside what was read (ASan checks that in CI). */
+static void expect_bad(const char *name, const char *member, const char *words) {
+    const char *path = ref_reproducer("npz", name);
+    sadm_npz *z = NULL;
+    sadm_status st = sadm_npz_open(path, &z);
+    if (!st && member) {
+        st = sadm_npz_info(z, member, NULL, NULL, NULL);
+        sadm_npz_close(z);
+    } else if (!st) {
+        sadm_npz_close(z);
+    }
+    ck_assert_msg(st == SADM_ERR_FORMAT, "%s: status %d (%s)", name, st, sadm_last_error());
+    ck_assert_msg(strstr(sadm_last_error(), name) && strstr(sadm_last_error(), words), "%s: message '%s' lacks '%s'", name,
+                  sadm_last_error(), words);
+}
+
+START_TEST(test_hostile_files) {
+    expect_bad("zip64-extra-overrun.npz", NULL, "extra field 0x0001 declares 16 bytes, only 8 remain");
+    expect_bad("shape-overflow.npz", "arr_0", "overflows 64 bits");
+    expect_bad("member-count-lie.npz", NULL, "more than the file can hold");
+    expect_bad("offset-wrap.npz", NULL, "lies outside the file");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("npz");
     TCase *tc = tcase_create("npz");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_read_numpy_files);
     tcase_add_test(tc, test_bad_files);
+    tcase_add_test(tc, test_hostile_files);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

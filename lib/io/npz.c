@@ -91,6 +91,10 @@ static sadm_status find_directory(sadm_npz *z, uint64_t *cd_off, uint64_t *cd_co
     }
     free(b);
     if (*cd_off >= z->file_size) return sadm_error(SADM_ERR_FORMAT, "%s: central directory outside the file (truncated?)", z->path);
+    /* every entry takes at least 46 bytes: a count the file cannot hold is a lie */
+    if (*cd_count > (z->file_size - *cd_off) / 46)
+        return sadm_error(SADM_ERR_FORMAT, "%s: the central directory claims %llu members, more than the file can hold", z->path,
+                          (unsigned long long)*cd_count);
     return SADM_OK;
 }
 
@@ -119,15 +123,22 @@ static sadm_status read_directory(sadm_npz *z) {
             free(var);
             return sadm_error(SADM_ERR_FORMAT, "%s: central directory entry %llu is cut off", z->path, (unsigned long long)i);
         }
-        /* zip64 extra field: the 0xFFFFFFFF fields, in order size, compressed size, offset */
+        /* zip64 extra field: the 0xFFFFFFFF fields, in order size, compressed size, offset.
+         * Each field's declared length is checked against the bytes actually read. */
         for (size_t e = nlen; e + 4 <= nlen + elen;) {
-            size_t id = le16(var + e), len = le16(var + e + 2), p = e + 4;
-            if (id == 0x0001) {
-                if (m->size == 0xFFFFFFFFu && p + 8 <= e + 4 + len) m->size = le64(var + p), p += 8;
-                if (m->comp_size == 0xFFFFFFFFu && p + 8 <= e + 4 + len) m->comp_size = le64(var + p), p += 8;
-                if (m->local_offset == 0xFFFFFFFFu && p + 8 <= e + 4 + len) m->local_offset = le64(var + p);
+            size_t id = le16(var + e), len = le16(var + e + 2), p = e + 4, end = e + 4 + len;
+            if (end > nlen + elen) {
+                free(var);
+                return sadm_error(SADM_ERR_FORMAT,
+                                  "%s: central directory entry %llu: extra field 0x%04zx declares %zu bytes, only %zu remain",
+                                  z->path, (unsigned long long)i, id, len, nlen + elen - (e + 4));
             }
-            e += 4 + len;
+            if (id == 0x0001) {
+                if (m->size == 0xFFFFFFFFu && p + 8 <= end) m->size = le64(var + p), p += 8;
+                if (m->comp_size == 0xFFFFFFFFu && p + 8 <= end) m->comp_size = le64(var + p), p += 8;
+                if (m->local_offset == 0xFFFFFFFFu && p + 8 <= end) m->local_offset = le64(var + p);
+            }
+            e = end;
         }
         var[nlen] = 0;
         size_t keep = nlen > 4 && !memcmp(var + nlen - 4, ".npy", 4) ? nlen - 4 : nlen;
@@ -138,7 +149,7 @@ static sadm_status read_directory(sadm_npz *z) {
         if (m->method != 0 && m->method != 8)
             return sadm_error(SADM_ERR_FORMAT, "%s: member '%s' uses compression method %d (only stored and deflate)", z->path,
                               m->name, m->method);
-        if (m->local_offset + 30 > z->file_size || m->comp_size > z->file_size)
+        if (z->file_size < 30 || m->local_offset > z->file_size - 30 || m->comp_size > z->file_size)
             return sadm_error(SADM_ERR_FORMAT, "%s: member '%s' lies outside the file (truncated?)", z->path, m->name);
         off += 46 + nlen + elen + clen;
     }
@@ -187,8 +198,8 @@ static sadm_status member_start(sadm_npz *z, npz_member *m, uint64_t *start) {
     unsigned char h[30];
     if (read_at(z->f, m->local_offset, h, 30) || le32(h) != 0x04034b50)
         return sadm_error(SADM_ERR_FORMAT, "%s: member '%s': broken local header", z->path, m->name);
-    *start = m->local_offset + 30 + le16(h + 26) + le16(h + 28);
-    if (*start + m->comp_size > z->file_size)
+    *start = m->local_offset + 30 + le16(h + 26) + le16(h + 28); /* local_offset < file_size: no wrap */
+    if (*start > z->file_size || m->comp_size > z->file_size - *start)
         return sadm_error(SADM_ERR_FORMAT, "%s: member '%s' is cut off (truncated file?)", z->path, m->name);
     return SADM_OK;
 }
@@ -196,7 +207,7 @@ static sadm_status member_start(sadm_npz *z, npz_member *m, uint64_t *start) {
 /* Reads `n` uncompressed bytes at position `pos` of a member. Stored members: random
  * access. Deflated: forward only (reading backwards restarts from the beginning). */
 static sadm_status member_read(sadm_npz *z, npz_member *m, uint64_t pos, void *dst, size_t n) {
-    if (pos + n > m->size)
+    if (pos > m->size || n > m->size - pos)
         return sadm_error(SADM_ERR_FORMAT, "%s: member '%s' ends at byte %llu, the array needs %llu", z->path, m->name,
                           (unsigned long long)m->size, (unsigned long long)(pos + n));
     uint64_t start = 0;
@@ -296,12 +307,18 @@ static sadm_status parse_npy(sadm_npz *z, npz_member *m) {
         return sadm_error(SADM_ERR_FORMAT, "%s: member '%s' has dtype '%s' (supported: <f4 <f8 <f2 u1 <i8 <i4 <i2 i1 b1, little-endian)",
                           z->path, m->name, descr);
     m->data_offset = hstart + hlen;
-    uint64_t numel = 1;
-    for (int i = 0; i < m->ndim; i++) numel *= (uint64_t)m->shape[i];
-    if (m->data_offset + numel * sadm_dtype_size(m->dtype) != m->size)
-        return sadm_error(SADM_ERR_FORMAT, "%s: member '%s': %llu bytes of data, its shape needs %llu", z->path, m->name,
-                          (unsigned long long)(m->size - m->data_offset),
-                          (unsigned long long)(numel * sadm_dtype_size(m->dtype)));
+    uint64_t bytes = 0;
+    int fits = sadm_shape_bytes(m->ndim, m->shape, sadm_dtype_size(m->dtype), UINT64_MAX, &bytes);
+    if (!fits || m->data_offset > m->size ||
+        bytes != m->size - m->data_offset) {
+        char shape[256] = "";
+        for (int i = 0, at = 0; i < m->ndim && at < (int)sizeof shape; i++)
+            at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%lld", i ? ", " : "", (long long)m->shape[i]);
+        return sadm_error(SADM_ERR_FORMAT, "%s: member '%s': shape (%s) of %s does not match its %llu data bytes%s", z->path,
+                          m->name, shape, sadm_dtype_name(m->dtype),
+                          (unsigned long long)(m->data_offset < m->size ? m->size - m->data_offset : 0),
+                          fits ? "" : " (the shape's size overflows 64 bits)");
+    }
     m->parsed = 1;
     return SADM_OK;
 }
@@ -328,8 +345,8 @@ sadm_status sadm_npz_read_rows(sadm_npz *z, const char *name, int64_t row0, int6
     sadm_status st = parse_npy(z, m);
     if (st) return st;
     int64_t rows = m->ndim ? m->shape[0] : 1;
-    SADM_REQUIRE(row0 >= 0 && nrows >= 0 && row0 + nrows <= rows, "%s: array '%s' has %lld rows, asked for %lld..%lld",
-                 z->path, name, (long long)rows, (long long)row0, (long long)(row0 + nrows));
+    SADM_REQUIRE(row0 >= 0 && nrows >= 0 && row0 <= rows && nrows <= rows - row0, "%s: array '%s' has %lld rows, asked for %lld from row %lld",
+                 z->path, name, (long long)rows, (long long)nrows, (long long)row0);
     uint64_t row_bytes = sadm_dtype_size(m->dtype);
     for (int i = 1; i < m->ndim; i++) row_bytes *= (uint64_t)m->shape[i];
     return member_read(z, m, m->data_offset + (uint64_t)row0 * row_bytes, dst, (size_t)((uint64_t)nrows * row_bytes));
