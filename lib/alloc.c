@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -30,3 +31,15 @@ void *sadm_calloc(size_t count, size_t size) {
 }
 
 void sadm_free(void *p) { free(p); }
+
+uint64_t sadm_physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+}
+
+sadm_status sadm_memory_check(const char *what, uint64_t bytes, const char *why) {
+    uint64_t ram = sadm_physical_memory();
+    if (bytes <= ram) return SADM_OK;
+    return sadm_error(SADM_ERR_NOMEM, "%s needs %.3g GB, more than this machine's %.3g GB of memory%s%s", what,
+                      (double)bytes / 1e9, (double)ram / 1e9, why && *why ? ": " : "", why ? why : "");
+}

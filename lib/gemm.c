@@ -1,6 +1,7 @@
 /* Matrix products: OpenBLAS when configured with it, else a portable blocked GEMM.
  * The generic one threads over blocks of rows of C and always adds along K in the same
  * order, so its results do not depend on the thread count either. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,26 +55,54 @@ void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float 
 #ifdef SADM_HAVE_OPENBLAS
 #include <cblas.h>
 
-/* OpenBLAS blocks K differently with different thread counts once K passes a few hundred
- * (e.g. M 20000, N 64, K 600 differ in the last bits between 1 and 2 threads), so the
- * product is summed here in K-slices of at most 256, which it computes the same way
- * whatever the threads; slices of equal size avoid a tiny last one. */
-#define SADM_GEMM_K_SLICE 256
+/* OpenBLAS's results depend on its thread count, and libsadm promises bitwise-equal
+ * results for any thread count: with several threads it blocks K differently once K
+ * passes a few hundred (M 20000, N 64, K 600 differed between 1 and 2 threads), and it
+ * splits M and N between threads where the thread count says, while its edge-tile
+ * kernels add in another order than its full-tile ones (seen with the Haswell/Zen
+ * kernels even with K cut into slices of 256). So libsadm cuts C into tiles itself —
+ * sizes that depend only on (M, N) — and runs OpenBLAS single-threaded on each tile,
+ * the tiles spread over the OpenMP threads. Single-threaded, OpenBLAS blocks K the same
+ * way every time, so K needs no slicing. Called inside a parallel region, the same
+ * tiles run on the calling thread. */
+#define SADM_GEMM_TILE_MIN 128
+#define SADM_GEMM_TILES 8
+
+/* Tile sizes, a function of (M, N) alone: about SADM_GEMM_TILES near-square tiles
+ * (enough to balance 2-8 threads; OpenBLAS packs op(A) once per column of tiles and op(B)
+ * once per row of them, so square tiles pack least; a tall C is cut into strips of full
+ * rows, which pack op(A) once), never smaller than
+ * SADM_GEMM_TILE_MIN a side unless the matrix is; multiples of 16 keep full micro-kernel
+ * rows. */
+static int round16(double v) { return ((int)v + 15) / 16 * 16; }
+
+static void tile_sizes(int M, int N, int *tm, int *tn) {
+    double area = (double)M * N / SADM_GEMM_TILES;
+    if (area < (double)SADM_GEMM_TILE_MIN * SADM_GEMM_TILE_MIN) area = (double)SADM_GEMM_TILE_MIN * SADM_GEMM_TILE_MIN;
+    int side = round16(sqrt(area));
+    /* a tall C (M >= 1024, the linear layers' tokens x batch): strips of full rows */
+    if (M >= 8 * SADM_GEMM_TILE_MIN && N <= 4096) side = round16(area / N);
+    *tm = M < side ? M : side;
+    int w = round16(area / *tm);
+    *tn = N < w ? N : w;
+}
 
 static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc) {
     CBLAS_TRANSPOSE a_op = ta == SADM_TRANS ? CblasTrans : CblasNoTrans, b_op = tb == SADM_TRANS ? CblasTrans : CblasNoTrans;
-    if (K <= SADM_GEMM_K_SLICE) { /* also K <= 0: C = beta C */
-        cblas_sgemm(CblasRowMajor, a_op, b_op, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    int slices = (K + SADM_GEMM_K_SLICE - 1) / SADM_GEMM_K_SLICE, step = (K + slices - 1) / slices;
-    for (int k0 = 0; k0 < K; k0 += step) {
-        int kb = K - k0 < step ? K - k0 : step;
-        /* op(A) columns k0.. and op(B) rows k0.. */
-        const float *a = ta == SADM_TRANS ? A + (size_t)k0 * lda : A + k0;
-        const float *b = tb == SADM_TRANS ? B + k0 : B + (size_t)k0 * ldb;
-        cblas_sgemm(CblasRowMajor, a_op, b_op, M, N, kb, alpha, a, lda, b, ldb, k0 ? 1.0f : beta, C, ldc);
+    int TM, TN;
+    tile_sizes(M, N, &TM, &TN);
+    int nt = (N + TN - 1) / TN;
+    long tiles = (long)((M + TM - 1) / TM) * nt;
+    /* the region opens even for one tile: inside an active region OpenBLAS runs on the
+     * calling thread, and a team of one has OpenBLAS set to one thread as well */
+#pragma omp parallel for schedule(static) if (!in_parallel())
+    for (long t = 0; t < tiles; t++) {
+        int i0 = (int)(t / nt) * TM, j0 = (int)(t % nt) * TN;
+        int mb = M - i0 < TM ? M - i0 : TM, nb = N - j0 < TN ? N - j0 : TN;
+        const float *a = ta == SADM_TRANS ? A + i0 : A + (size_t)i0 * lda;
+        const float *b = tb == SADM_TRANS ? B + (size_t)j0 * ldb : B + j0;
+        cblas_sgemm(CblasRowMajor, a_op, b_op, mb, nb, K, alpha, a, lda, b, ldb, beta, C + (size_t)i0 * ldc + j0, ldc);
     }
 }
 

@@ -68,6 +68,13 @@ static inline int sadm_shape_bytes(int n, const int64_t *dims, uint64_t elem_siz
     return 1;
 }
 
+/* Physical memory of this machine in bytes (UINT64_MAX when unknown). */
+uint64_t sadm_physical_memory(void);
+/* A memory estimate before a large allocation: SADM_OK when `bytes` fits in physical
+ * memory, else SADM_ERR_NOMEM with "<what> needs X GB, more than this machine's Y GB: <why>"
+ * (why, e.g. "the file says depth 10000000", may be NULL). */
+sadm_status sadm_memory_check(const char *what, uint64_t bytes, const char *why);
+
 /* Argument checks: each returns from the calling function with a message naming it. */
 #define SADM_REQUIRE_PTR(p)                                                                        \
     do {                                                                                           \

@@ -68,6 +68,13 @@ int sadm_num_threads(void);
 /* Description of the BLAS in use, e.g. "OpenBLAS 0.3.21 (OpenMP) core SkylakeX". */
 const char *sadm_blas_info(void);
 
+/* Decoded images above this many pixels (width × height) are refused before they are
+ * decompressed: a few hundred bytes of JPEG can declare 275 M pixels. Default 100 M (or
+ * the SADM_MAX_IMAGE_PIXELS environment variable at start-up); n = 0 restores it. */
+#define SADM_DEFAULT_MAX_IMAGE_PIXELS ((uint64_t)100000000)
+void sadm_set_max_image_pixels(uint64_t n);
+uint64_t sadm_max_image_pixels(void);
+
 /* Profiling of the matrix products made outside parallel regions (the linear layers, not
  * attention's per-tile products): reset, then read the wall time spent in them and their
  * floating-point operations. Off until the first reset; for benchmarks. */
@@ -334,6 +341,8 @@ typedef struct sadm_dit_config {
 sadm_status sadm_dit_config_named(const char *name, int input_size, int in_channels, int num_classes,
                                   sadm_dit_config *cfg);
 sadm_status sadm_dit_config_check(const sadm_dit_config *cfg);
+/* Number of parameters (floats) of a valid config, computed before anything is built. */
+uint64_t sadm_dit_config_param_count(const sadm_dit_config *cfg);
 
 typedef struct sadm_dit sadm_dit;
 /* Allocates a model with DiT's initialisation drawn from `seed`. */
@@ -383,6 +392,8 @@ typedef struct sadm_encoder_config {
     int embed_dim;
 } sadm_encoder_config;
 sadm_status sadm_encoder_config_check(const sadm_encoder_config *cfg);
+/* Number of parameters (floats) of a valid config, computed before anything is built. */
+uint64_t sadm_encoder_config_param_count(const sadm_encoder_config *cfg);
 
 typedef struct sadm_encoder sadm_encoder;
 /* A fresh encoder initialised like a ViT: xavier-uniform linears (the patch embedding on

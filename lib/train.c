@@ -106,6 +106,12 @@ static sadm_status allocate(sadm_trainer *tr) {
     size_t P = sadm_dit_param_total(tr->model), B = (size_t)tr->cfg.batch_size;
     size_t per = (size_t)sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
                  sadm_dataset_image_size(tr->data);
+    /* EMA, two moments and the gradients beside the weights, and two batches in flight */
+    char why[96];
+    snprintf(why, sizeof why, "%zu parameters, batch %zu", P, B);
+    double bytes = 4.0 * P * sizeof(float) + 2.0 * B * (2 * per + 4) * sizeof(float);
+    sadm_status big = sadm_memory_check("training this DiT (optimiser state and batches)", (uint64_t)bytes, why);
+    if (big) return big;
     tr->ema = sadm_alloc(P * sizeof(float));
     tr->m = sadm_calloc(P, sizeof(float));
     tr->v = sadm_calloc(P, sizeof(float));
@@ -466,13 +472,21 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     return st;
 }
 
-static sadm_status meta_number(const sadm_st_file *f, const char *path, const char *key, double *out) {
-    const char *s = sadm_st_metadata(f, key);
-    if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: not a training checkpoint: __metadata__ has no '%s'", path, key);
-    char *end;
-    *out = strtod(s, &end);
-    if (!*s || *end) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected a number", path, key, s);
-    return SADM_OK;
+/* A checkpoint's setting: strict syntax and its range (see sadm_meta_number), with a
+ * message that says the file is no training checkpoint when the key is missing. */
+static sadm_status setting(const sadm_st_file *f, const char *path, const char *key, int integer, double lo, double hi,
+                           double *out) {
+    if (!sadm_st_metadata(f, key))
+        return sadm_error(SADM_ERR_FORMAT, "%s: not a training checkpoint: __metadata__ has no '%s'", path, key);
+    return sadm_meta_number(f, path, key, integer, lo, hi, out);
+}
+#define STEP_MAX 4.0e18 /* steps are longs; far beyond any run */
+
+/* The seed is a full 64-bit decimal, which a double would round. */
+static sadm_status seed_setting(const sadm_st_file *f, const char *path, uint64_t *seed) {
+    if (!sadm_st_metadata(f, "train.seed"))
+        return sadm_error(SADM_ERR_FORMAT, "%s: not a training checkpoint: __metadata__ has no 'train.seed'", path);
+    return sadm_meta_u64(f, path, "train.seed", seed);
 }
 
 /* The encoder, its Adam moments and the SADM settings of a checkpoint. */
@@ -482,10 +496,11 @@ static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, cons
     const char *dist = sadm_st_metadata(f, "sadm.distance"), *wt = sadm_st_metadata(f, "sadm.weighting");
     double lambda, tau, d_steps, lr, b1, b2, eps, dstep;
     sadm_status st;
-    if ((st = meta_number(f, path, "sadm.lambda", &lambda)) || (st = meta_number(f, path, "sadm.tau", &tau)) ||
-        (st = meta_number(f, path, "sadm.d_steps", &d_steps)) || (st = meta_number(f, path, "sadm.disc_lr", &lr)) ||
-        (st = meta_number(f, path, "sadm.disc_beta1", &b1)) || (st = meta_number(f, path, "sadm.disc_beta2", &b2)) ||
-        (st = meta_number(f, path, "sadm.disc_eps", &eps)) || (st = meta_number(f, path, "sadm.disc_step", &dstep)))
+    if ((st = setting(f, path, "sadm.lambda", 0, 0, 1e30, &lambda)) || (st = setting(f, path, "sadm.tau", 0, 1e-30, 1e30, &tau)) ||
+        (st = setting(f, path, "sadm.d_steps", 1, 0, 1000000, &d_steps)) ||
+        (st = setting(f, path, "sadm.disc_lr", 0, 0, 1e30, &lr)) || (st = setting(f, path, "sadm.disc_beta1", 0, 0, 1, &b1)) ||
+        (st = setting(f, path, "sadm.disc_beta2", 0, 0, 1, &b2)) || (st = setting(f, path, "sadm.disc_eps", 0, 0, 1e30, &eps)) ||
+        (st = setting(f, path, "sadm.disc_step", 1, 0, STEP_MAX, &dstep)))
         return st;
     if (!dist || sadm_struct_distance_parse(dist, &c.distance) || !wt || sadm_struct_weighting_parse(wt, &c.weighting))
         return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'sadm.distance' / 'sadm.weighting' missing or unknown", path);
@@ -512,19 +527,24 @@ sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_t
     if (st) return st;
     sadm_train_config c;
     sadm_train_config_default(&c);
-    double step = 0, seed = 0, bs = 0, flip = 0, ds = 0, lr, b1, b2, eps, wd, ema, clip;
-    if ((st = meta_number(f, path, "train.step", &step)) || (st = meta_number(f, path, "train.seed", &seed)) ||
-        (st = meta_number(f, path, "train.batch_size", &bs)) || (st = meta_number(f, path, "train.lr", &lr)) ||
-        (st = meta_number(f, path, "train.beta1", &b1)) || (st = meta_number(f, path, "train.beta2", &b2)) ||
-        (st = meta_number(f, path, "train.eps", &eps)) || (st = meta_number(f, path, "train.weight_decay", &wd)) ||
-        (st = meta_number(f, path, "train.ema_decay", &ema)) || (st = meta_number(f, path, "train.grad_clip", &clip)) ||
-        (st = meta_number(f, path, "train.flip", &flip)) || (st = meta_number(f, path, "train.diffusion_steps", &ds))) {
+    double step = 0, bs = 0, flip = 0, ds = 0, lr, b1, b2, eps, wd, ema, clip;
+    if ((st = setting(f, path, "train.step", 1, 0, STEP_MAX, &step)) ||
+        (st = seed_setting(f, path, &c.seed)) ||
+        (st = setting(f, path, "train.batch_size", 1, 1, 1 << 24, &bs)) || (st = setting(f, path, "train.lr", 0, 0, 1e30, &lr)) ||
+        (st = setting(f, path, "train.beta1", 0, 0, 1, &b1)) || (st = setting(f, path, "train.beta2", 0, 0, 1, &b2)) ||
+        (st = setting(f, path, "train.eps", 0, 0, 1e30, &eps)) || (st = setting(f, path, "train.weight_decay", 0, 0, 1e30, &wd)) ||
+        (st = setting(f, path, "train.ema_decay", 0, 0, 1, &ema)) || (st = setting(f, path, "train.grad_clip", 0, 0, 1e30, &clip)) ||
+        (st = setting(f, path, "train.flip", 1, 0, 1, &flip)) ||
+        (st = setting(f, path, "train.diffusion_steps", 1, 1, 1000000, &ds))) {
         sadm_st_close(f);
         return st;
     }
     const char *sched = sadm_st_metadata(f, "train.schedule");
-    /* the seed is written in full decimal; strtod would round it, so parse it again */
-    c.seed = strtoull(sadm_st_metadata(f, "train.seed"), NULL, 10);
+    if (sched && strcmp(sched, "linear") && strcmp(sched, "cosine")) {
+        st = sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'train.schedule' is '%.40s', expected linear or cosine", path, sched);
+        sadm_st_close(f);
+        return st;
+    }
     c.batch_size = (int)bs, c.lr = (float)lr, c.beta1 = (float)b1, c.beta2 = (float)b2, c.eps = (float)eps;
     c.weight_decay = (float)wd, c.ema_decay = (float)ema, c.grad_clip = (float)clip, c.flip = flip != 0;
     c.diffusion_steps = (int)ds;

@@ -331,11 +331,18 @@ START_TEST(test_fid_commands) {
     TU_OK(sadm_st_open(feats, &f));
     int64_t sp[2] = {NI, 2048}, sl[2] = {NI, 1008}, ss[2] = {NI, 2023};
     TU_OK(sadm_st_read_f32(f, "pool", 2, sp, got));
-    tu_assert_same("fid features: pool", got, pool, NI * 2048);
+    /* the command runs batches of 2, the library all 5 at once: OpenBLAS's Haswell/Zen
+     * kernels sum a row differently by where it falls in the batch (SkylakeX's did not),
+     * so batching is held to float rounding, not to the bit */
+    tu_assert_close("fid features: pool", got, pool, NI * 2048, 1e-4, 1e-5);
     TU_OK(sadm_st_read_f32(f, "logits", 2, sl, got));
-    tu_assert_same("fid features: logits", got, logits, NI * 1008);
+    tu_assert_close("fid features: logits", got, logits, NI * 1008, 1e-4, 1e-5);
     TU_OK(sadm_st_read_f32(f, "spatial", 2, ss, got));
-    tu_assert_same("fid features: spatial", got, spatial, NI * 2023);
+    /* spatial features are early pre-activations with cancellation: held to the relative
+     * L2 error of the whole tensor */
+    double e2 = 0, r2 = 0;
+    for (int i = 0; i < NI * 2023; i++) e2 += (double)(got[i] - spatial[i]) * (got[i] - spatial[i]), r2 += (double)spatial[i] * spatial[i];
+    ck_assert_msg(sqrt(e2 / r2) < 1e-5, "fid features: spatial: relative L2 error %g", sqrt(e2 / r2));
     ck_assert_str_eq(sadm_st_metadata(f, "fid_mode"), "adm");
     sadm_st_close(f);
     /* statistics file = the library's statistics of those features */
@@ -491,7 +498,8 @@ START_TEST(test_sample_command) {
     sadm_st_file *f;
     TU_OK(sadm_st_open(out, &f));
     TU_OK(sadm_st_read_f32(f, "samples", 4, sx, got));
-    tu_assert_same("sadm sample with a noise file", got, want, NS * per);
+    /* batches of 2 against all 3 at once: equal to float rounding (see fid features) */
+    tu_assert_close("sadm sample with a noise file", got, want, NS * per, 1e-5, 1e-6);
     sadm_st_close(f);
     FILE *pf = fopen(png, "rb");
     unsigned char sig[8] = {0};

@@ -72,6 +72,19 @@ START_TEST(test_fmnist_errors) {
     ck_assert_int_eq(system(cmd), 0);
     ck_assert_int_eq(sadm_dataset_fmnist(dir, "train", &d), SADM_ERR_FORMAT);
     ck_assert_msg(strstr(sadm_last_error(), "IDX magic 0x00000801, expected 0x00000803"), "message: %s", sadm_last_error());
+    /* headers that lie about the size (issue 18): a product that wraps 64 bits, one above
+     * the 2^31 read limit, and 512 MB declared by a 16-byte file, which must cost no 512 MB */
+    static const struct {
+        const char *header, *words;
+    } lies[] = {{"\\000\\000\\010\\003\\377\\377\\377\\377\\377\\377\\377\\377\\377\\377\\377\\377", "4294967295x4294967295x4294967295: their product overflows"},
+                {"\\000\\000\\010\\003\\000\\001\\000\\000\\000\\000\\200\\000\\000\\000\\000\\001", "65536x32768x1: too large"},
+                {"\\000\\000\\010\\003\\000\\000\\200\\000\\000\\000\\100\\000\\000\\000\\000\\001", "the header declares 536870912 data bytes, the file holds 0"}};
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        snprintf(cmd, sizeof cmd, "printf '%s' > %s/train-images-idx3-ubyte.gz", lies[i].header, dir);
+        ck_assert_int_eq(system(cmd), 0);
+        ck_assert_int_eq(sadm_dataset_fmnist(dir, "train", &d), SADM_ERR_FORMAT);
+        ck_assert_msg(strstr(sadm_last_error(), lies[i].words), "case %zu: '%s' lacks '%s'", i, sadm_last_error(), lies[i].words);
+    }
     ref_cleanup();
 }
 END_TEST
@@ -120,6 +133,18 @@ START_TEST(test_tensor_dataset) {
     ck_assert_int_eq(sadm_dataset_tensors(path, &d), SADM_ERR_FORMAT);
     ck_assert_msg(strstr(sadm_last_error(), "needs a tensor 'y'"), "%s", sadm_last_error());
     sadm_st_writer_free(w);
+    /* issue 18: num_classes must be a plain integer in range, labels bounded */
+    static const struct {
+        const char *file, *words;
+    } bad[] = {{"num-classes-4x.safetensors", "'num_classes' is '4x', expected an integer"},
+               {"num-classes-huge.safetensors", "'num_classes' is '99999999999', expected an integer in [1, 10000000]"},
+               {"label-huge.safetensors", "label 1099511627776 of sample 1 is not a class in [0, 10000000)"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *p = ref_reproducer("dataset", bad[i].file);
+        ck_assert_int_eq(sadm_dataset_tensors(p, &d), SADM_ERR_FORMAT);
+        ck_assert_msg(strstr(sadm_last_error(), p) && strstr(sadm_last_error(), bad[i].words), "'%s' lacks '%s'",
+                      sadm_last_error(), bad[i].words);
+    }
     ref_cleanup();
 }
 END_TEST

@@ -137,6 +137,65 @@ START_TEST(test_configs_and_init) {
 }
 END_TEST
 
+/* Issue 18's reproducers: a few hundred bytes of metadata that declare absurd, overflowing
+ * or malformed sizes are refused before anything is allocated, naming the field. */
+START_TEST(test_hostile_model_files) {
+    static const struct {
+        const char *file, *words;
+    } cases[] = {
+        {"dit-depth-1e7.safetensors", "depth must lie in [0, 1024], got 10000000"},
+        {"dit-hidden-overflow.safetensors", "hidden_size must lie in [1, 65536], got 999999996"},
+        {"dit-input-huge.safetensors", "input_size must lie in [1, 4096], got 800000000"},
+        {"dit-mlp-ratio-nan.safetensors", "'mlp_ratio' is 'nan', expected a finite number"},
+        {"dit-mlp-ratio-huge.safetensors", "mlp_ratio must lie in (0, 64], got 1e+30"},
+        {"dit-classes-huge.safetensors", "num_classes must lie in [1, 10000000], got 1000000000"},
+        {"dit-depth-fraction.safetensors", "'depth' is '2.5', expected an integer"},
+        {"dit-depth-space.safetensors", "'depth' is ' 1', expected an integer"},
+        {"dit-dropout-nan.safetensors", "'class_dropout_prob' is 'nan', expected a finite number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sadm_dit *m = NULL;
+        const char *path = ref_reproducer("model", cases[i].file);
+        ck_assert_int_eq(sadm_dit_load(path, NULL, &m), SADM_ERR_FORMAT);
+        ck_assert_msg(strstr(sadm_last_error(), path) && strstr(sadm_last_error(), cases[i].words), "%s: '%s' lacks '%s'",
+                      cases[i].file, sadm_last_error(), cases[i].words);
+        ck_assert_ptr_null(m);
+    }
+    /* a valid config whose weights are not in the file: refused by the data it holds */
+    sadm_dit_config big = {256, 2, 4, 1152, 28, 16, 4.0f, 0.1f, 1000, 1}, small = {32, 8, 1, 16, 1, 2, 2.0f, 0.1f, 10, 1};
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&small, 1, &m));
+    char path[400];
+    snprintf(path, sizeof path, "%s/small.safetensors", ref_tmpdir());
+    TU_OK(sadm_dit_save(m, path));
+    sadm_dit_free(m);
+    char fake[400];
+    snprintf(fake, sizeof fake, "%s/claims-xl.safetensors", ref_tmpdir());
+    tu_patch_header(path, fake, "\"depth\":\"1\"", "\"depth\":\"28\"");
+    m = NULL;
+    ck_assert_int_eq(sadm_dit_load(fake, NULL, &m), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "bytes of tensors"), "%s", sadm_last_error());
+    /* the parameter count computed from a config equals the table built from it */
+    const sadm_dit_config cfgs[] = {small, {16, 4, 3, 8, 2, 2, 3.0f, 0.0f, 3, 0}, {8, 2, 2, 12, 0, 3, 1.5f, 0.2f, 1, 1}, big};
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        TU_OK(sadm_dit_create(&cfgs[c], 1, &m));
+        uint64_t n = 0;
+        for (size_t i = 0; i < sadm_dit_num_params(m); i++) n += sadm_dit_param(m, i)->numel;
+        ck_assert_msg(n == sadm_dit_config_param_count(&cfgs[c]), "config %zu: table %llu, count %llu", c,
+                      (unsigned long long)n, (unsigned long long)sadm_dit_config_param_count(&cfgs[c]));
+        sadm_dit_free(m);
+    }
+    /* a config too large for this machine's memory: refused with an estimate */
+    sadm_dit_config huge = big;
+    huge.depth = 1024, huge.hidden_size = 65536, huge.num_heads = 64;
+    ck_assert_int_eq(sadm_dit_create(&huge, 1, &m), SADM_ERR_NOMEM);
+    ck_assert_msg(strstr(sadm_last_error(), "needs") && strstr(sadm_last_error(), "GB") &&
+                      strstr(sadm_last_error(), "depth 1024"),
+                  "%s", sadm_last_error());
+    ref_cleanup();
+}
+END_TEST
+
 START_TEST(test_model_files) {
     sadm_dit_config cfg = {8, 4, 2, 16, 1, 2, 4.0f, 0.1f, 3, 0};
     sadm_dit *m, *back;
@@ -310,6 +369,7 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_configs_and_init);
     tcase_add_test(tc, test_model_files);
+    tcase_add_test(tc, test_hostile_model_files);
     tcase_add_test(tc, test_forward_vs_torch);
     tcase_add_test(tc, test_inference_forward);
     tcase_add_test(tc, test_loss_and_gradients_vs_torch);

@@ -77,12 +77,48 @@ START_TEST(test_image_folder_errors) {
 }
 END_TEST
 
+/* Decompression bombs (issue 18): a 632-byte JPEG that declares 275 M pixels and a 69-byte
+ * PNG that declares 40 G are refused before decoding; the limit can be raised or lowered. */
+START_TEST(test_pixel_limit) {
+    char root[300], cmd[1500];
+    snprintf(root, sizeof root, "%s/bombs", ref_tmpdir());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/c' && cp '%s' '%s' '%s/c/'", root, ref_reproducer("image", "jpeg-275M-pixels.jpg"),
+             ref_reproducer("image", "png-40G-pixels.png"), root);
+    ck_assert_int_eq(system(cmd), 0);
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_image_folder(root, 32, &d));
+    float x[3 * 32 * 32];
+    ck_assert_uint_eq(sadm_max_image_pixels(), SADM_DEFAULT_MAX_IMAGE_PIXELS);
+    ck_assert_int_eq(sadm_dataset_get(d, 0, 0, x, NULL), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "jpeg-275M-pixels.jpg: JPEG declares 16384x16784 = 275.0 M pixels, above the limit of 100.0 M"),
+                  "%s", sadm_last_error());
+    ck_assert_int_eq(sadm_dataset_get(d, 1, 0, x, NULL), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "png-40G-pixels.png: PNG declares 200000x200000"), "%s", sadm_last_error());
+    sadm_dataset_free(d);
+    /* a lower limit refuses an ordinary image; 0 restores the default */
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/ok/c' && cp '%s' '%s/ok/c/'", root, ref_reproducer("image", "../../corpus/image/rgb.png"),
+             root);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/ok", root);
+    TU_OK(sadm_dataset_image_folder(cmd, 8, &d));
+    TU_OK(sadm_dataset_get(d, 0, 0, x, NULL));
+    sadm_set_max_image_pixels(100); /* the image is 13x9 = 117 pixels */
+    ck_assert_int_eq(sadm_dataset_get(d, 0, 0, x, NULL), SADM_ERR_FORMAT);
+    ck_assert_msg(strstr(sadm_last_error(), "13x9"), "%s", sadm_last_error());
+    sadm_set_max_image_pixels(0);
+    TU_OK(sadm_dataset_get(d, 0, 0, x, NULL));
+    sadm_dataset_free(d);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("images");
     TCase *tc = tcase_create("images");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_image_folder_matches_pil);
     tcase_add_test(tc, test_image_folder_errors);
+    tcase_add_test(tc, test_pixel_limit);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -84,7 +84,9 @@ START_TEST(test_features_vs_torchvision) {
     sadm_set_num_threads(saved);
     for (int i = 0; i < N; i++)
         TU_OK(sadm_inception_features(m, SADM_FID_ADM, 1, S, S, img + (size_t)i * S * S * 3, pool + (size_t)i * 2048, NULL, NULL));
-    tu_assert_close("Inception pool features one image at a time", pool, first, (size_t)N * 2048, 1e-5, 1e-6);
+    /* one image at a time vs both at once: OpenBLAS's Haswell/Zen kernels sum a row by where
+     * it falls in the batch (3e-5 relative seen on small features), SkylakeX's did not */
+    tu_assert_close("Inception pool features one image at a time", pool, first, (size_t)N * 2048, 1e-4, 1e-5);
     free(img), free(u), free(first), free(pool), free(sp), free(sp1);
     sadm_inception_free(m);
     ref_cleanup();

@@ -84,6 +84,36 @@ START_TEST(test_bad_checkpoints_and_nan) {
     ck_assert_int_eq(system(cmd), 0);
     ck_assert_int_eq(sadm_trainer_load(cut, d, &back), SADM_ERR_FORMAT);
     ck_assert_msg(strstr(sadm_last_error(), cut) && strstr(sadm_last_error(), "truncated"), "%s", sadm_last_error());
+    /* settings of a damaged or hostile checkpoint: strict syntax and ranges, the key named */
+    static const struct {
+        const char *from, *to, *words;
+    } bad[] = {
+        {"\"train.step\":\"1\"", "\"train.step\":\"2.7\"", "'train.step' is '2.7', expected an integer"},
+        {"\"train.step\":\"1\"", "\"train.step\":\"1e300\"", "'train.step' is '1e300', expected an integer"},
+        {"\"train.batch_size\":\"5\"", "\"train.batch_size\":\"99999999999\"", "'train.batch_size' is '99999999999', expected an integer in [1, 16777216]"},
+        {"\"train.diffusion_steps\":\"1000\"", "\"train.diffusion_steps\":\"-3\"", "'train.diffusion_steps' is '-3', expected an integer in [1, 1000000]"},
+        {"\"train.lr\":\"", "\"train.lr\":\"nan", "'train.lr' is 'nan"},
+        {"\"train.ema_decay\":\"", "\"train.ema_decay\":\"7", "'train.ema_decay'"},
+        {"\"train.seed\":\"1\"", "\"train.seed\":\"18446744073709551616\"", "'train.seed' is '18446744073709551616', expected an unsigned 64-bit"},
+        {"\"train.seed\":\"1\"", "\"train.seed\":\"1x\"", "'train.seed' is '1x'"},
+        {"\"train.schedule\":\"linear\"", "\"train.schedule\":\"linear-ish\"", "'train.schedule' is 'linear-ish'"},
+        {"\"depth\":\"1\"", "\"depth\":\"10000000\"", "depth must lie in [0, 1024]"},
+    };
+    char patched[300];
+    snprintf(patched, sizeof patched, "%s/patched.safetensors", ref_tmpdir());
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_patch_header(ckpt, patched, bad[i].from, bad[i].to);
+        back = NULL;
+        ck_assert_int_eq(sadm_trainer_load(patched, d, &back), SADM_ERR_FORMAT);
+        ck_assert_msg(strstr(sadm_last_error(), "patched.safetensors") && strstr(sadm_last_error(), bad[i].words),
+                      "case %zu: '%s' lacks '%s'", i, sadm_last_error(), bad[i].words);
+        ck_assert_ptr_null(back);
+    }
+    /* a full 64-bit seed survives save and load exactly */
+    tu_patch_header(ckpt, patched, "\"train.seed\":\"1\"", "\"train.seed\":\"18446744073709551615\"");
+    TU_OK(sadm_trainer_load(patched, d, &back));
+    ck_assert(sadm_trainer_config(back)->seed == UINT64_MAX);
+    sadm_trainer_free(back);
     /* a NaN weight: the step fails, names the step, leaves weights and step count alone */
     sadm_dit *m = sadm_trainer_model(tr);
     size_t P = sadm_dit_param_total(m);

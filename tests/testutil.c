@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,4 +164,31 @@ void tu_train_steps(sadm_trainer *tr, int steps, sadm_step_stats *last) {
         ck_assert_msg(isfinite(s.loss) && s.grad_norm > 0, "step %ld: loss %g, gradient norm %g", s.step, s.loss, s.grad_norm);
         if (last) *last = s;
     }
+}
+
+void tu_patch_header(const char *src, const char *dst, const char *from, const char *to) {
+    FILE *f = fopen(src, "rb");
+    ck_assert_msg(f != NULL, "%s: cannot open", src);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    unsigned char *b = malloc((size_t)size + 1);
+    ck_assert(b && fread(b, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
+    char *h = strndup((const char *)b + 8, (size_t)hlen), *at = strstr(h, from);
+    ck_assert_msg(at != NULL, "%s: '%s' is not in the header", src, from);
+    size_t pre = (size_t)(at - h), nlen = hlen - strlen(from) + strlen(to);
+    FILE *o = fopen(dst, "wb");
+    ck_assert(o != NULL);
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(nlen >> (8 * i));
+    ck_assert(fwrite(len, 1, 8, o) == 8 && fwrite(h, 1, pre, o) == pre && fwrite(to, 1, strlen(to), o) == strlen(to));
+    size_t rest = hlen - pre - strlen(from);
+    ck_assert(fwrite(at + strlen(from), 1, rest, o) == rest);
+    ck_assert(fwrite(b + 8 + hlen, 1, (size_t)size - 8 - hlen, o) == (size_t)size - 8 - hlen);
+    ck_assert(fclose(o) == 0);
+    free(h);
+    free(b);
 }

@@ -55,6 +55,11 @@ sadm_trainer *tu_small_trainer(const sadm_dataset *d, uint64_t seed);
  * NULL) gets the last step's statistics. */
 void tu_train_steps(sadm_trainer *tr, int steps, sadm_step_stats *last);
 
+/* Copies safetensors file src to dst with the first occurrence of `from` in its JSON
+ * header replaced by `to` (header length fixed up): a metadata value changed, as a
+ * hostile or damaged file would have it. Fails the test when `from` is not there. */
+void tu_patch_header(const char *src, const char *dst, const char *from, const char *to);
+
 #define TU_OK(call) ck_assert_msg((call) == SADM_OK, "%s failed: %s", #call, sadm_last_error())
 
 /* Runs each test case as its own suite and returns the failure count as exit status. */

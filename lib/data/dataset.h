@@ -27,6 +27,10 @@ void dataset_get_u8_padded(const sadm_dataset *d, size_t i, int flip, float *x);
 /* Sample i of a DATASET_IMAGES set, decoded and cropped (lib/data/imagefolder.c). */
 sadm_status dataset_get_image(const sadm_dataset *d, size_t i, int flip, float *x);
 
+/* Reads a whole IDX file (gzip or plain) with the given magic and ndim (at most 3) sizes
+ * into *data (malloc'ed); sizes are checked before anything is allocated. */
+sadm_status sadm_idx_read(const char *path, uint32_t magic, int ndim, uint32_t *dims, uint8_t **data);
+
 /* Every .jpg/.jpeg/.png file under root (any depth), sorted by folder then name;
  * *paths and each entry are malloc'ed. */
 sadm_status sadm_image_files(const char *root, char ***paths, size_t *count);

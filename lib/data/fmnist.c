@@ -10,8 +10,36 @@
 
 static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
-/* Reads a whole IDX file; dims receives its sizes (at most 3). */
-static sadm_status read_idx(const char *path, uint32_t magic, int ndim, uint32_t *dims, uint8_t **data) {
+/* Reads exactly `total` bytes into a buffer that grows with what actually arrives, so
+ * that a header declaring 2 GB in a tiny (or gzip-bombed) file costs no more memory than
+ * the data it really holds. */
+static sadm_status read_growing(gzFile f, const char *path, size_t total, uint8_t **data) {
+    size_t have = 0, cap = 0;
+    uint8_t *buf = NULL;
+    while (have < total) {
+        if (have == cap) {
+            size_t next = cap ? 2 * cap : (size_t)1 << 20;
+            if (next > total) next = total;
+            uint8_t *b = realloc(buf, next);
+            if (!b) {
+                free(buf);
+                return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = b, cap = next;
+        }
+        int got = gzread(f, buf + have, (unsigned)(cap - have));
+        if (got <= 0) {
+            free(buf);
+            return sadm_error(SADM_ERR_FORMAT, "%s: truncated: the header declares %zu data bytes, the file holds %zu", path,
+                              total, have);
+        }
+        have += (size_t)got;
+    }
+    *data = buf;
+    return SADM_OK;
+}
+
+sadm_status sadm_idx_read(const char *path, uint32_t magic, int ndim, uint32_t *dims, uint8_t **data) {
     gzFile f = gzopen(path, "rb");
     if (!f) return sadm_error(SADM_ERR_IO, "%s: cannot open: %s (install Debian's dataset-fashion-mnist or set SADM_FMNIST_DIR)",
                               path, strerror(errno));
@@ -23,17 +51,21 @@ static sadm_status read_idx(const char *path, uint32_t magic, int ndim, uint32_t
     } else if (be32(head) != magic) {
         st = sadm_error(SADM_ERR_FORMAT, "%s: IDX magic 0x%08x, expected 0x%08x", path, be32(head), magic);
     } else {
-        size_t total = 1;
+        uint64_t total = 1;
+        int fits = 1;
         for (int d = 0; d < ndim; d++) {
             dims[d] = be32(head + 4 + 4 * d);
-            total *= dims[d];
+            fits = fits && sadm_mul_u64(total, dims[d], &total);
         }
-        if (total == 0 || total > ((size_t)1 << 31)) {
-            st = sadm_error(SADM_ERR_FORMAT, "%s: implausible IDX sizes", path);
-        } else if (!(*data = malloc(total))) {
-            st = sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
-        } else if (gzread(f, *data, (unsigned)total) != (int)total) {
-            st = sadm_error(SADM_ERR_FORMAT, "%s: truncated: expected %zu data bytes", path, total);
+        /* 2^31 bytes: gzread's int count, and 30 times Fashion-MNIST's training set */
+        if (!fits || total == 0 || total > ((uint64_t)1 << 31) - 1) {
+            char sizes[64];
+            int at = 0;
+            for (int d = 0; d < ndim; d++) at += snprintf(sizes + at, sizeof sizes - (size_t)at, "%s%u", d ? "x" : "", dims[d]);
+            st = sadm_error(SADM_ERR_FORMAT, "%s: IDX sizes %s: %s (at most 2^31 - 1 data bytes are read)", path, sizes,
+                            !fits ? "their product overflows" : total ? "too large" : "no data");
+        } else {
+            st = read_growing(f, path, (size_t)total, data);
         }
     }
     gzclose(f);
@@ -55,8 +87,8 @@ sadm_status sadm_dataset_fmnist(const char *dir, const char *split, sadm_dataset
     if (!d) return sadm_error(SADM_ERR_NOMEM, "Fashion-MNIST: out of memory");
     uint32_t idims[3], ldims[1];
     uint8_t *labels = NULL;
-    sadm_status st = read_idx(ip, 0x00000803u, 3, idims, &d->pixels);
-    if (!st) st = read_idx(lp, 0x00000801u, 1, ldims, &labels);
+    sadm_status st = sadm_idx_read(ip, 0x00000803u, 3, idims, &d->pixels);
+    if (!st) st = sadm_idx_read(lp, 0x00000801u, 1, ldims, &labels);
     if (!st && ldims[0] != idims[0])
         st = sadm_error(SADM_ERR_FORMAT, "%s has %u images but %s has %u labels", ip, idims[0], lp, ldims[0]);
     for (size_t i = 0; !st && i < ldims[0]; i++)

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "../models/params.h"
+
+#define MAX_CLASSES 10000000 /* a DiT's bound (dit_config.c) */
 
 sadm_status sadm_dataset_tensors(const char *path, sadm_dataset **out) {
     SADM_REQUIRE_PTR(path);
@@ -16,6 +19,9 @@ sadm_status sadm_dataset_tensors(const char *path, sadm_dataset **out) {
     const sadm_tensor_info *x = sadm_st_find(f, "x"), *y = sadm_st_find(f, "y");
     if (!x || x->ndim != 4 || x->shape[2] != x->shape[3] || x->shape[0] < 1)
         st = sadm_error(SADM_ERR_FORMAT, "%s: needs a tensor 'x' of shape (N, C, S, S)", path);
+    else if (x->shape[1] < 1 || x->shape[1] > 1024 || x->shape[2] < 1 || x->shape[2] > 4096)
+        st = sadm_error(SADM_ERR_FORMAT, "%s: tensor 'x' has %lld channels of %lldx%lld; expected 1..1024 channels of 1..4096 pixels a side",
+                        path, (long long)x->shape[1], (long long)x->shape[2], (long long)x->shape[3]);
     else if (!y || y->ndim != 1 || y->shape[0] != x->shape[0] || y->dtype != SADM_DTYPE_I64)
         st = sadm_error(SADM_ERR_FORMAT, "%s: needs a tensor 'y' of shape (%lld) and dtype I64 (labels)", path,
                         (long long)x->shape[0]);
@@ -33,12 +39,15 @@ sadm_status sadm_dataset_tensors(const char *path, sadm_dataset **out) {
         memcpy(d->labels, y->data, d->n * sizeof(int64_t));
         int64_t max = -1;
         for (size_t i = 0; i < d->n && !st; i++) {
-            if (d->labels[i] < 0) st = sadm_error(SADM_ERR_FORMAT, "%s: label %lld of sample %zu is negative", path, (long long)d->labels[i], i);
+            if (d->labels[i] < 0 || d->labels[i] >= MAX_CLASSES)
+                st = sadm_error(SADM_ERR_FORMAT, "%s: label %lld of sample %zu is not a class in [0, %d)", path,
+                                (long long)d->labels[i], i, MAX_CLASSES);
             if (d->labels[i] > max) max = d->labels[i];
         }
-        const char *nc = sadm_st_metadata(f, "num_classes");
-        d->classes = nc ? atoi(nc) : (int)(max + 1);
-        if (!st && (d->classes <= max || d->classes < 1))
+        double nc = (double)max + 1;
+        if (!st && sadm_st_metadata(f, "num_classes")) st = sadm_meta_number(f, path, "num_classes", 1, 1, MAX_CLASSES, &nc);
+        d->classes = (int)nc;
+        if (!st && d->classes <= max)
             st = sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ num_classes %d but a label is %lld", path, d->classes, (long long)max);
     }
     sadm_st_close(f);

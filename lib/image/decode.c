@@ -24,6 +24,34 @@ static void jpeg_fail(j_common_ptr cinfo) {
     longjmp(e->jump, 1);
 }
 
+/* ------------------------------------------------------------------ the pixel limit */
+static uint64_t max_pixels; /* 0: not set yet */
+
+void sadm_set_max_image_pixels(uint64_t n) { __atomic_store_n(&max_pixels, n, __ATOMIC_RELAXED); }
+
+uint64_t sadm_max_image_pixels(void) {
+    uint64_t n = __atomic_load_n(&max_pixels, __ATOMIC_RELAXED);
+    if (n) return n;
+    const char *e = getenv("SADM_MAX_IMAGE_PIXELS");
+    char *end;
+    unsigned long long v = e && *e ? strtoull(e, &end, 10) : 0;
+    return e && *e && !*end && v > 0 && e[0] != '-' ? (uint64_t)v : SADM_DEFAULT_MAX_IMAGE_PIXELS;
+}
+
+/* Refuses an image whose declared size passes the limit, before anything is decoded. */
+static sadm_status check_pixels(const char *path, const char *kind, uint64_t w, uint64_t h) {
+    uint64_t limit = sadm_max_image_pixels();
+    if (w == 0 || h == 0) return sadm_error(SADM_ERR_FORMAT, "%s: %s declares a %llux%llu image", path, kind,
+                                            (unsigned long long)w, (unsigned long long)h);
+    if (w * h > limit || w > INT32_MAX / 3 || h > INT32_MAX)
+        return sadm_error(SADM_ERR_FORMAT,
+                          "%s: %s declares %llux%llu = %.1f M pixels, above the limit of %.1f M (a decompression bomb? "
+                          "raise the limit with --max-image-pixels or SADM_MAX_IMAGE_PIXELS)",
+                          path, kind, (unsigned long long)w, (unsigned long long)h, (double)w * (double)h / 1e6,
+                          (double)limit / 1e6);
+    return SADM_OK;
+}
+
 static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level; }
 
 /* Pillow's CMYK to RGB, on Adobe's inverted CMYK as libjpeg returns it. */
@@ -47,6 +75,11 @@ static sadm_status load_jpeg(const char *path, FILE *f, uint8_t **rgb, int *w, i
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
+    sadm_status big = check_pixels(path, "JPEG", cinfo.image_width, cinfo.image_height);
+    if (big) {
+        jpeg_destroy_decompress(&cinfo);
+        return big;
+    }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(&cinfo);
@@ -100,6 +133,11 @@ static sadm_status load_png(const char *path, FILE *f, uint8_t **rgb, int *w, in
     }
     png_init_io(png, f);
     png_read_info(png, info);
+    sadm_status big = check_pixels(path, "PNG", png_get_image_width(png, info), png_get_image_height(png, info));
+    if (big) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return big;
+    }
     int type = png_get_color_type(png, info);
     png_set_strip_16(png);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);

@@ -90,9 +90,17 @@ static void initialise(sadm_dit *m, uint64_t seed) {
     normal(m, m->t2_w, seed, 0.02f);
 }
 
+static sadm_status size_check(const sadm_dit_config *c, const sadm_st_file *f, const char *path) {
+    char config[160];
+    snprintf(config, sizeof config, "depth %d, hidden_size %d, input_size %d, patch_size %d, in_channels %d, num_classes %d",
+             c->depth, c->hidden_size, c->input_size, c->patch_size, c->in_channels, c->num_classes);
+    return sadm_model_size_check("a DiT", sadm_dit_config_param_count(c), config, f, path);
+}
+
 static sadm_status allocate(const sadm_dit_config *cfg, sadm_dit **out) {
     sadm_status st = sadm_dit_config_check(cfg);
     if (st) return st;
+    if ((st = size_check(cfg, NULL, NULL))) return st;
     sadm_dit *m = calloc(1, sizeof *m);
     if (!m) return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
     m->cfg = *cfg;
@@ -196,6 +204,7 @@ sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sa
             st = sadm_error(SADM_ERR_FORMAT,
                             "%s: no DiT metadata in the file; name the model (e.g. --model DiT-XL/2 --image-size 256)", path);
     }
+    if (!st && !(st = sadm_dit_config_check(&cfg))) st = size_check(&cfg, f, path);
     sadm_dit *m = NULL;
     if (!st) st = allocate(&cfg, &m);
     for (size_t i = 0; m && i < m->tab.count && !st; i++) {
@@ -314,6 +323,11 @@ static sadm_status ensure_acts(sadm_dit *m, int N, int inference) {
         m->acts.y = y, m->acts.N = N;
     }
     if (!m->act_mem || need > m->act_floats) {
+        char why[64];
+        snprintf(why, sizeof why, "batch %d of %d tokens", N, m->T);
+        sadm_status st = sadm_memory_check(inference ? "the DiT's activations" : "the DiT's training activations",
+                                           (uint64_t)need * sizeof(float), why);
+        if (st) return st;
         sadm_free(m->act_mem);
         m->act_floats = 0;
         if (!(m->act_mem = sadm_alloc(need * sizeof(float))))

@@ -9,23 +9,51 @@
 
 #include "encoder_internal.h"
 
+/* Each field bounded on its own first, as the DiT's (dit_config.c), so that products fit
+ * an int and errors name the field. */
+#define IN_RANGE(field, lo, hi)                                                                    \
+    SADM_REQUIRE(c->field >= (lo) && c->field <= (hi), "encoder config: " #field " must lie in [%d, %d], got %d", (lo), \
+                 (hi), c->field)
 sadm_status sadm_encoder_config_check(const sadm_encoder_config *c) {
     SADM_REQUIRE_PTR(c);
-    SADM_REQUIRE(c->input_size > 0 && c->patch_size > 0 && c->input_size % c->patch_size == 0,
+    IN_RANGE(input_size, 1, 4096);
+    IN_RANGE(patch_size, 1, 256);
+    IN_RANGE(in_channels, 1, 1024);
+    IN_RANGE(hidden_size, 1, 65536);
+    IN_RANGE(depth, 0, 1024);
+    IN_RANGE(num_heads, 1, 4096);
+    IN_RANGE(embed_dim, 1, 65536);
+    SADM_REQUIRE(isfinite(c->mlp_ratio) && c->mlp_ratio > 0 && c->mlp_ratio <= 64,
+                 "encoder config: mlp_ratio must lie in (0, 64], got %g", c->mlp_ratio);
+    SADM_REQUIRE(c->input_size % c->patch_size == 0,
                  "encoder config: input_size %d must be a positive multiple of patch_size %d", c->input_size,
                  c->patch_size);
-    SADM_REQUIRE(c->in_channels > 0, "encoder config: in_channels must be positive, got %d", c->in_channels);
-    SADM_REQUIRE(c->depth >= 0, "encoder config: depth must not be negative, got %d", c->depth);
-    SADM_REQUIRE(c->num_heads > 0 && c->hidden_size > 0 && c->hidden_size % c->num_heads == 0,
+    SADM_REQUIRE(c->hidden_size % c->num_heads == 0,
                  "encoder config: hidden_size %d must be a positive multiple of num_heads %d", c->hidden_size,
                  c->num_heads);
     SADM_REQUIRE(c->hidden_size % 4 == 0,
                  "encoder config: hidden_size %d must be a multiple of 4 (2-D sin-cos position embedding)",
                  c->hidden_size);
-    SADM_REQUIRE(c->mlp_ratio > 0 && (int)(c->hidden_size * c->mlp_ratio) > 0,
-                 "encoder config: mlp_ratio must be positive, got %g", c->mlp_ratio);
-    SADM_REQUIRE(c->embed_dim > 0, "encoder config: embed_dim must be positive, got %d", c->embed_dim);
+    SADM_REQUIRE((int)(c->hidden_size * c->mlp_ratio) > 0, "encoder config: mlp_ratio %g gives an MLP of no width",
+                 c->mlp_ratio);
     return SADM_OK;
+}
+#undef IN_RANGE
+
+/* Parameters of a valid config (build_table's sizes), in double: the bounds above keep it
+ * exact. */
+uint64_t sadm_encoder_config_param_count(const sadm_encoder_config *c) {
+    double D = c->hidden_size, g = c->input_size / c->patch_size, Hd = (int)(c->hidden_size * c->mlp_ratio);
+    double block = 4 * D + 3 * D * D + 3 * D + D * D + D + Hd * D + Hd + D * Hd + D;
+    return (uint64_t)(D * c->in_channels * c->patch_size * c->patch_size + D + g * g * D + c->depth * block + 2 * D +
+                      c->embed_dim * D + c->embed_dim);
+}
+
+static sadm_status size_check(const sadm_encoder_config *c, const sadm_st_file *f, const char *path) {
+    char config[160];
+    snprintf(config, sizeof config, "depth %d, hidden_size %d, input_size %d, patch_size %d, embed_dim %d", c->depth,
+             c->hidden_size, c->input_size, c->patch_size, c->embed_dim);
+    return sadm_model_size_check("a structure encoder", sadm_encoder_config_param_count(c), config, f, path);
 }
 
 /* ------------------------------------------------------------------ metadata */
@@ -135,6 +163,7 @@ static void initialise(sadm_encoder *e, uint64_t seed) {
 
 static sadm_status allocate(const sadm_encoder_config *cfg, sadm_encoder **out) {
     sadm_status st = sadm_encoder_config_check(cfg);
+    if (!st) st = size_check(cfg, NULL, NULL);
     if (st) return st;
     sadm_encoder *e = calloc(1, sizeof *e);
     if (!e) return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory");
@@ -215,6 +244,7 @@ sadm_status sadm_encoder_load_open_file(const sadm_st_file *f, const char *path,
     snprintf(mprefix, sizeof mprefix, "%s", prefix);
     sadm_encoder_config cfg;
     sadm_status st = sadm_encoder_read_metadata(f, path, mprefix, &cfg);
+    if (!st) st = size_check(&cfg, f, path);
     sadm_encoder *e = NULL;
     if (!st) st = allocate(&cfg, &e);
     if (!st) st = sadm_ptab_read(&e->tab, f, prefix, 0, e->data);

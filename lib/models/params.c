@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,25 +37,60 @@ size_t sadm_ptab_find(const sadm_param_table *t, const char *name) {
     return (size_t)-1;
 }
 
-sadm_status sadm_meta_int(const sadm_st_file *f, const char *path, const char *key, int *out) {
+/* Strict number syntax for values read from files: no leading blanks or '+', nothing after
+ * the number, finite; integers in plain decimal digits (no '.', exponent or hex). */
+static int parse_strict(const char *s, int integer, double *out) {
+    const char *digits = s + (*s == '-');
+    if (!(*digits >= '0' && *digits <= '9') && !(!integer && *digits == '.')) return 0;
+    /* integers: digits only; numbers: decimal digits, point, exponent (no hex, inf, nan) */
+    if (strspn(digits, integer ? "0123456789" : "0123456789.eE+-") != strlen(digits)) return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+sadm_status sadm_meta_number(const sadm_st_file *f, const char *path, const char *key, int integer, double lo, double hi,
+                             double *out) {
     const char *s = sadm_st_metadata(f, key);
     if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < -1000000000L || v > 1000000000L)
-        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected an integer", path, key, s);
-    *out = (int)v;
+    double v = 0;
+    const char *kind = integer ? "an integer" : "a finite number";
+    if (!parse_strict(s, integer, &v))
+        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%.40s', expected %s", path, key, s, kind);
+    if (!(v >= lo && v <= hi))
+        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%.40s', expected %s in [%.17g, %.17g]", path, key, s,
+                          kind, lo, hi);
+    *out = v;
     return SADM_OK;
 }
 
-sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char *key, float *out) {
+sadm_status sadm_meta_u64(const sadm_st_file *f, const char *path, const char *key, uint64_t *out) {
     const char *s = sadm_st_metadata(f, key);
     if (!s) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ has no '%s'", path, key);
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == 0 || *end != 0) return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%s', expected a number", path, key, s);
-    *out = (float)v;
+    int ok = *s != 0 && strlen(s) <= 20;
+    uint64_t v = 0;
+    for (const char *c = s; ok && *c; c++)
+        ok = *c >= '0' && *c <= '9' && sadm_mul_u64(v, 10, &v) && sadm_add_u64(v, (uint64_t)(*c - '0'), &v);
+    if (!ok)
+        return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ '%s' is '%.40s', expected an unsigned 64-bit integer", path, key, s);
+    *out = v;
     return SADM_OK;
+}
+
+sadm_status sadm_meta_int(const sadm_st_file *f, const char *path, const char *key, int *out) {
+    double v;
+    sadm_status st = sadm_meta_number(f, path, key, 1, -1e9, 1e9, &v);
+    if (!st) *out = (int)v;
+    return st;
+}
+
+sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char *key, float *out) {
+    double v;
+    sadm_status st = sadm_meta_number(f, path, key, 0, -3.4e38, 3.4e38, &v);
+    if (!st) *out = (float)v;
+    return st;
 }
 
 sadm_status sadm_meta_write_fields(sadm_st_writer *w, const char *prefix, const sadm_meta_field *fields, size_t n,
@@ -149,4 +185,21 @@ sadm_status sadm_ptab_check_only(const sadm_param_table *t, const sadm_st_file *
             return sadm_error(SADM_ERR_FORMAT, "%s: tensor '%s' is not a parameter of %s", path, name, what);
     }
     return SADM_OK;
+}
+
+sadm_status sadm_model_size_check(const char *what, uint64_t params, const char *config, const sadm_st_file *f,
+                                  const char *path) {
+    if (f) {
+        uint64_t have = 0;
+        for (size_t i = 0; i < sadm_st_count(f); i++) have += sadm_st_tensor(f, i)->nbytes;
+        if (have / 2 < params) /* F16/BF16, the smallest float type a file may hold */
+            return sadm_error(SADM_ERR_FORMAT,
+                              "%s: the metadata describes %s of %llu parameters (%s), but the file holds only %llu bytes "
+                              "of tensors",
+                              path, what, (unsigned long long)params, config, (unsigned long long)have);
+    }
+    char why[256], name[64];
+    snprintf(why, sizeof why, "%.4g G parameters (%s)", (double)params / 1e9, config);
+    snprintf(name, sizeof name, "%s", what);
+    return sadm_memory_check(name, params > UINT64_MAX / 4 ? UINT64_MAX : 4 * params, why);
 }

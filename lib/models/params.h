@@ -16,9 +16,22 @@ void sadm_ptab_free(sadm_param_table *t);
 /* Index of `name`, or (size_t)-1. */
 size_t sadm_ptab_find(const sadm_param_table *t, const char *name);
 
-/* Integer / number values of safetensors __metadata__ keys; errors name the file and key. */
+/* Integer / number values of safetensors __metadata__ keys; errors name the file and key.
+ * Parsing is strict: plain decimal (integers without '.' or exponent), no blanks, nothing
+ * after the number, finite, within [lo, hi]. sadm_meta_int takes [-1e9, 1e9] (a config's
+ * own checks then bound each field), sadm_meta_float any finite float. */
+sadm_status sadm_meta_number(const sadm_st_file *f, const char *path, const char *key, int integer, double lo, double hi,
+                             double *out);
+sadm_status sadm_meta_u64(const sadm_st_file *f, const char *path, const char *key, uint64_t *out);
 sadm_status sadm_meta_int(const sadm_st_file *f, const char *path, const char *key, int *out);
 sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char *key, float *out);
+
+/* Before a model's parameters are allocated: its `params` floats fit in memory and, when
+ * it is read from file f, the file holds at least that many 2-byte values (a few bytes of
+ * metadata cannot ask for gigabytes). `config` describes the sizes for the message
+ * ("depth 10000000, hidden_size 16"). */
+sadm_status sadm_model_size_check(const char *what, uint64_t params, const char *config, const sadm_st_file *f,
+                                  const char *path);
 
 /* A config struct <-> __metadata__ through a table of its fields: key (after a prefix),
  * kind and offset in the struct. Booleans (int fields) are written True/False, as
