@@ -66,6 +66,10 @@ double cli_now(void);
 /* Applies --threads (warning, not failing, where the build has no OpenMP); 2 on a bad value. */
 int cli_threads(const cli_opt *o, size_t n);
 
+/* Drops the lines of log.jsonl at `path` whose "step" is after `step`, and a last line
+ * without its newline (atomically; a missing file is fine). Nonzero on failure (printed). */
+int cli_log_truncate(const char *path, long step);
+
 /* Prints "sadm <cmd>: <message of the last library error>" and returns 1. */
 int cli_fail(const char *cmd);
 

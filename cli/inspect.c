@@ -1,5 +1,6 @@
 /* sadm forward / sadm loss: run a model file on a batch file and write what came out, so
  * that libsadm can be checked against any other implementation. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,22 @@ static float *read_floats(const char *cmd, const sadm_st_file *f, const char *na
         free(p);
         return NULL;
     }
+    for (size_t i = 0; i < numel; i++)
+        if (!isfinite(p[i])) {
+            fprintf(stderr, "sadm %s: tensor '%s' has a non-finite value (%g) at element %zu\n", cmd, name, p[i], i);
+            free(p);
+            return NULL;
+        }
     return p;
 }
 
+/* Timesteps a DiT was trained on lie in [0, T); forward takes float t (respaced runs
+ * feed fractional ones), loss whole ones. */
+#define MAX_TIMESTEP 1e6
+
 /* t as float32 or int64 (N); y as int64 (N). */
-static int read_ty(const char *cmd, const sadm_st_file *f, const char *path, int N, float *tf, int64_t *ti, int64_t *y) {
+static int read_ty(const char *cmd, const sadm_st_file *f, const char *path, int N, int64_t t_max, int num_classes, float *tf,
+                   int64_t *ti, int64_t *y) {
     const sadm_tensor_info *t = sadm_st_find(f, "t"), *yy = sadm_st_find(f, "y");
     if (!t || t->ndim != 1 || t->shape[0] != N || (t->dtype != SADM_DTYPE_I64 && t->dtype != SADM_DTYPE_F32)) {
         fprintf(stderr, "sadm %s: %s: needs 't' of shape (%d), int64 or float32\n", cmd, path, N);
@@ -74,15 +86,30 @@ static int read_ty(const char *cmd, const sadm_st_file *f, const char *path, int
         return 1;
     }
     memcpy(y, yy->data, (size_t)N * sizeof(int64_t));
+    for (int n = 0; n < N; n++)
+        if (y[n] < 0 || y[n] > num_classes) { /* num_classes itself is the null class */
+            fprintf(stderr, "sadm %s: %s: y[%d] = %lld is not a class in [0, %d] (%d: the null class)\n", cmd, path, n,
+                    (long long)y[n], num_classes, num_classes);
+            return 1;
+        }
     for (int n = 0; n < N; n++) {
         if (t->dtype == SADM_DTYPE_I64) {
             int64_t v;
             memcpy(&v, (const char *)t->data + 8 * n, 8);
+            if (v < 0 || v >= t_max) {
+                fprintf(stderr, "sadm %s: %s: t[%d] = %lld is not a timestep in [0, %lld)\n", cmd, path, n, (long long)v,
+                        (long long)t_max);
+                return 1;
+            }
             if (ti) ti[n] = v;
             if (tf) tf[n] = (float)v;
         } else {
             float v;
             memcpy(&v, (const char *)t->data + 4 * n, 4);
+            if (!(v >= 0 && v < t_max)) {
+                fprintf(stderr, "sadm %s: %s: t[%d] = %g is not a timestep in [0, %lld)\n", cmd, path, n, v, (long long)t_max);
+                return 1;
+            }
             if (ti) {
                 if (v != (float)(int64_t)v) {
                     fprintf(stderr, "sadm %s: %s: t[%d] = %g is not a whole timestep\n", cmd, path, n, v);
@@ -141,7 +168,7 @@ int sadm_cmd_forward(int argc, char **argv) {
         t = malloc((size_t)N * sizeof(float));
         y = malloc((size_t)N * sizeof(int64_t));
         out = malloc((size_t)N * Co * xs[2] * xs[3] * sizeof(float));
-        rc = !x || !t || !y || !out || read_ty("forward", f, bpath, N, t, NULL, y);
+        rc = !x || !t || !y || !out || read_ty("forward", f, bpath, N, (int64_t)MAX_TIMESTEP, c->num_classes, t, NULL, y);
     }
     if (!rc && sadm_dit_forward(m, N, x, t, y, out)) rc = cli_fail("forward");
     if (!rc) {
@@ -222,7 +249,7 @@ int sadm_cmd_loss(int argc, char **argv) {
         t = malloc((size_t)N * sizeof(int64_t));
         y = malloc((size_t)N * sizeof(int64_t));
         terms = malloc(3 * (size_t)N * sizeof(float));
-        rc = !x0 || !noise || !t || !y || !terms || read_ty("loss", f, bpath, N, NULL, t, y);
+        rc = !x0 || !noise || !t || !y || !terms || read_ty("loss", f, bpath, N, steps, c->num_classes, NULL, t, y);
     }
     sadm_struct_stats ss = {0};
     if (!rc && (sadm_dit_zero_grad(m) ||

@@ -35,6 +35,10 @@ static int cmd_info(int argc, char **argv) {
                "the active one, the thread count and the BLAS.\n");
         return 0;
     }
+    if (argc > 1) {
+        fprintf(stderr, "sadm info: unexpected argument '%s' (it takes none; see --help)\n", argv[1]);
+        return 2;
+    }
     printf("libsadm %s\n", sadm_version());
     printf("kernel sets:");
     for (const char *const *n = sadm_isa_list(); *n; n++)

@@ -1,4 +1,5 @@
 /* sadm sample: images (PNG grid) and tensors from a trained DiT. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,11 @@ int sadm_cmd_sample(int argc, char **argv) {
         }
         sc.cfg_channels = (int)k;
     }
+    if (strcmp(clip, "yes") && strcmp(clip, "no") && strcmp(clip, "auto")) {
+        fprintf(stderr, "sadm sample: --clip-denoised %s: expected yes, no or auto\n", clip);
+        sadm_dit_free(m);
+        return 2;
+    }
     sc.clip_denoised = !strcmp(clip, "yes") || (!strcmp(clip, "auto") && (C == 1 || C == 3));
     sadm_diffusion *d;
     if (sadm_diffusion_respaced(cli_get(o, n, "schedule"), (int)dsteps, cli_get(o, n, "steps"), &d)) {
@@ -155,6 +161,17 @@ int sadm_cmd_sample(int argc, char **argv) {
         int64_t sx[4] = {num, C, H, H}, sz[5] = {S, num, C, H, H};
         z = malloc((size_t)S * num * per * sizeof(float));
         if (!z || sadm_st_read_f32(nf, "x_T", 4, sx, xT) || sadm_st_read_f32(nf, "z", 5, sz, z)) rc = cli_fail("sample");
+        /* NaN noise would write NaN samples and a grey PNG without a word */
+        for (size_t i = 0; !rc && i < (size_t)num * per; i++)
+            if (!isfinite(xT[i])) {
+                fprintf(stderr, "sadm sample: %s: x_T has a non-finite value (%g) at element %zu\n", noise_path, xT[i], i);
+                rc = 2;
+            }
+        for (size_t i = 0; !rc && i < (size_t)S * num * per; i++)
+            if (!isfinite(z[i])) {
+                fprintf(stderr, "sadm sample: %s: z has a non-finite value (%g) at element %zu\n", noise_path, z[i], i);
+                rc = 2;
+            }
     } else if (!rc) {
         sadm_rng_normal((uint64_t)seed, STREAM_XT, 0, (size_t)num * per, xT);
     }

@@ -110,6 +110,19 @@ static int fd_prepare(const cli_opt *o, size_t n, const char *data_arg, fd_setup
 
 static void on_fd_progress(void *ctx, int done, int total) { cli_progress(ctx, done, total, "FD_fmnist samples"); }
 
+/* After a failure: which checkpoint a --resume would continue from, if there is one. */
+static void last_checkpoint_note(const char *ckpt) {
+    sadm_st_file *f;
+    if (file_exists(ckpt) && !sadm_st_open(ckpt, &f)) {
+        const char *step = sadm_st_metadata(f, "train.step");
+        fprintf(stderr, "sadm train: stopped; the last good checkpoint is %s (step %s): --resume continues from it\n", ckpt,
+                step ? step : "?");
+        sadm_st_close(f);
+    } else {
+        fprintf(stderr, "sadm train: stopped; no checkpoint was written yet (%s does not exist)\n", ckpt);
+    }
+}
+
 /* FD_fmnist of the finished run's model against the test images: to stdout and the log. */
 static int fd_report(const fd_setup *fd, sadm_trainer *tr, const char *data_dir, const char *ema_path, FILE *log) {
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
@@ -277,11 +290,13 @@ int sadm_cmd_train(int argc, char **argv) {
         sadm_train_config_default(&tc);
         tc.batch_size = (int)batch, tc.lr = (float)lr, tc.weight_decay = (float)wd, tc.ema_decay = (float)ema;
         tc.grad_clip = (float)clip, tc.flip = cli_get(o, n, "no-flip") == NULL, tc.seed = (uint64_t)seed;
-        sadm_dit *m;
+        sadm_dit *m = NULL;
         if ((init ? sadm_dit_load(init, NULL, &m) : sadm_dit_create(&mc, tc.seed, &m)) ||
             sadm_trainer_create(m, data, &tc, &tr)) {
+            rc = cli_fail("train");
+            sadm_dit_free(m); /* the trainer owns it only once made */
             sadm_dataset_free(data);
-            return cli_fail("train");
+            return rc;
         }
         if (init) fprintf(stderr, "sadm train: starting from the weights of %s\n", init);
     }
@@ -317,6 +332,16 @@ int sadm_cmd_train(int argc, char **argv) {
                 ec->depth, ec->hidden_size, ec->num_heads, ec->patch_size, ec->embed_dim, eparams, sc->disc_lr, sc->d_steps,
                 sc->d_steps == 1 ? "" : "s");
     }
+    /* the log holds one line per logged step: a run that resumes (or starts again after a
+     * kill before its first checkpoint) drops the lines after its starting step, so no
+     * step is logged twice; stale temporary files of killed writers go too */
+    sadm_remove_stale_temporaries(ckpt);
+    sadm_remove_stale_temporaries(ema_path);
+    if (cli_log_truncate(log_path, sadm_trainer_steps_done(tr))) {
+        sadm_trainer_free(tr);
+        sadm_dataset_free(data);
+        return 1;
+    }
     FILE *log = fopen(log_path, "a");
     if (!log) {
         fprintf(stderr, "sadm train: cannot open %s: %s\n", log_path, strerror(errno));
@@ -342,7 +367,7 @@ int sadm_cmd_train(int argc, char **argv) {
         sadm_step_stats s;
         if (sadm_trainer_step(tr, &s)) {
             rc = cli_fail("train");
-            fprintf(stderr, "sadm train: stopped; the last good checkpoint is %s\n", ckpt);
+            last_checkpoint_note(ckpt);
             break;
         }
         since++;
@@ -362,7 +387,13 @@ int sadm_cmd_train(int argc, char **argv) {
                 fprintf(log, ", \"struct\": %.6g, \"real_cos\": %.6g, \"fake_cos\": %.6g, \"disc_grad_norm\": %.6g%s",
                         s.l_struct, s.real_cos, s.fake_cos, s.disc_grad_norm, collapsed_for >= COLLAPSE_STEPS ? ", \"collapsed\": true" : "");
             fprintf(log, "}\n");
-            fflush(log);
+            if (fflush(log) != 0 || ferror(log)) {
+                fprintf(stderr, "%ssadm train: cannot write %s: %s; stopping\n", prog.tty ? "\n" : "", log_path,
+                        strerror(errno));
+                last_checkpoint_note(ckpt);
+                rc = 1;
+                break;
+            }
             t_last = now, since = 0;
         }
         char status[128];
@@ -374,6 +405,7 @@ int sadm_cmd_train(int argc, char **argv) {
         if (s.step % ckpt_every == 0 && s.step < steps &&
             (sadm_trainer_save(tr, ckpt) || sadm_trainer_save_ema_model(tr, ema_path))) {
             rc = cli_fail("train");
+            last_checkpoint_note(ckpt);
             break;
         }
     }
@@ -388,7 +420,10 @@ int sadm_cmd_train(int argc, char **argv) {
     /* the embedded default's own metric, once the run is complete */
     if (!rc) rc = fd_report(&fd, tr, cli_get(o, n, "data-dir"), ema_path, log);
     sadm_classifier_free(fd.judge);
-    fclose(log);
+    if (fclose(log) != 0 && !rc) {
+        fprintf(stderr, "sadm train: cannot write %s: %s\n", log_path, strerror(errno));
+        rc = 1;
+    }
     sadm_trainer_free(tr);
     sadm_dataset_free(data);
     return rc;

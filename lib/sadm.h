@@ -269,6 +269,11 @@ const char *sadm_dtype_name(sadm_dtype dtype); /* "F32", ... as in the file */
 size_t sadm_dtype_size(sadm_dtype dtype);
 
 typedef struct sadm_st_file sadm_st_file;
+/* Files are written atomically (a temporary "<path>.tmp.<pid>" beside the target, then a
+ * rename). This removes such temporaries of processes that no longer exist, as a kill -9
+ * during a write leaves them; every atomic write of a path does it too. */
+void sadm_remove_stale_temporaries(const char *path);
+
 sadm_status sadm_st_open(const char *path, sadm_st_file **out);
 void sadm_st_close(sadm_st_file *f);
 size_t sadm_st_count(const sadm_st_file *f);

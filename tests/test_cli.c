@@ -128,6 +128,41 @@ START_TEST(test_bad_input) {
     ck_assert_int_eq(run_sadm("forward --model", log, sizeof log), 2);
     ck_assert_msg(strstr(log, "--model needs a value"), "message: %s", log);
     ck_assert_int_eq(run_sadm("frobnicate", log, sizeof log), 2);
+    /* issue 18's silent or misread inputs: each a clear error now */
+    ck_assert_int_eq(run_sadm("info extra", log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "unexpected argument 'extra'"), "%s", log);
+    snprintf(args, sizeof args, "sample --model '%s' --num 1 --steps 2 --clip-denoised maybe --out-tensor '%s'", model, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "--clip-denoised maybe: expected yes, no or auto"), "%s", log);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", ref_tmpdir());
+    static const struct {
+        int what; /* 0: x[3] = NaN, 1: t[1] = 1e30, 2: t[0] = -1, 3: y[0] = 99 */
+        const char *words;
+    } batches[] = {{0, "tensor 'x' has a non-finite value (nan) at element 3"},
+                   {1, "t[1] = 1e+30 is not a timestep"},
+                   {2, "t[0] = -1 is not a timestep"},
+                   {3, "y[0] = 99 is not a class in [0, 4]"}};
+    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++) {
+        float xb[N * 128], tb[N];
+        int64_t yb[N];
+        memcpy(xb, x, sizeof xb), memcpy(yb, y, sizeof yb);
+        for (int k = 0; k < N; k++) tb[k] = (float)t[k];
+        if (batches[i].what == 0) xb[3] = NAN;
+        if (batches[i].what == 1) tb[1] = 1e30f;
+        if (batches[i].what == 2) tb[0] = -1;
+        if (batches[i].what == 3) yb[0] = 99;
+        sadm_st_writer *w = sadm_st_writer_new();
+        int64_t xs[4] = {N, 2, 8, 8}, ns[1] = {N};
+        TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_F32, 4, xs, xb));
+        TU_OK(sadm_st_writer_add(w, "t", SADM_DTYPE_F32, 1, ns, tb));
+        TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, ns, yb));
+        TU_OK(sadm_st_writer_save(w, bad));
+        sadm_st_writer_free(w);
+        snprintf(args, sizeof args, "forward --model '%s' --batch '%s' --out '%s'", model, bad, out);
+        ck_assert_int_ne(run_sadm(args, log, sizeof log), 0);
+        ck_assert_msg(strstr(log, batches[i].words), "case %zu: '%s' lacks '%s'", i, log, batches[i].words);
+    }
     ck_assert_int_eq(run_sadm("forward --help", log, sizeof log), 0);
     ck_assert_msg(strstr(log, "usage: sadm forward"), "help: %s", log);
     ref_cleanup();
@@ -179,6 +214,35 @@ START_TEST(test_train_command) {
     /* six JSON lines in the uninterrupted log */
     snprintf(cmd, sizeof cmd, "test $(grep -c '\"loss\"' '%s/a/log.jsonl') -eq 6", ref_tmpdir());
     ck_assert_int_eq(system(cmd), 0);
+    /* issue 18. A run killed after its checkpoint at step 2 logged steps 3 and 4 and left a
+     * temporary checkpoint of a dead process (pid 2^22+1 cannot exist: pid_max is at most
+     * 2^22) and half a line; the resumed run drops those lines, removes the temporary and
+     * logs each step once. */
+    snprintf(args, sizeof args, "train %s --steps 2 --run-dir '%s/k'", small, ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/k' && printf '{\"step\": 3, \"loss\": 1}\\n{\"step\": 4, \"loss\": 1}\\n{\"step\": 5, \"lo' >> log.jsonl && "
+             "head -c 1000 checkpoint.safetensors > checkpoint.safetensors.tmp.4194305 && "
+             "cp checkpoint.safetensors.tmp.4194305 model-ema.safetensors.tmp.4194305",
+             ref_tmpdir());
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "train %s --steps 4 --run-dir '%s/k' --resume", small, ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train --resume failed: %s", log);
+    ck_assert_msg(strstr(log, "dropped 3 lines after step 2"), "%s", log);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/k' && test $(grep -c '\"loss\"' log.jsonl) -eq 4 && test $(grep -c '\"step\": 3,' log.jsonl) -eq 1 && "
+             "! ls *.tmp.* 2>/dev/null",
+             ref_tmpdir());
+    ck_assert_msg(system(cmd) == 0, "log.jsonl repeats or lacks steps, or a temporary file is left");
+    /* a log that cannot be written stops the run with a message, and names the checkpoint
+     * a --resume would continue from */
+    snprintf(cmd, sizeof cmd, "cd '%s/k' && rm log.jsonl && ln -s /dev/full log.jsonl", ref_tmpdir());
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "train %s --steps 8 --run-dir '%s/k' --resume", small, ref_tmpdir());
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
+    ck_assert_msg(strstr(log, "log.jsonl: No space left on device; stopping") &&
+                      strstr(log, "the last good checkpoint is") && strstr(log, "(step 4)"),
+                  "%s", log);
     ref_cleanup();
 }
 END_TEST

@@ -148,6 +148,32 @@ static double read_scalar(const char *path, const char *key) {
     return v;
 }
 
+/* Statistics that are no Gaussian's (issue 18: -I and NaN gave an FID with exit 0). */
+START_TEST(test_frechet_refuses_bad_statistics) {
+    double mu[3] = {0, 1, 2}, eye[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, fd;
+    double minus[9] = {-1, 0, 0, 0, -1, 0, 0, 0, -1}, asym[9] = {1, 0.5, 0, 0, 1, 0, 0, 0, 1};
+    double minor[9] = {1, 2, 0, 2, 1, 0, 0, 0, 1};                /* |s_01| > sqrt(s_00 s_11) */
+    double indef[9] = {1, .9, .9, .9, 1, -.9, .9, -.9, 1};         /* eigenvalues -0.8, 1.9, 1.9 */
+    double nan_mu[3] = {0, NAN, 0};
+    TU_OK(sadm_frechet_distance(3, mu, eye, mu, eye, &fd));
+    ck_assert(fabs(fd) < 1e-12);
+    const struct {
+        const double *m, *s;
+        const char *words;
+    } bad[] = {{mu, minus, "covariance 2 is not positive semi-definite: variance 0 is -1"},
+               {mu, asym, "covariance 2 is not symmetric"},
+               {mu, minor, "covariance 2 is not positive semi-definite: |(0, 1)| = 2"},
+               {mu, indef, "covariance 2 is not positive semi-definite"},
+               {nan_mu, eye, "mean 2 has a non-finite entry 1"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(sadm_frechet_distance(3, mu, eye, bad[i].m, bad[i].s, &fd), SADM_ERR_NUMERIC);
+        ck_assert_msg(strstr(sadm_last_error(), bad[i].words), "case %zu: '%s' lacks '%s'", i, sadm_last_error(), bad[i].words);
+    }
+    ck_assert_int_eq(sadm_frechet_distance(3, mu, minus, mu, eye, &fd), SADM_ERR_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "covariance 1"));
+}
+END_TEST
+
 START_TEST(test_inception_score_vs_numpy) {
     size_t N = 250;
     int C = 1008;
@@ -208,6 +234,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_stats_vs_numpy);
     tcase_add_test(tc, test_frechet_vs_scipy);
+    tcase_add_test(tc, test_frechet_refuses_bad_statistics);
     tcase_add_test(tc, test_inception_score_vs_numpy);
     tcase_add_test(tc, test_precision_recall_vs_numpy);
     suite_add_tcase(s, tc);

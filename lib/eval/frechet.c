@@ -12,6 +12,14 @@
 
 #include "../internal.h"
 
+/* Eigenvalues of a PSD matrix may dip below zero by rounding only. */
+static int clearly_negative(size_t n, const double *w) {
+    double big = 0, low = 0;
+    for (size_t i = 0; i < n; i++) big = fmax(big, fabs(w[i])), low = fmin(low, w[i]);
+    return low < -1e-6 * big;
+}
+
+
 #ifdef SADM_HAVE_OPENBLAS
 #include <cblas.h>
 /* LAPACK (Fortran interface; the trailing lengths are gfortran's hidden string lengths) */
@@ -52,6 +60,10 @@ static sadm_status trace_sqrt_product(int dim, const double *s1, const double *s
         st = sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: eigen-decomposition of covariance 1 failed (info %d)", info);
         goto done;
     }
+    if (clearly_negative(n, w)) {
+        st = sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: covariance 1 is not positive semi-definite (an eigenvalue is %g)", w[0]);
+        goto done;
+    }
     for (size_t k = 0; k < n; k++) {
         double sw = w[k] > 0 ? sqrt(w[k]) : 0;
         for (size_t j = 0; j < n; j++) t[k * n + j] = sw * a[k * n + j];
@@ -65,6 +77,11 @@ static sadm_status trace_sqrt_product(int dim, const double *s1, const double *s
     if ((info = sym_eig(dim, a, w, 0))) {
         st = sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: eigen-decomposition of sqrt(S1) S2 sqrt(S1) failed (info %d)",
                         info);
+        goto done;
+    }
+    if (clearly_negative(n, w)) {
+        st = sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: covariance 2 is not positive semi-definite (sqrt(S1) S2 sqrt(S1) has "
+                                          "the eigenvalue %g)", w[0]);
         goto done;
     }
     *tr = 0;
@@ -263,12 +280,50 @@ static sadm_status trace_sqrt_product(int dim, const double *s1, const double *s
         st = sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: the eigenvalues of L^T S2 L did not converge (%d)", info);
         goto done;
     }
+    if (clearly_negative(r, w)) {
+        st = sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: covariance 2 is not positive semi-definite (L^T S2 L has a negative "
+                                          "eigenvalue)");
+        goto done;
+    }
     for (size_t i = 0; i < r; i++) *tr += w[i] > 0 ? sqrt(w[i]) : 0;
 done:
     free(W), free(T), free(w), free(perm);
     return st;
 }
 #endif
+
+/* A covariance must be finite, symmetric and positive semi-definite. The checks are the
+ * necessary ones that cost O(n^2): symmetry and a non-negative diagonal within 1e-6 of the
+ * largest variance, and every 2x2 principal minor non-negative (|s_ij| <= sqrt(s_ii s_jj));
+ * the eigenvalue paths below catch what is left (an indefinite matrix whose 2x2 minors
+ * all pass) through eigenvalues clearly below zero. */
+static sadm_status check_covariance(int which, size_t n, const double *s) {
+    double big = 0;
+    for (size_t i = 0; i < n * n; i++)
+        if (!isfinite(s[i]))
+            return sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: covariance %d has a non-finite entry (%zu, %zu)", which,
+                              i / n, i % n);
+    for (size_t i = 0; i < n; i++) big = fmax(big, fabs(s[i * n + i]));
+    double tol = 1e-6 * big + DBL_MIN;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i * n + i] < -tol)
+            return sadm_error(SADM_ERR_NUMERIC,
+                              "Fréchet distance: covariance %d is not positive semi-definite: variance %zu is %g", which, i,
+                              s[i * n + i]);
+        for (size_t j = i + 1; j < n; j++) {
+            double a = s[i * n + j], b = s[j * n + i];
+            if (fabs(a - b) > tol)
+                return sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: covariance %d is not symmetric: (%zu, %zu) is %g, (%zu, %zu) is %g",
+                                  which, i, j, a, j, i, b);
+            if (a * a > fmax(s[i * n + i], 0) * fmax(s[j * n + j], 0) * (1 + 1e-6) + tol * tol)
+                return sadm_error(SADM_ERR_NUMERIC,
+                                  "Fréchet distance: covariance %d is not positive semi-definite: |(%zu, %zu)| = %g exceeds the "
+                                  "square root of its variances' product",
+                                  which, i, j, fabs(a));
+        }
+    }
+    return SADM_OK;
+}
 
 sadm_status sadm_frechet_distance(int dim, const double *mu1, const double *s1, const double *mu2, const double *s2,
                                   double *out) {
@@ -278,11 +333,13 @@ sadm_status sadm_frechet_distance(int dim, const double *mu1, const double *s1, 
     SADM_REQUIRE_PTR(mu2);
     SADM_REQUIRE_PTR(s2);
     SADM_REQUIRE_PTR(out);
-    size_t n = (size_t)dim, nn = n * n;
-    for (size_t i = 0; i < nn; i++)
-        if (!isfinite(s1[i]) || !isfinite(s2[i]))
-            return sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: covariance %d has a non-finite entry (%zu, %zu)",
-                              isfinite(s1[i]) ? 2 : 1, i / n, i % n);
+    size_t n = (size_t)dim;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(mu1[i]) || !isfinite(mu2[i]))
+            return sadm_error(SADM_ERR_NUMERIC, "Fréchet distance: mean %d has a non-finite entry %zu", isfinite(mu1[i]) ? 2 : 1, i);
+    sadm_status cst = check_covariance(1, n, s1);
+    if (!cst) cst = check_covariance(2, n, s2);
+    if (cst) return cst;
     double tr_sqrt = 0;
     sadm_status st = trace_sqrt_product(dim, s1, s2, &tr_sqrt);
     if (st) return st;
