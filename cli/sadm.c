@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "sadm.h"
@@ -46,10 +47,28 @@ static int cmd_info(int argc, char **argv) {
     printf("\nactive:      %s\n", sadm_isa());
     printf("threads:     %d\n", sadm_num_threads());
     printf("BLAS:        %s\n", sadm_blas_info());
+    const char *wait = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    printf("OpenMP wait: %s%s%s\n", wait ? wait : spin ? "spin count " : "default", !wait && spin ? spin : "",
+           wait ? " (OMP_WAIT_POLICY; sadm sets PASSIVE unless you choose)" : "");
     return 0;
 }
 
+/* OpenMP threads that wait at a barrier spin for a while by default (libgomp: 300,000
+ * iterations) before they sleep. On a machine shared with one other busy process that
+ * turns every barrier into a lost time slice: `sadm fid compare` of two statistics files
+ * took 130 s instead of 3.7 s. Sleeping at once (PASSIVE) cost about 1% of a training
+ * step on an idle machine (doc/DEVELOPING.md), so it is sadm's default unless the user
+ * chose a policy. libgomp reads the variable when it is loaded, before main, so the
+ * program sets it and runs itself again once; if that fails it goes on as it is. */
+static void passive_openmp_by_default(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY"); /* not in effect: do not let `sadm info` claim it */
+}
+
 int main(int argc, char **argv) {
+    passive_openmp_by_default(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
