@@ -2,7 +2,8 @@
 # Builds libsadm and its tests for AArch64 with Debian's cross compiler and runs the test
 # suite under qemu-user, so that the NEON kernels are tested for real on an x86 machine.
 # Usage: tests/neon-cross.sh [build-dir]   (run from the source tree, as root to install
-# the packages it needs: gcc-aarch64-linux-gnu, qemu-user, and Check for arm64).
+# the packages it needs: gcc-aarch64-linux-gnu, libc6-dev-arm64-cross (a Recommends that
+# --no-install-recommends skips), qemu-user, and Check for arm64).
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-neon}
@@ -11,7 +12,7 @@ build=$(cd "$build" && pwd)
 sysroot=$build/sysroot
 
 need=""
-for p in gcc-aarch64-linux-gnu qemu-user; do
+for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 if [ -n "$need" ]; then
