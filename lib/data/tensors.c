@@ -46,7 +46,7 @@ sadm_status sadm_dataset_tensors(const char *path, sadm_dataset **out) {
         }
         double nc = (double)max + 1;
         if (!st && sadm_st_metadata(f, "num_classes")) st = sadm_meta_number(f, path, "num_classes", 1, 1, MAX_CLASSES, &nc);
-        d->classes = (int)nc;
+        if (!st) d->classes = (int)nc; /* in range: every label and num_classes were checked */
         if (!st && d->classes <= max)
             st = sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ num_classes %d but a label is %lld", path, d->classes, (long long)max);
     }

@@ -10,6 +10,7 @@ set -eu
 kills=${1:-20}
 steps=${2:-40}
 work=${3:-$(mktemp -d /tmp/sadm-kill-XXXXXX)}
+mkdir -p "$work"
 sadm=${SADM:-./sadm}
 small="--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 8 --ckpt-every 3 --log-every 1 --threads 2 --fd-samples 0 --steps $steps"
 sadm_opts="--sadm --disc-depth 1 --disc-hidden 16 --disc-heads 2 --disc-patch 8 --disc-embed 8"
@@ -28,11 +29,19 @@ for arm in plain sadm; do
         [ -f "$run/checkpoint.safetensors" ] && resume=--resume
         $sadm train $small $extra --run-dir "$run" $resume >>"$work/$arm-killed.log" 2>&1 &
         pid=$!
-        # 0.2-2.5 s into the run; every third kill waits for a temporary checkpoint to appear
+        # once the run trains (a new log line: before that a background job's SIGINT is
+        # still ignored, as sh starts it), 0-1.5 s later; every third kill waits for a
+        # temporary checkpoint to appear instead
+        before=$(cat "$run/log.jsonl" 2>/dev/null | wc -l)
+        for _ in $(seq 1000); do
+            [ "$(cat "$run/log.jsonl" 2>/dev/null | wc -l)" -gt "$before" ] && break
+            kill -0 $pid 2>/dev/null || break
+            sleep 0.02
+        done
         if [ $((n % 3)) -eq 2 ]; then
-            for _ in $(seq 200); do ls "$run"/*.tmp.* >/dev/null 2>&1 && break; sleep 0.02; done
+            for _ in $(seq 500); do ls "$run"/*.tmp.* >/dev/null 2>&1 && break; sleep 0.01; done
         else
-            sleep "$(awk -v r="$(rand)" 'BEGIN { printf "%.2f", 0.2 + 2.3 * r / 65535 }')"
+            sleep "$(awk -v r="$(rand)" 'BEGIN { printf "%.2f", 1.5 * r / 65535 }')"
         fi
         case $(($(rand) % 3)) in 0) sig=KILL ;; 1) sig=TERM ;; *) sig=INT ;; esac
         kill -s $sig $pid 2>/dev/null || true
