@@ -1,6 +1,5 @@
 /* DiT configurations: the named ones of the paper, validation, and the safetensors
  * metadata that carries a config with its weights. */
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,36 +32,20 @@ sadm_status sadm_dit_config_named(const char *name, int input_size, int in_chann
     return sadm_error(SADM_ERR_ARG, "model name '%s': unknown size '%s' (S, B, L or XL)", name, size);
 }
 
-/* Each field is bounded on its own first (generously: DiT-XL/2 has depth 28, width 1152,
- * 16 heads, 1000 classes, 64x64 latents at 512²), so that the products below fit an int
- * and an error names the field that is wrong; memory is checked when the model is made. */
-#define IN_RANGE(field, lo, hi)                                                                    \
-    SADM_REQUIRE(c->field >= (lo) && c->field <= (hi), "DiT config: " #field " must lie in [%d, %d], got %d", (lo), \
-                 (hi), c->field)
+/* The shared sizes first (params.c), then the DiT's own fields; memory is checked when
+ * the model is made. */
 sadm_status sadm_dit_config_check(const sadm_dit_config *c) {
     SADM_REQUIRE_PTR(c);
-    IN_RANGE(input_size, 1, 4096);
-    IN_RANGE(patch_size, 1, 256);
-    IN_RANGE(in_channels, 1, 1024);
-    IN_RANGE(hidden_size, 1, 65536);
-    IN_RANGE(depth, 0, 1024);
-    IN_RANGE(num_heads, 1, 4096);
-    IN_RANGE(num_classes, 1, 10000000);
-    SADM_REQUIRE(isfinite(c->mlp_ratio) && c->mlp_ratio > 0 && c->mlp_ratio <= 64,
-                 "DiT config: mlp_ratio must lie in (0, 64], got %g", c->mlp_ratio);
-    SADM_REQUIRE(c->input_size % c->patch_size == 0,
-                 "DiT config: input_size %d must be a positive multiple of patch_size %d", c->input_size, c->patch_size);
-    SADM_REQUIRE(c->hidden_size % c->num_heads == 0,
-                 "DiT config: hidden_size %d must be a positive multiple of num_heads %d", c->hidden_size, c->num_heads);
-    SADM_REQUIRE(c->hidden_size % 4 == 0, "DiT config: hidden_size %d must be a multiple of 4 (2-D sin-cos position embedding)",
-                 c->hidden_size);
-    SADM_REQUIRE((int)(c->hidden_size * c->mlp_ratio) > 0, "DiT config: mlp_ratio %g gives an MLP of no width", c->mlp_ratio);
+    sadm_status st = sadm_transformer_sizes_check("DiT config", c->input_size, c->patch_size, c->in_channels,
+                                                  c->hidden_size, c->depth, c->num_heads, c->mlp_ratio);
+    if (st) return st;
+    SADM_REQUIRE(c->num_classes >= 1 && c->num_classes <= 10000000, "DiT config: num_classes must lie in [1, 10000000], got %d",
+                 c->num_classes);
     SADM_REQUIRE(c->class_dropout_prob >= 0 && c->class_dropout_prob < 1,
                  "DiT config: class_dropout_prob must lie in [0, 1), got %g", c->class_dropout_prob);
     SADM_REQUIRE(c->learn_sigma == 0 || c->learn_sigma == 1, "DiT config: learn_sigma must be 0 or 1");
     return SADM_OK;
 }
-#undef IN_RANGE
 
 uint64_t sadm_dit_config_param_count(const sadm_dit_config *c) {
     /* in double: every field is bounded, so this cannot overflow and is exact below 2^53 */

@@ -9,36 +9,15 @@
 
 #include "encoder_internal.h"
 
-/* Each field bounded on its own first, as the DiT's (dit_config.c), so that products fit
- * an int and errors name the field. */
-#define IN_RANGE(field, lo, hi)                                                                    \
-    SADM_REQUIRE(c->field >= (lo) && c->field <= (hi), "encoder config: " #field " must lie in [%d, %d], got %d", (lo), \
-                 (hi), c->field)
 sadm_status sadm_encoder_config_check(const sadm_encoder_config *c) {
     SADM_REQUIRE_PTR(c);
-    IN_RANGE(input_size, 1, 4096);
-    IN_RANGE(patch_size, 1, 256);
-    IN_RANGE(in_channels, 1, 1024);
-    IN_RANGE(hidden_size, 1, 65536);
-    IN_RANGE(depth, 0, 1024);
-    IN_RANGE(num_heads, 1, 4096);
-    IN_RANGE(embed_dim, 1, 65536);
-    SADM_REQUIRE(isfinite(c->mlp_ratio) && c->mlp_ratio > 0 && c->mlp_ratio <= 64,
-                 "encoder config: mlp_ratio must lie in (0, 64], got %g", c->mlp_ratio);
-    SADM_REQUIRE(c->input_size % c->patch_size == 0,
-                 "encoder config: input_size %d must be a positive multiple of patch_size %d", c->input_size,
-                 c->patch_size);
-    SADM_REQUIRE(c->hidden_size % c->num_heads == 0,
-                 "encoder config: hidden_size %d must be a positive multiple of num_heads %d", c->hidden_size,
-                 c->num_heads);
-    SADM_REQUIRE(c->hidden_size % 4 == 0,
-                 "encoder config: hidden_size %d must be a multiple of 4 (2-D sin-cos position embedding)",
-                 c->hidden_size);
-    SADM_REQUIRE((int)(c->hidden_size * c->mlp_ratio) > 0, "encoder config: mlp_ratio %g gives an MLP of no width",
-                 c->mlp_ratio);
+    sadm_status st = sadm_transformer_sizes_check("encoder config", c->input_size, c->patch_size, c->in_channels,
+                                                  c->hidden_size, c->depth, c->num_heads, c->mlp_ratio);
+    if (st) return st;
+    SADM_REQUIRE(c->embed_dim >= 1 && c->embed_dim <= 65536, "encoder config: embed_dim must lie in [1, 65536], got %d",
+                 c->embed_dim);
     return SADM_OK;
 }
-#undef IN_RANGE
 
 /* Parameters of a valid config (build_table's sizes), in double: the bounds above keep it
  * exact. */

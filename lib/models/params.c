@@ -198,8 +198,33 @@ sadm_status sadm_model_size_check(const char *what, uint64_t params, const char 
                               "of tensors",
                               path, what, (unsigned long long)params, config, (unsigned long long)have);
     }
-    char why[256], name[64];
+    char why[256];
     snprintf(why, sizeof why, "%.4g G parameters (%s)", (double)params / 1e9, config);
-    snprintf(name, sizeof name, "%s", what);
-    return sadm_memory_check(name, params > UINT64_MAX / 4 ? UINT64_MAX : 4 * params, why);
+    return sadm_memory_check(what, params > UINT64_MAX / 4 ? UINT64_MAX : 4 * params, why);
 }
+
+/* The sizes a DiT and a ViT encoder share, each bounded on its own first (generously:
+ * DiT-XL/2 has depth 28, width 1152, 16 heads, 64x64 latents at 512²) so that their
+ * products fit an int and an error names the field; `what` starts the message. */
+#define IN_RANGE(field, lo, hi)                                                                    \
+    SADM_REQUIRE(field >= (lo) && field <= (hi), "%s: " #field " must lie in [%d, %d], got %d", what, (lo), (hi), field)
+sadm_status sadm_transformer_sizes_check(const char *what, int input_size, int patch_size, int in_channels,
+                                         int hidden_size, int depth, int num_heads, float mlp_ratio) {
+    IN_RANGE(input_size, 1, 4096);
+    IN_RANGE(patch_size, 1, 256);
+    IN_RANGE(in_channels, 1, 1024);
+    IN_RANGE(hidden_size, 1, 65536);
+    IN_RANGE(depth, 0, 1024);
+    IN_RANGE(num_heads, 1, 4096);
+    SADM_REQUIRE(isfinite(mlp_ratio) && mlp_ratio > 0 && mlp_ratio <= 64, "%s: mlp_ratio must lie in (0, 64], got %g", what,
+                 mlp_ratio);
+    SADM_REQUIRE(input_size % patch_size == 0, "%s: input_size %d must be a positive multiple of patch_size %d", what,
+                 input_size, patch_size);
+    SADM_REQUIRE(hidden_size % num_heads == 0, "%s: hidden_size %d must be a positive multiple of num_heads %d", what,
+                 hidden_size, num_heads);
+    SADM_REQUIRE(hidden_size % 4 == 0, "%s: hidden_size %d must be a multiple of 4 (2-D sin-cos position embedding)", what,
+                 hidden_size);
+    SADM_REQUIRE((int)(hidden_size * mlp_ratio) > 0, "%s: mlp_ratio %g gives an MLP of no width", what, mlp_ratio);
+    return SADM_OK;
+}
+#undef IN_RANGE

@@ -26,6 +26,11 @@ sadm_status sadm_meta_u64(const sadm_st_file *f, const char *path, const char *k
 sadm_status sadm_meta_int(const sadm_st_file *f, const char *path, const char *key, int *out);
 sadm_status sadm_meta_float(const sadm_st_file *f, const char *path, const char *key, float *out);
 
+/* Range and divisibility checks of the sizes a DiT and a ViT encoder share (input, patch,
+ * channels, width, depth, heads, MLP ratio); messages start with `what`, e.g. "DiT config". */
+sadm_status sadm_transformer_sizes_check(const char *what, int input_size, int patch_size, int in_channels,
+                                         int hidden_size, int depth, int num_heads, float mlp_ratio);
+
 /* Before a model's parameters are allocated: its `params` floats fit in memory and, when
  * it is read from file f, the file holds at least that many 2-byte values (a few bytes of
  * metadata cannot ask for gigabytes). `config` describes the sizes for the message
