@@ -74,7 +74,8 @@ int sadm_cmd_bench_fid(int argc, char **argv) {
                    {"mode", "adm or pytorch-fid", "adm", 0},
                    {"inception", "FID Inception-v3 weights (default: random weights and BN statistics)", NULL, 0},
                    {"rounds", "timing rounds, libsadm and PyTorch alternating (medians are printed)", "3", 0},
-                   {"threads", "threads for both sides (default: all cores)", NULL, 0}};
+                   {"threads", "threads for both sides (default: all cores)", NULL, 0},
+                   {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0}};
     int rc = cli_parse(argc, argv, o, NOPT(o), "sadm bench fid [options]",
                        "Times FID Inception-v3 pool features for libsadm and PyTorch (torchvision's Inception3 with\n"
                        "pytorch-fid's blocks, float32) in the same invocation, and prints the FID both pipelines give\n"
@@ -82,7 +83,7 @@ int sadm_cmd_bench_fid(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     long N = 64, S = 256, B = 16, rounds = 3;
     if (cli_int(o, NOPT(o), "images", 2, 1 << 20, &N) < 0 || cli_int(o, NOPT(o), "rounds", 1, 100, &rounds) < 0 || cli_int(o, NOPT(o), "size", 8, 4096, &S) < 0 ||
-        cli_int(o, NOPT(o), "batch-size", 1, 4096, &B) < 0 || cli_threads(o, NOPT(o)))
+        cli_int(o, NOPT(o), "batch-size", 1, 4096, &B) < 0 || cli_runtime(o, NOPT(o)))
         return 2;
     const char *mode_name = cli_get(o, NOPT(o), "mode");
     sadm_fid_mode mode = SADM_FID_ADM;

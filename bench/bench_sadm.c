@@ -80,16 +80,17 @@ static int latent_data(const bench_case *c, sadm_dataset **out) {
 int sadm_cmd_bench_sadm(int argc, char **argv) {
     cli_opt o[] = {{"steps", "timed steps per side (median reported)", "5", 0},
                    {"threads", "threads for both sides (default: all cores)", NULL, 0},
+                   {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
                    {"case", "fmnist, dit-s2 or all", "all", 0}};
-    int rc = cli_parse(argc, argv, o, 3, "sadm bench sadm [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
+    int rc = cli_parse(argc, argv, o, 4, "sadm bench sadm [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
                        "Times a plain DiT training step and a SADM step (denoiser forward, one encoder Adam step,\n"
                        "the denoiser's step through the updated encoder) with the default encoder of `sadm train\n"
                        "--sadm` (depth 2, width 96, 4 heads, patch input/8, embed 64), in libsadm and in PyTorch.");
     if (rc) return rc == 1 ? 0 : rc;
     long steps = 5;
-    if (cli_int(o, 3, "steps", 1, 60, &steps) < 0 || cli_threads(o, 3)) return 2;
+    if (cli_int(o, 4, "steps", 1, 60, &steps) < 0 || cli_runtime(o, 4)) return 2;
     int nt = sadm_num_threads();
-    const char *which = cli_get(o, 3, "case");
+    const char *which = cli_get(o, 4, "case");
     const bench_case *cases = bench_cases;
     printf("libsadm %s bench sadm — %d threads, %s kernels\n", sadm_version(), nt, sadm_isa());
     printf("%-8s %5s %10s %10s %9s %10s %10s %9s %12s\n", "case", "batch", "plain s", "SADM s", "overhead", "torch plain",

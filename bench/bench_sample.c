@@ -22,17 +22,18 @@ static int run_torch(const bench_case *c, int steps, double cfg, int threads, do
 int sadm_cmd_bench_sample(int argc, char **argv) {
     cli_opt o[] = {{"steps", "DDIM steps", "50", 0}, {"cfg-scale", "guidance scale", "1.5", 0},
                    {"threads", "threads for both sides (default: all cores)", NULL, 0},
+                   {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
                    {"case", "fmnist, dit-s2 or all", "all", 0}};
-    int rc = cli_parse(argc, argv, o, 4, "sadm bench sample [--steps N] [--cfg-scale S] [--threads N] [--case C]",
+    int rc = cli_parse(argc, argv, o, 5, "sadm bench sample [--steps N] [--cfg-scale S] [--threads N] [--case C]",
                        "Times DDIM sampling with classifier-free guidance for libsadm and the PyTorch reference in\n"
                        "the same invocation and prints images/s and the ratio.");
     if (rc) return rc == 1 ? 0 : rc;
     long steps = 50;
     double cfg = 1.5;
-    if (cli_int(o, 4, "steps", 1, 1000, &steps) < 0 || cli_double(o, 4, "cfg-scale", 0, 100, &cfg) < 0 || cli_threads(o, 4))
+    if (cli_int(o, 5, "steps", 1, 1000, &steps) < 0 || cli_double(o, 5, "cfg-scale", 0, 100, &cfg) < 0 || cli_runtime(o, 5))
         return 2;
     int nt = sadm_num_threads();
-    const char *which = cli_get(o, 4, "case");
+    const char *which = cli_get(o, 5, "case");
     const bench_case *cases = bench_cases;
     char spec[32];
     snprintf(spec, sizeof spec, "ddim%ld", steps);

@@ -78,16 +78,17 @@ int sadm_cmd_bench_train(int argc, char **argv) {
         }
     cli_opt o[] = {{"steps", "timed steps per side (median reported)", "5", 0},
                    {"threads", "threads for both sides (default: all cores)", NULL, 0},
+                   {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
                    {"case", "fmnist, dit-s2 or all", "all", 0}};
-    int rc = cli_parse(argc, argv, o, 3, "sadm bench train [--sadm] [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
+    int rc = cli_parse(argc, argv, o, 4, "sadm bench train [--sadm] [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
                        "Times one training step (q_sample + forward + MSE/VB loss + backward + AdamW) of libsadm\n"
                        "and of the PyTorch reference in the same invocation and prints images/s and the ratio.\n"
                        "With --sadm: a plain step against a SADM step instead (as `sadm bench sadm`).");
     if (rc) return rc == 1 ? 0 : rc;
     long steps = 5;
-    if (cli_int(o, 3, "steps", 1, 60, &steps) < 0 || cli_threads(o, 3)) return 2;
+    if (cli_int(o, 4, "steps", 1, 60, &steps) < 0 || cli_runtime(o, 4)) return 2;
     int nt = sadm_num_threads();
-    const char *which = cli_get(o, 3, "case");
+    const char *which = cli_get(o, 4, "case");
     const bench_case *cases = bench_cases;
     double shares[2] = {0, 0}, rates[2] = {0, 0};
     printf("libsadm %s bench train — %d threads, %s kernels, BLAS: %s\n", sadm_version(), nt, sadm_isa(), sadm_blas_info());

@@ -64,12 +64,29 @@ int cli_int(const cli_opt *o, size_t n, const char *name, long lo, long hi, long
     return 1;
 }
 
-int cli_threads(const cli_opt *o, size_t n) {
+static sadm_backend *selected;
+
+sadm_backend *cli_backend(void) { return selected ? selected : sadm_backend_cpu(); }
+
+int cli_runtime(const cli_opt *o, size_t n) {
     long th = 0;
     if (cli_int(o, n, "threads", 1, 4096, &th) < 0) return 2;
     /* a build without OpenMP runs on one thread: say so, and go on */
     if (th && sadm_set_num_threads((int)th)) fprintf(stderr, "sadm: warning: %s\n", sadm_last_error());
+    const char *note = "";
+    if (sadm_backend_select(cli_get(o, n, "device"), &selected, &note)) {
+        fprintf(stderr, "sadm: %s\n", sadm_last_error());
+        return 2;
+    }
+    if (*note) fprintf(stderr, "sadm: %s\n", note);
     return 0;
+}
+
+int cli_require_cpu(const char *cmd, const char *what) {
+    if (cli_backend() == sadm_backend_cpu()) return 0;
+    fprintf(stderr, "sadm %s: %s runs on the cpu backend only so far, not on %s (use --device cpu)\n", cmd, what,
+            sadm_backend_name(cli_backend()));
+    return 1;
 }
 
 int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double hi, double *out) {

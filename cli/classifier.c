@@ -120,6 +120,7 @@ static int cmd_train(int argc, char **argv) {
         {"test-images", "evaluate on the first N test images at the end (0: skip)", "10000", 0},
         {"data-dir", "folder of the Fashion-MNIST IDX files", NULL, 0},
         {"threads", "threads (default: all cores)", NULL, 0},
+        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
     };
     const size_t n = NOPT(o);
     int rc = cli_parse(argc, argv, o, n, "sadm classifier train --out FILE [options]",
@@ -134,7 +135,8 @@ static int cmd_train(int argc, char **argv) {
     if (cli_int(o, n, "epochs", 1, 10000, &epochs) < 0 || cli_int(o, n, "batch-size", 1, 60000, &batch) < 0 ||
         cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 || cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0 ||
         cli_int(o, n, "test-images", 0, 1L << 30, &test_images) < 0 || cli_double(o, n, "lr", 1e-12, 10, &lr) < 0 ||
-        cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 || cli_threads(o, n))
+        cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 || cli_runtime(o, n) ||
+        cli_require_cpu("classifier train", "the classifier"))
         return 2;
     const char *out = cli_get(o, n, "out");
     if (!out) {
@@ -180,13 +182,16 @@ static int cmd_eval(int argc, char **argv) {
         {"subset", "only the first N images of the split", NULL, 0},
         {"data-dir", "folder of the Fashion-MNIST IDX files", NULL, 0},
         {"threads", "threads (default: all cores)", NULL, 0},
+        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
     };
     const size_t n = NOPT(o);
     int rc = cli_parse(argc, argv, o, n, "sadm classifier eval [--classifier FILE]",
                        "Prints the classifier's accuracy and mean cross-entropy on a Fashion-MNIST split.");
     if (rc) return rc == 1 ? 0 : rc;
     long subset = 0;
-    if (cli_threads(o, n) || cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0) return 2;
+    if (cli_runtime(o, n) || cli_require_cpu("classifier eval", "the classifier") ||
+        cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0)
+        return 2;
     const char *split = cli_get(o, n, "split");
     if (strcmp(split, "train") && strcmp(split, "test")) {
         fprintf(stderr, "sadm classifier eval: --split %s: expected train or test\n", split);

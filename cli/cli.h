@@ -63,8 +63,15 @@ typedef struct cli_progress_state {
 void cli_progress(cli_progress_state *p, long done, long total, const char *status);
 double cli_now(void);
 
-/* Applies --threads (warning, not failing, where the build has no OpenMP); 2 on a bad value. */
-int cli_threads(const cli_opt *o, size_t n);
+/* Applies --threads (warning, not failing, where the build has no OpenMP) and --device
+ * (else $SADM_DEVICE, else auto; a fallback of auto is one line on stderr); 2 on a bad
+ * value (printed). */
+int cli_runtime(const cli_opt *o, size_t n);
+/* The backend --device chose (the CPU before cli_runtime ran). */
+typedef struct sadm_backend sadm_backend;
+sadm_backend *cli_backend(void);
+/* 0 when the chosen backend is the CPU; else prints that `what` runs only there and returns 1. */
+int cli_require_cpu(const char *cmd, const char *what);
 
 /* Drops the lines of log.jsonl at `path` whose "step" is after `step`, and a last line
  * without its newline (atomically; a missing file is fine). Nonzero on failure (printed). */

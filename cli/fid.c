@@ -12,7 +12,8 @@
 #define FID_OPTS                                                                                             \
     {"inception", "FID Inception-v3 weights (.safetensors; see tools/convert_inception.py)", NULL, 0},      \
         {"mode", "input preparation: adm (TensorFlow-1 resize, (x-128)/128) or pytorch-fid", "adm", 0},     \
-        {"batch-size", "images per Inception batch", "32", 0}, {"threads", "threads (default: all cores)", NULL, 0}
+        {"batch-size", "images per Inception batch", "32", 0}, {"threads", "threads (default: all cores)", NULL, 0}, \
+        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0}
 
 typedef struct fid_setup {
     sadm_inception *net;
@@ -22,7 +23,8 @@ typedef struct fid_setup {
 
 static int setup(const char *cmd, const cli_opt *o, size_t n, fid_setup *s) {
     const char *w = cli_get(o, n, "inception"), *mode = cli_get(o, n, "mode");
-    if (cli_threads(o, n) || cli_int(o, n, "batch-size", 1, 4096, &s->batch) < 0) return 2;
+    if (cli_runtime(o, n) || cli_int(o, n, "batch-size", 1, 4096, &s->batch) < 0) return 2;
+    if (cli_require_cpu(cmd, "the FID Inception-v3")) return 2;
     if (!strcmp(mode, "adm")) s->mode = SADM_FID_ADM;
     else if (!strcmp(mode, "pytorch-fid")) s->mode = SADM_FID_PYTORCH;
     else {
@@ -290,7 +292,7 @@ int sadm_cmd_fid_compare(int argc, char **argv) {
         return 2;
     }
     if (npos == 2 && !strcmp(features, "fmnist")) {
-        if (cli_threads(o, NOPT(o))) return 2;
+        if (cli_runtime(o, NOPT(o)) || cli_require_cpu("fid compare", "the Fashion-MNIST classifier")) return 2;
         return compare_fmnist(o, NOPT(o), pos[0], pos[1]);
     }
     long k = 3, split = 5000;

@@ -21,7 +21,8 @@ int cli_fail(const char *cmd) {
     {"image-size", "with --arch: image size; the latent is image-size/8 with 4 channels", NULL, 0},            \
     {"input-size", "with --arch: the model's input size (instead of --image-size)", NULL, 0},                  \
     {"in-channels", "with --arch and --input-size: input channels", "4", 0},                                   \
-    {"num-classes", "with --arch: classes", "1000", 0}, {"threads", "threads (default: all cores)", NULL, 0}
+    {"num-classes", "with --arch: classes", "1000", 0}, {"threads", "threads (default: all cores)", NULL, 0}, \
+        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0}
 
 #define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 
@@ -46,6 +47,11 @@ static int load_model(const char *cmd, const cli_opt *o, size_t n, sadm_dit **m)
         fallback = &cfg;
     }
     if (sadm_dit_load(path, fallback, m)) return cli_fail(cmd);
+    if (sadm_dit_to_backend(*m, cli_backend())) {
+        sadm_dit_free(*m);
+        *m = NULL;
+        return cli_fail(cmd);
+    }
     return 0;
 }
 
@@ -144,7 +150,7 @@ int sadm_cmd_forward(int argc, char **argv) {
                        "O gets out (N,C_out,H,W). Labels are used as given (no class dropout; the null class is\n"
                        "num_classes).");
     if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = cli_threads(o, NOPT(o)))) return rc;
+    if ((rc = cli_runtime(o, NOPT(o)))) return rc;
     const char *bpath = cli_get(o, NOPT(o), "batch"), *opath = cli_get(o, NOPT(o), "out");
     if (!bpath || !opath) {
         fprintf(stderr, "sadm forward: --batch and --out are required (see --help)\n");
@@ -199,7 +205,7 @@ int sadm_cmd_loss(int argc, char **argv) {
                        "fake_cos (mean off-diagonal cosines) and dgrad.<name>, the gradient of L_struct with respect\n"
                        "to the encoder's parameters with the fake samples detached.");
     if (rc) return rc == 1 ? 0 : rc;
-    if ((rc = cli_threads(o, NOPT(o)))) return rc;
+    if ((rc = cli_runtime(o, NOPT(o))) || (rc = 2 * cli_require_cpu("loss", "the gradient dump"))) return rc;
     const char *bpath = cli_get(o, NOPT(o), "batch"), *opath = cli_get(o, NOPT(o), "out");
     long steps = 1000;
     if (!bpath || !opath) {

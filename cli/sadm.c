@@ -27,13 +27,15 @@ static void usage(FILE *f) {
             "  bench fid   FID Inception-v3 features (images/s) and FID, libsadm and PyTorch side by side\n"
             "\n"
             "Run 'sadm <command> --help' for a command's options.\n"
-            "Environment: SADM_ISA=scalar|avx2|avx512|neon forces a kernel set; OMP_NUM_THREADS sets threads.\n");
+            "Environment: SADM_ISA=scalar|avx2|avx512|neon forces a kernel set; OMP_NUM_THREADS sets threads;\n"
+            "SADM_DEVICE=auto|cpu|cuda picks the backend (as --device).\n");
 }
 
 static int cmd_info(int argc, char **argv) {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: sadm info\n\nPrints the library version, the kernel sets built in and available on this CPU,\n"
-               "the active one, the thread count and the BLAS.\n");
+               "the active one, the thread count, the BLAS, the backends (available or why not) and the\n"
+               "device that commands would use ($SADM_DEVICE or --device; auto takes the first available).\n");
         return 0;
     }
     if (argc > 1) {
@@ -47,6 +49,18 @@ static int cmd_info(int argc, char **argv) {
     printf("\nactive:      %s\n", sadm_isa());
     printf("threads:     %d\n", sadm_num_threads());
     printf("BLAS:        %s\n", sadm_blas_info());
+    for (size_t i = 0; i < sadm_backend_count(); i++) {
+        const char *name = sadm_backend_name_at(i), *why = "";
+        int ok = sadm_backend_available(name, &why);
+        printf("%-12s %s: %s%s\n", i ? "" : "backends:", name, ok ? "available" : "not available: ", ok ? "" : why);
+    }
+    sadm_backend *be;
+    const char *note = "", *dev = getenv("SADM_DEVICE");
+    if (sadm_backend_select(NULL, &be, &note))
+        printf("device:      %s\n", sadm_last_error());
+    else
+        printf("device:      %s (%s%s)\n", sadm_backend_name(be), dev && *dev ? "SADM_DEVICE=" : "auto",
+               dev && *dev ? dev : "");
     const char *wait = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
     printf("OpenMP wait: %s%s%s\n", wait ? wait : spin ? "spin count " : "default", !wait && spin ? spin : "",
            wait ? " (OMP_WAIT_POLICY; sadm sets PASSIVE unless you choose)" : "");

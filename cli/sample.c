@@ -56,6 +56,7 @@ int sadm_cmd_sample(int argc, char **argv) {
         {"seed", "seed of labels and noise", "0", 0},
         {"batch-size", "samples per model batch", "32", 0},
         {"threads", "threads (default: all cores)", NULL, 0},
+        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
         {"grid", "PNG grid to write (images only)", "samples.png", 0},
         {"out-tensor", "safetensors file with samples (N,C,H,W) and labels", NULL, 0},
         {"noise-file", "safetensors with x_T (N,C,H,W) and z (S,N,C,H,W): the noise to use", NULL, 0},
@@ -69,7 +70,7 @@ int sadm_cmd_sample(int argc, char **argv) {
     double eta = 0, cfg = 1;
     if (cli_int(o, n, "num", 1, 1 << 24, &num) < 0 || cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 ||
         cli_int(o, n, "batch-size", 1, 1 << 16, &batch) < 0 || cli_int(o, n, "diffusion-steps", 2, 1 << 20, &dsteps) < 0 ||
-        cli_double(o, n, "eta", 0, 100, &eta) < 0 || cli_double(o, n, "cfg-scale", 0, 1000, &cfg) < 0 || cli_threads(o, n))
+        cli_double(o, n, "eta", 0, 100, &eta) < 0 || cli_double(o, n, "cfg-scale", 0, 1000, &cfg) < 0 || cli_runtime(o, n))
         return 2;
     const char *mpath = cli_get(o, n, "model"), *sampler = cli_get(o, n, "sampler");
     if (!mpath) {
@@ -82,6 +83,10 @@ int sadm_cmd_sample(int argc, char **argv) {
     }
     sadm_dit *m;
     if (sadm_dit_load_any(mpath, cli_get(o, n, "raw-weights") == NULL, &m)) return cli_fail("sample");
+    if (sadm_dit_to_backend(m, cli_backend())) {
+        sadm_dit_free(m);
+        return cli_fail("sample");
+    }
     const sadm_dit_config *mc = sadm_dit_get_config(m);
     int C = mc->in_channels, H = mc->input_size;
     size_t per = (size_t)C * H * H;

@@ -177,6 +177,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"no-flip", "no random horizontal flips", NULL, 1},
         {"seed", "seed of initialisation, data order and noise (default: 0; with --init CHECKPOINT: the checkpoint's)", NULL, 0},
         {"threads", "threads (default: all cores)", NULL, 0},
+        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
         {"run-dir", "folder for checkpoint.safetensors, model-ema.safetensors and log.jsonl", "runs/fmnist", 0},
         {"ckpt-every", "steps between checkpoints", "500", 0},
         {"log-every", "steps between log lines", "10", 0},
@@ -214,7 +215,7 @@ int sadm_cmd_train(int argc, char **argv) {
         cli_int(o, n, "learn-sigma", 0, 1, &ls) < 0 || cli_int(o, n, "batch-size", 1, 1 << 20, &batch) < 0 ||
         cli_int(o, n, "steps", 1, 1L << 40, &steps) < 0 || cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 ||
         cli_int(o, n, "ckpt-every", 1, 1L << 40, &ckpt_every) < 0 || cli_int(o, n, "log-every", 1, 1L << 40, &log_every) < 0 ||
-        cli_threads(o, n) || cli_double(o, n, "class-dropout", 0, 0.999, &dropout) < 0 ||
+        cli_runtime(o, n) || cli_double(o, n, "class-dropout", 0, 0.999, &dropout) < 0 ||
         cli_double(o, n, "lr", 0, 10, &lr) < 0 || cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 ||
         cli_double(o, n, "ema-decay", 0, 1, &ema) < 0 || cli_double(o, n, "grad-clip", 0, 1e30, &clip) < 0)
         return 2;
@@ -305,6 +306,12 @@ int sadm_cmd_train(int argc, char **argv) {
         sadm_dataset_free(data);
         return rc;
     }
+    if (sadm_trainer_to_backend(tr, cli_backend())) {
+        rc = cli_fail("train");
+        sadm_trainer_free(tr);
+        sadm_dataset_free(data);
+        return rc;
+    }
     long epochs = 0;
     if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0) {
         sadm_trainer_free(tr);
@@ -316,9 +323,9 @@ int sadm_cmd_train(int argc, char **argv) {
     size_t params = 0;
     for (size_t i = 0; i < sadm_dit_num_params(sadm_trainer_model(tr)); i++)
         if (sadm_dit_param(sadm_trainer_model(tr), i)->trainable) params += sadm_dit_param(sadm_trainer_model(tr), i)->numel;
-    fprintf(stderr, "sadm train: DiT depth %d width %d heads %d patch %d on %dx%dx%d, %zu parameters; batch %d, %d threads, %s kernels\n",
+    fprintf(stderr, "sadm train: DiT depth %d width %d heads %d patch %d on %dx%dx%d, %zu parameters; batch %d, %s backend, %d threads, %s kernels\n",
             mc->depth, mc->hidden_size, mc->num_heads, mc->patch_size, mc->in_channels, mc->input_size, mc->input_size,
-            params, sadm_trainer_config(tr)->batch_size, sadm_num_threads(), sadm_isa());
+            params, sadm_trainer_config(tr)->batch_size, sadm_backend_name(cli_backend()), sadm_num_threads(), sadm_isa());
     sadm_encoder *enc = sadm_trainer_encoder(tr);
     if (enc) {
         const sadm_sadm_config *sc = sadm_trainer_sadm_config(tr);

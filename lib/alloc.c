@@ -11,7 +11,12 @@
 #define SADM_ALIGN 64
 #define HUGE_PAGE_THRESHOLD ((size_t)4 << 20)
 
+static uint64_t allocations;
+
+uint64_t sadm_allocation_count(void) { return __atomic_load_n(&allocations, __ATOMIC_RELAXED); }
+
 void *sadm_alloc(size_t bytes) {
+    __atomic_add_fetch(&allocations, 1, __ATOMIC_RELAXED);
     if (bytes == 0) bytes = 1;
     size_t align = bytes >= HUGE_PAGE_THRESHOLD ? ((size_t)2 << 20) : SADM_ALIGN;
     size_t rounded = (bytes + align - 1) / align * align;

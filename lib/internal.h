@@ -68,12 +68,36 @@ static inline int sadm_shape_bytes(int n, const int64_t *dims, uint64_t elem_siz
     return 1;
 }
 
+/* Per-thread scratch for one operator call (lib/scratch.c): mark, take, release.
+ *     sadm_scratch_mark mk = sadm_scratch_mark_get();
+ *     float *work = sadm_scratch_take(bytes);   // NULL when out of memory
+ *     ...
+ *     sadm_scratch_release(mk);
+ * Inside an OpenMP region each thread takes from its own stack. Memory is 64-byte
+ * aligned and not zeroed. */
+typedef struct sadm_scratch_mark {
+    void *block;
+    size_t used;
+} sadm_scratch_mark;
+sadm_scratch_mark sadm_scratch_mark_get(void);
+void *sadm_scratch_take(size_t bytes);
+void sadm_scratch_release(sadm_scratch_mark mark);
+/* Gives the calling thread's blocks back (its next take starts afresh). */
+void sadm_scratch_free_thread(void);
+
 /* Physical memory of this machine in bytes (UINT64_MAX when unknown). */
 uint64_t sadm_physical_memory(void);
 /* A memory estimate before a large allocation: SADM_OK when `bytes` fits in physical
  * memory, else SADM_ERR_NOMEM with "<what> needs X GB, more than this machine's Y GB: <why>"
  * (why, e.g. "the file says depth 10000000", may be NULL). */
 sadm_status sadm_memory_check(const char *what, uint64_t bytes, const char *why);
+
+/* Returns from the calling function when a call fails. */
+#define SADM_TRY(call)                                                                             \
+    do {                                                                                           \
+        sadm_status sadm_try_ = (call);                                                            \
+        if (sadm_try_) return sadm_try_;                                                           \
+    } while (0)
 
 /* Argument checks: each returns from the calling function with a message naming it. */
 #define SADM_REQUIRE_PTR(p)                                                                        \

@@ -76,7 +76,8 @@ sadm_status sadm_attention_forward(int B, int N, int H, int hd, const float *qkv
     int failed = 0;
 #pragma omp parallel
     {
-        float *S = malloc(sizeof(float) * ((size_t)BQ * BK + (size_t)BQ * hd + 2 * BQ));
+        sadm_scratch_mark mk = sadm_scratch_mark_get();
+        float *S = sadm_scratch_take(sizeof(float) * ((size_t)BQ * BK + (size_t)BQ * hd + 2 * BQ));
         if (!S) {
 #pragma omp atomic write
             failed = 1;
@@ -89,7 +90,7 @@ sadm_status sadm_attention_forward(int B, int N, int H, int hd, const float *qkv
             float *acc = S + (size_t)BQ * BK, *m = acc + (size_t)BQ * hd, *l = m + BQ;
             forward_tile(&d, qkv, b, h, i0, mq, scale, out, lse, S, acc, m, l);
         }
-        free(S);
+        sadm_scratch_release(mk);
     }
     return failed ? sadm_error(SADM_ERR_NOMEM, "sadm_attention_forward: out of memory") : SADM_OK;
 }
@@ -147,7 +148,8 @@ sadm_status sadm_attention_backward(int B, int N, int H, int hd, const float *qk
     int failed = 0;
 #pragma omp parallel
     {
-        float *P = malloc(sizeof(float) * (2 * (size_t)BQ * BK + (size_t)N));
+        sadm_scratch_mark mk = sadm_scratch_mark_get();
+        float *P = sadm_scratch_take(sizeof(float) * (2 * (size_t)BQ * BK + (size_t)N));
         if (!P) {
 #pragma omp atomic write
             failed = 1;
@@ -158,7 +160,7 @@ sadm_status sadm_attention_backward(int B, int N, int H, int hd, const float *qk
             backward_head(&d, qkv, out, lse, dout, dqkv, (int)(t / H), (int)(t % H), scale, P,
                           P + (size_t)BQ * BK, P + 2 * (size_t)BQ * BK);
         }
-        free(P);
+        sadm_scratch_release(mk);
     }
     return failed ? sadm_error(SADM_ERR_NOMEM, "sadm_attention_backward: out of memory") : SADM_OK;
 }

@@ -137,10 +137,14 @@ sadm_status sadm_conv2d_forward(const sadm_conv2d_shape *s, const float *x, cons
     SADM_REQUIRE_PTR(w);
     SADM_REQUIRE_PTR(y);
     size_t P = (size_t)Ho * Wo, CK = (size_t)s->C * s->kh * s->kw;
+    sadm_scratch_mark mk = sadm_scratch_mark_get();
     float *col = NULL;
     if (!is_pointwise(s)) {
-        col = sadm_alloc(CK * P * sizeof(float));
-        if (!col) return sadm_error(SADM_ERR_NOMEM, "sadm_conv2d_forward: out of memory for im2col (%zu floats)", CK * P);
+        col = sadm_scratch_take(CK * P * sizeof(float));
+        if (!col) {
+            sadm_scratch_release(mk);
+            return sadm_error(SADM_ERR_NOMEM, "sadm_conv2d_forward: out of memory for im2col (%zu floats)", CK * P);
+        }
     }
     for (int n = 0; n < s->N; n++) {
         const float *xn = x + (size_t)n * s->C * s->H * s->W;
@@ -156,7 +160,7 @@ sadm_status sadm_conv2d_forward(const sadm_conv2d_shape *s, const float *x, cons
             }
         }
     }
-    sadm_free(col);
+    sadm_scratch_release(mk);
     return SADM_OK;
 }
 
@@ -170,10 +174,14 @@ sadm_status sadm_conv2d_backward(const sadm_conv2d_shape *s, const float *x, con
     SADM_REQUIRE(!dx || w, "sadm_conv2d_backward: argument 'w' is NULL but dx is wanted");
     size_t P = (size_t)Ho * Wo, CK = (size_t)s->C * s->kh * s->kw;
     int pointwise = is_pointwise(s);
+    sadm_scratch_mark mk = sadm_scratch_mark_get();
     float *col = NULL;
     if (!pointwise && (dw || dx)) {
-        col = sadm_alloc(CK * P * sizeof(float));
-        if (!col) return sadm_error(SADM_ERR_NOMEM, "sadm_conv2d_backward: out of memory for im2col (%zu floats)", CK * P);
+        col = sadm_scratch_take(CK * P * sizeof(float));
+        if (!col) {
+            sadm_scratch_release(mk);
+            return sadm_error(SADM_ERR_NOMEM, "sadm_conv2d_backward: out of memory for im2col (%zu floats)", CK * P);
+        }
     }
     const sadm_kernels *k = sadm_kernels_active();
     for (int n = 0; n < s->N; n++) {
@@ -202,6 +210,6 @@ sadm_status sadm_conv2d_backward(const sadm_conv2d_shape *s, const float *x, con
             }
         }
     }
-    sadm_free(col);
+    sadm_scratch_release(mk);
     return SADM_OK;
 }

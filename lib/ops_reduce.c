@@ -16,12 +16,13 @@ static sadm_status reduce(reduce_fn f, size_t n, const float *a, const float *b,
     const sadm_kernels *k = sadm_kernels_active();
     long chunks = (long)sadm_chunks(n, SADM_CHUNK);
     double stack_partial[64];
-    double *partial = chunks <= 64 ? stack_partial : malloc((size_t)chunks * sizeof(double));
+    sadm_scratch_mark mk = sadm_scratch_mark_get();
+    double *partial = chunks <= 64 ? stack_partial : sadm_scratch_take((size_t)chunks * sizeof(double));
     if (!partial) return sadm_error(SADM_ERR_NOMEM, "reduction over %zu elements: out of memory", n);
     SADM_FOR_CHUNKS(n, i0, len) partial[i0 / SADM_CHUNK] = f(k, len, a + i0, b ? b + i0 : NULL);
     double s = 0.0;
     for (long c = 0; c < chunks; c++) s += partial[c];
-    if (partial != stack_partial) free(partial);
+    sadm_scratch_release(mk);
     *result = s;
     return SADM_OK;
 }

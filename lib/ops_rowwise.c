@@ -107,9 +107,12 @@ sadm_status sadm_layernorm_backward(size_t rows, size_t C, const float *x, const
     long blocks = (long)sadm_chunks(rows, LN_ROW_BLOCK);
     int want_params = dw || db;
     float *partial = NULL;
+    sadm_scratch_mark mk = sadm_scratch_mark_get();
     if (want_params) {
-        partial = sadm_calloc((size_t)blocks * 2 * C, sizeof(float));
+        size_t floats = (size_t)blocks * 2 * C;
+        partial = sadm_scratch_take(floats * sizeof(float));
         if (!partial) return sadm_error(SADM_ERR_NOMEM, "sadm_layernorm_backward: out of memory");
+        memset(partial, 0, floats * sizeof(float));
     }
 #pragma omp parallel for schedule(static)
     for (long bl = 0; bl < blocks; bl++) {
@@ -131,7 +134,7 @@ sadm_status sadm_layernorm_backward(size_t rows, size_t C, const float *x, const
                 if (db) k->add(len, db + c0, p + C + c0, db + c0);
             }
         }
-        sadm_free(partial);
+        sadm_scratch_release(mk);
     }
     return SADM_OK;
 }
@@ -273,7 +276,8 @@ sadm_status sadm_cross_entropy(size_t N, int C, const float *logits, const int64
     for (size_t r = 0; r < N; r++)
         SADM_REQUIRE(labels[r] >= 0 && labels[r] < C, "sadm_cross_entropy: label %lld of row %zu is outside [0, %d)",
                      (long long)labels[r], r, C);
-    double *row_loss = malloc(N * sizeof(double));
+    sadm_scratch_mark mk = sadm_scratch_mark_get();
+    double *row_loss = sadm_scratch_take(N * sizeof(double));
     if (!row_loss) return sadm_error(SADM_ERR_NOMEM, "sadm_cross_entropy: out of memory");
     int bad = 0;
 #pragma omp parallel for schedule(static) reduction(| : bad)
@@ -295,7 +299,7 @@ sadm_status sadm_cross_entropy(size_t N, int C, const float *logits, const int64
     }
     double sum = 0;
     for (size_t r = 0; r < N; r++) sum += row_loss[r];
-    free(row_loss);
+    sadm_scratch_release(mk);
     if (bad) return sadm_error(SADM_ERR_NUMERIC, "sadm_cross_entropy: non-finite logits");
     if (loss) *loss = sum / (double)N;
     return SADM_OK;

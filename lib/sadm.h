@@ -85,6 +85,10 @@ void sadm_gemm_profile_read(double *seconds, double *flops);
 void *sadm_alloc(size_t bytes);
 void *sadm_calloc(size_t count, size_t size);
 void sadm_free(void *p);
+/* How many blocks the library has allocated since start (sadm_alloc/sadm_calloc, the
+ * scratch blocks of operators and every backend allocation): a training loop's steps after
+ * the first allocate nothing, which a program can check with this. */
+uint64_t sadm_allocation_count(void);
 
 /* ------------------------------------------------------------------ 3. random numbers */
 /* One Philox-4x32-10 block (Salmon et al. 2011): out = philox(ctr, key). */
@@ -235,6 +239,31 @@ sadm_status sadm_clip_grad_norm(size_t n, float *g, float max_norm, double *norm
 /* x *= a. */
 sadm_status sadm_scale(size_t n, float *x, float a);
 
+/* Layout operators. split: rows (N, k D) of a Linear's output into k contiguous (N, D)
+ * chunks, as torch.chunk(k, dim=1); merge is its inverse (for the gradients). */
+sadm_status sadm_split_chunks(int N, int D, int k, const float *src, float *dst);
+sadm_status sadm_merge_chunks(int N, int D, int k, const float *src, float *dst);
+/* out[r, :] = x[r, :] + row[:] for `rows` rows of n (out may alias x). */
+sadm_status sadm_add_rows(size_t rows, size_t n, const float *x, const float *row, float *out);
+/* dst[i] = (float)src[i]. */
+sadm_status sadm_i64_to_f32(size_t n, const int64_t *src, float *dst);
+
+/* One reverse-diffusion step of the samplers (ADM's p_sample / ddim_sample), given the
+ * model's output for the batch (2N samples when guided: conditional, then unconditional).
+ * The coefficients are those of the step's index; lib/sample.c fills them. */
+typedef struct sadm_sampler_step {
+    float sqrt_recip_ab, sqrt_recipm1_ab; /* sqrt(1/abar), sqrt(1/abar - 1) */
+    float coef1, coef2;                   /* posterior mean coefficients */
+    float min_log, max_log;               /* learned-range variance bounds (log) */
+    float fixed_log_var;                  /* fixed-large variance (log) */
+    float ab_prev, sigma;                 /* DDIM */
+    float nonzero;                        /* 0 at the last step */
+    float cfg_scale;
+    int guided, guided_channels, ddim, clip_denoised, learn_sigma;
+} sadm_sampler_step;
+sadm_status sadm_sampler_update(const sadm_sampler_step *step, int N, int C, size_t HW, const float *model_out,
+                                const float *noise, float *x);
+
 /* ------------------------------------------------------------------ 5. files: safetensors */
 /* The safetensors format (8-byte little-endian header length, a JSON header naming each
  * tensor's dtype, shape and byte range, then the data). Reading maps the file and checks
@@ -267,6 +296,37 @@ typedef struct sadm_tensor_info {
 
 const char *sadm_dtype_name(sadm_dtype dtype); /* "F32", ... as in the file */
 size_t sadm_dtype_size(sadm_dtype dtype);
+
+/* ------------------------------------------------------------------ backends */
+/* Where models compute. "cpu" is always built; "cuda" is a module loaded at run time
+ * (not built yet). Every model is written once against a backend's operator table
+ * (lib/backend.h); memory a model gets from its backend (parameters, gradients, moments,
+ * activations) is that backend's memory, read and written on the host only through
+ * sadm_backend_upload/download. On the CPU backend it is host memory. */
+typedef struct sadm_backend sadm_backend;
+
+/* Training precision, recorded in checkpoints. */
+typedef enum sadm_precision { SADM_PRECISION_FP32 = 0, SADM_PRECISION_BF16 = 1 } sadm_precision;
+const char *sadm_precision_name(sadm_precision p); /* "fp32", "bf16" */
+sadm_status sadm_precision_parse(const char *name, sadm_precision *out);
+
+/* The backends this library knows, in order of preference for "auto" (last = "cpu"). */
+size_t sadm_backend_count(void);
+const char *sadm_backend_name_at(size_t i);
+/* 1 when the named backend can be used here; otherwise 0 and *why (may be NULL) says why. */
+int sadm_backend_available(const char *name, const char **why);
+/* The backend for a device name: "auto", "cpu" or "cuda"; NULL means $SADM_DEVICE, else
+ * "auto". "auto" takes the first available and, when that is not the first one, sets
+ * *note (may be NULL; "" otherwise) to one line saying which was skipped and why.
+ * Unknown names and unavailable backends are errors naming the value and the choices. */
+sadm_status sadm_backend_select(const char *name, sadm_backend **out, const char **note);
+sadm_backend *sadm_backend_cpu(void);
+const char *sadm_backend_name(const sadm_backend *be);
+/* SADM_OK when the backend trains in this precision; else an error naming the choices. */
+sadm_status sadm_backend_check_precision(const sadm_backend *be, sadm_precision precision);
+/* Copies between host memory and memory of the backend. */
+sadm_status sadm_backend_upload(sadm_backend *be, void *dst, const void *host_src, size_t bytes);
+sadm_status sadm_backend_download(sadm_backend *be, void *host_dst, const void *src, size_t bytes);
 
 typedef struct sadm_st_file sadm_st_file;
 /* Files are written atomically (a temporary "<path>.tmp.<pid>" beside the target, then a
@@ -366,6 +426,14 @@ int sadm_dit_out_channels(const sadm_dit *m);
  * the config's shapes. */
 sadm_status sadm_dit_save(const sadm_dit *m, const char *path);
 sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sadm_dit **out);
+/* A model is created and loaded on the CPU backend; this moves its parameters to another
+ * (its gradients and activations are dropped and come back there at their next use).
+ * From then on sadm_dit_param_data/grad_data point into that backend's memory: read
+ * them with sadm_dit_params_download or sadm_backend_download. */
+sadm_status sadm_dit_to_backend(sadm_dit *m, sadm_backend *be);
+sadm_backend *sadm_dit_backend(const sadm_dit *m);
+sadm_status sadm_dit_params_download(const sadm_dit *m, float *dst); /* sadm_dit_param_total floats */
+sadm_status sadm_dit_params_upload(sadm_dit *m, const float *src);
 
 /* Forward pass: x (N, C, H, W), t (N) timesteps, y (N) labels in [0, num_classes]
  * (num_classes = the null class when class dropout > 0); out (N, C_out, H, W). Labels are
@@ -528,6 +596,7 @@ typedef struct sadm_train_config {
     uint64_t seed;
     int diffusion_steps;                /* 1000 */
     char schedule[16];                  /* "linear" */
+    sadm_precision precision;           /* fp32 (the only one so far); recorded in checkpoints */
 } sadm_train_config;
 /* DiT's defaults. */
 void sadm_train_config_default(sadm_train_config *cfg);
@@ -560,7 +629,11 @@ sadm_status sadm_trainer_set_seed(sadm_trainer *tr, uint64_t seed);
 sadm_status sadm_trainer_next_batch(sadm_trainer *tr, const float **x0, const int64_t **t, const int64_t **y,
                                     const float **noise);
 sadm_dit *sadm_trainer_model(sadm_trainer *tr);
-const float *sadm_trainer_ema(const sadm_trainer *tr); /* EMA weights, the model's layout */
+const float *sadm_trainer_ema(const sadm_trainer *tr); /* EMA weights, the model's layout, on its backend */
+/* Moves the model and the whole training state to another backend (plain DiT training;
+ * SADM runs on the CPU backend only so far). The trainer's model must not be moved
+ * behind its back: use this instead of sadm_dit_to_backend once a trainer holds it. */
+sadm_status sadm_trainer_to_backend(sadm_trainer *tr, sadm_backend *be);
 const sadm_train_config *sadm_trainer_config(const sadm_trainer *tr);
 /* Training checkpoint (atomic): weights, EMA, AdamW moments, step and the run's config. */
 sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path);

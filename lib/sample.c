@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "backend.h"
+#include "models/dit_internal.h"
 
 #define STREAM_SAMPLE_NOISE 11
 
@@ -34,65 +35,55 @@ sadm_status sadm_dit_sample(sadm_dit *m, const sadm_diffusion *d, const sadm_sam
         SADM_REQUIRE(y[n] >= 0 && y[n] < mc->num_classes, "label %lld of sample %d is not a class in [0, %d)", (long long)y[n], n,
                      mc->num_classes);
     size_t HW = (size_t)mc->input_size * mc->input_size, per = (size_t)C * HW, pero = (size_t)Co * HW;
-    int NB = guided ? 2 * N : N, k = cfg->cfg_channels ? cfg->cfg_channels : C;
-    float *x = sadm_alloc((size_t)NB * per * sizeof(float)), *mo = sadm_alloc((size_t)NB * pero * sizeof(float));
-    float *noise = sadm_alloc(per * N * sizeof(float)), *tf = malloc((size_t)NB * sizeof(float));
-    int64_t *yy = malloc((size_t)NB * sizeof(int64_t));
+    int NB = guided ? 2 * N : N;
+    /* x, the model output, the step's noise and t on the model's backend; y and x_T come
+     * in, the samples go out */
+    sadm_backend *be = sadm_dit_backend(m);
+    size_t xb = (size_t)N * per * sizeof(float);
+    float *x = sadm_backend_floats(be, (size_t)NB * per + (size_t)NB * pero + (size_t)N * per + (size_t)NB, "sampling");
+    int64_t *yy = be->alloc(be, SADM_DTYPE_I64, (size_t)NB);
+    int64_t *yhost = malloc((size_t)NB * sizeof(int64_t));
+    float *tf_host = malloc((size_t)NB * sizeof(float));
     sadm_status st = SADM_OK;
-    if (!x || !mo || !noise || !tf || !yy) st = sadm_error(SADM_ERR_NOMEM, "sampling: out of memory for batch %d", N);
+    if (!x || !yy || !yhost || !tf_host) st = sadm_error(SADM_ERR_NOMEM, "sampling: out of memory for batch %d", N);
+    float *mo = x ? x + (size_t)NB * per : NULL, *noise = mo ? mo + (size_t)NB * pero : NULL;
+    float *tf = noise ? noise + (size_t)N * per : NULL;
     if (!st) {
-        memcpy(x, x_T, (size_t)N * per * sizeof(float));
-        for (int n = 0; n < NB; n++) yy[n] = n < N ? y[n] : mc->num_classes;
+        for (int n = 0; n < NB; n++) yhost[n] = n < N ? y[n] : mc->num_classes;
+        st = be->upload(be, yy, yhost, (size_t)NB * sizeof(int64_t));
     }
+    if (!st) st = be->upload(be, x, x_T, xb);
     const int64_t *tmap = sadm_diffusion_timestep_map(d);
     for (int step = 0; !st && step < S; step++) {
         int i = S - 1 - step; /* indices run from the last step down to 0 */
-        if (guided) memcpy(x + (size_t)N * per, x, (size_t)N * per * sizeof(float));
-        for (int n = 0; n < NB; n++) tf[n] = (float)tmap[i];
-        st = sadm_dit_forward_inference(m, NB, x, tf, yy, mo);
-        if (st) break;
+        if (guided && (st = be->copy(be, x + (size_t)N * per, x, xb))) break;
+        for (int n = 0; n < NB; n++) tf_host[n] = (float)tmap[i];
+        if ((st = be->upload(be, tf, tf_host, (size_t)NB * sizeof(float)))) break;
+        if ((st = dit_forward_dev(m, NB, x, tf, yy, mo, 1))) break;
         if (step_noise)
-            memcpy(noise, step_noise + (size_t)step * N * per, (size_t)N * per * sizeof(float));
+            st = be->upload(be, noise, step_noise + (size_t)step * N * per, xb);
         else
-            st = sadm_rng_normal(seed, STREAM_SAMPLE_NOISE, (uint64_t)step * N * per, (size_t)N * per, noise);
-        float ra = coef(d, "sqrt_recip_alphas_cumprod", i), rm1 = coef(d, "sqrt_recipm1_alphas_cumprod", i);
-        float c1 = coef(d, "posterior_mean_coef1", i), c2 = coef(d, "posterior_mean_coef2", i);
-        float min_log = coef(d, "posterior_log_variance_clipped", i), max_log = (float)log(sadm_diffusion_array(d, "betas")[i]);
+            st = be->ops->rng_normal(seed, STREAM_SAMPLE_NOISE, (uint64_t)step * N * per, (size_t)N * per, noise);
+        if (st) break;
+        sadm_sampler_step c = {0};
+        c.sqrt_recip_ab = coef(d, "sqrt_recip_alphas_cumprod", i), c.sqrt_recipm1_ab = coef(d, "sqrt_recipm1_alphas_cumprod", i);
+        c.coef1 = coef(d, "posterior_mean_coef1", i), c.coef2 = coef(d, "posterior_mean_coef2", i);
+        c.min_log = coef(d, "posterior_log_variance_clipped", i), c.max_log = (float)log(sadm_diffusion_array(d, "betas")[i]);
         /* fixed-large variance: posterior variance at step 0, beta elsewhere */
-        float fixed_log = (float)log(i == 0 && S > 1 ? sadm_diffusion_array(d, "posterior_variance")[1]
+        c.fixed_log_var = (float)log(i == 0 && S > 1 ? sadm_diffusion_array(d, "posterior_variance")[1]
                                                      : sadm_diffusion_array(d, "betas")[i]);
         float ab = coef(d, "alphas_cumprod", i), abp = coef(d, "alphas_cumprod_prev", i);
-        float sigma = cfg->eta * sqrtf((1.0f - abp) / (1.0f - ab)) * sqrtf(1.0f - ab / abp);
-        float nonzero = i != 0 ? 1.0f : 0.0f;
-#pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) {
-            const float *oc = mo + (size_t)n * pero, *ou = mo + (size_t)(n + N) * pero;
-            float *xn = x + (size_t)n * per;
-            const float *z = noise + (size_t)n * per;
-            for (size_t e = 0; e < per; e++) {
-                int ch = (int)(e / HW);
-                float eps = oc[e];
-                if (guided && ch < k) eps = ou[e] + cfg->cfg_scale * (oc[e] - ou[e]);
-                float px0 = ra * xn[e] - rm1 * eps;
-                if (cfg->clip_denoised) px0 = px0 < -1.0f ? -1.0f : px0 > 1.0f ? 1.0f : px0;
-                if (cfg->ddim) {
-                    float e2 = (ra * xn[e] - px0) / rm1;
-                    float mean = px0 * sqrtf(abp) + sqrtf(1.0f - abp - sigma * sigma) * e2;
-                    xn[e] = mean + nonzero * sigma * z[e];
-                } else {
-                    float log_var = fixed_log;
-                    if (mc->learn_sigma) {
-                        float frac = (oc[per + e] + 1.0f) / 2.0f;
-                        log_var = frac * max_log + (1.0f - frac) * min_log;
-                    }
-                    float mean = c1 * px0 + c2 * xn[e];
-                    xn[e] = mean + nonzero * expf(0.5f * log_var) * z[e];
-                }
-            }
-        }
+        c.ab_prev = abp;
+        c.sigma = cfg->eta * sqrtf((1.0f - abp) / (1.0f - ab)) * sqrtf(1.0f - ab / abp);
+        c.nonzero = i != 0 ? 1.0f : 0.0f;
+        c.cfg_scale = cfg->cfg_scale, c.guided = guided, c.guided_channels = cfg->cfg_channels ? cfg->cfg_channels : C;
+        c.ddim = cfg->ddim, c.clip_denoised = cfg->clip_denoised, c.learn_sigma = mc->learn_sigma;
+        if ((st = be->ops->sampler_update(&c, N, C, HW, mo, noise, x))) break;
         if (progress) progress(ctx, step + 1, S);
     }
-    if (!st) memcpy(out, x, (size_t)N * per * sizeof(float));
-    sadm_free(x), sadm_free(mo), sadm_free(noise), free(tf), free(yy);
+    if (!st) st = be->download(be, out, x, xb);
+    if (x) be->free(be, x);
+    if (yy) be->free(be, yy);
+    free(yhost), free(tf_host);
     return st;
 }

@@ -105,12 +105,14 @@ sadm_status sadm_struct_loss(const sadm_sadm_config *c, int N, int E, const floa
     SADM_REQUIRE_PTR(zr);
     SADM_REQUIRE_PTR(zf);
     size_t NN = (size_t)N * N;
-    double *Sr = malloc(NN * sizeof(double)), *Sf = malloc(NN * sizeof(double)), *Gr = calloc(NN, sizeof(double)),
-           *Gf = calloc(NN, sizeof(double)), *Lr = malloc(NN * sizeof(double)), *Lf = malloc(NN * sizeof(double));
-    if (!Sr || !Sf || !Gr || !Gf || !Lr || !Lf) {
-        free(Sr), free(Sf), free(Gr), free(Gf), free(Lr), free(Lf);
+    sadm_scratch_mark mk = sadm_scratch_mark_get();
+    double *Sr = sadm_scratch_take(6 * NN * sizeof(double));
+    if (!Sr) {
+        sadm_scratch_release(mk);
         return sadm_error(SADM_ERR_NOMEM, "structural distance: out of memory for batch %d", N);
     }
+    double *Sf = Sr + NN, *Gr = Sf + NN, *Gf = Gr + NN, *Lr = Gf + NN, *Lf = Lr + NN;
+    memset(Gr, 0, 2 * NN * sizeof(double));
     gram(N, E, zr, Sr);
     gram(N, E, zf, Sf);
     double loss = 0;
@@ -155,6 +157,6 @@ sadm_status sadm_struct_loss(const sadm_sadm_config *c, int N, int E, const floa
         stats->real_cos = mean_offdiag(N, Sr);
         stats->fake_cos = mean_offdiag(N, Sf);
     }
-    free(Sr), free(Sf), free(Gr), free(Gf), free(Lr), free(Lf);
+    sadm_scratch_release(mk);
     return SADM_OK;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "internal.h"
 #include "models/dit_internal.h"
 #include "models/encoder_internal.h"
@@ -30,9 +31,13 @@ struct sadm_trainer {
     sadm_dit *model;
     const sadm_dataset *data;
     sadm_diffusion *diffusion;
-    float *ema, *m, *v; /* the model's parameter layout */
+    sadm_backend *be;   /* the model's */
+    float *ema, *m, *v; /* the model's parameter layout, on be */
     long step;
-    float *loss, *mse, *vb;
+    float *loss, *mse, *vb;       /* host copies of the per-sample losses */
+    float *dev_x0, *dev_noise;    /* the step's batch on be */
+    float *dev_loss;              /* loss, mse, vb (B each) on be */
+    int64_t *dev_t;               /* t, then y (B each) on be */
     batch_buf buf[2];
     int cur; /* buf[cur] feeds the step; the loader fills buf[1 - cur] */
     uint32_t *perm;
@@ -75,7 +80,10 @@ void sadm_trainer_free(sadm_trainer *tr) {
     pthread_cond_destroy(&tr->done);
     sadm_dit_free(tr->model);
     sadm_diffusion_free(tr->diffusion);
-    sadm_free(tr->ema), sadm_free(tr->m), sadm_free(tr->v);
+    if (tr->be) {
+        tr->be->free(tr->be, tr->ema), tr->be->free(tr->be, tr->m), tr->be->free(tr->be, tr->v);
+        tr->be->free(tr->be, tr->dev_x0), tr->be->free(tr->be, tr->dev_loss), tr->be->free(tr->be, tr->dev_t);
+    }
     for (int i = 0; i < 2; i++) {
         batch_buf *b = &tr->buf[i];
         sadm_free(b->x0), sadm_free(b->noise), free(b->u), free(b->t), free(b->y);
@@ -112,10 +120,16 @@ static sadm_status allocate(sadm_trainer *tr) {
     double bytes = 4.0 * P * sizeof(float) + 2.0 * B * (2 * per + 4) * sizeof(float);
     sadm_status big = sadm_memory_check("training this DiT (optimiser state and batches)", (uint64_t)bytes, why);
     if (big) return big;
-    tr->ema = sadm_alloc(P * sizeof(float));
-    tr->m = sadm_calloc(P, sizeof(float));
-    tr->v = sadm_calloc(P, sizeof(float));
-    int ok = 1;
+    sadm_backend *be = tr->be;
+    tr->ema = be->alloc(be, SADM_DTYPE_F32, P);
+    tr->m = be->alloc(be, SADM_DTYPE_F32, P);
+    tr->v = be->alloc(be, SADM_DTYPE_F32, P);
+    tr->dev_x0 = be->alloc(be, SADM_DTYPE_F32, 2 * B * per);
+    tr->dev_noise = tr->dev_x0 ? tr->dev_x0 + B * per : NULL;
+    tr->dev_loss = be->alloc(be, SADM_DTYPE_F32, 3 * B);
+    tr->dev_t = be->alloc(be, SADM_DTYPE_I64, 2 * B);
+    int ok = tr->ema && tr->m && tr->v && tr->dev_x0 && tr->dev_loss && tr->dev_t &&
+             !be->zero(be, tr->m, P * sizeof(float)) && !be->zero(be, tr->v, P * sizeof(float));
     for (int i = 0; i < 2; i++) {
         batch_buf *b = &tr->buf[i];
         b->x0 = sadm_alloc(B * per * sizeof(float));
@@ -142,10 +156,11 @@ sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const
     SADM_REQUIRE_PTR(out);
     *out = NULL;
     sadm_status st = check_fit(model, data, cfg);
+    if (!st) st = sadm_backend_check_precision(sadm_dit_backend(model), cfg->precision);
     if (st) return st;
     sadm_trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return sadm_error(SADM_ERR_NOMEM, "trainer: out of memory");
-    tr->cfg = *cfg, tr->model = model, tr->data = data;
+    tr->cfg = *cfg, tr->model = model, tr->data = data, tr->be = sadm_dit_backend(model);
     pthread_mutex_init(&tr->lock, NULL);
     pthread_cond_init(&tr->wake, NULL);
     pthread_cond_init(&tr->done, NULL);
@@ -154,7 +169,11 @@ sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const
         sadm_trainer_free(tr);
         return st;
     }
-    memcpy(tr->ema, sadm_dit_param_data(model), sadm_dit_param_total(model) * sizeof(float));
+    if ((st = tr->be->copy(tr->be, tr->ema, sadm_dit_param_data(model), sadm_dit_param_total(model) * sizeof(float)))) {
+        tr->model = NULL;
+        sadm_trainer_free(tr);
+        return st;
+    }
     *out = tr;
     return SADM_OK;
 }
@@ -315,12 +334,23 @@ static sadm_status step_gradients(sadm_trainer *tr, batch_buf *b, sadm_step_stat
     const int B = tr->cfg.batch_size;
     sadm_status st = sadm_dit_zero_grad(tr->model);
     if (st) return st;
-    if (!tr->enc)
-        return sadm_dit_loss(tr->model, tr->diffusion, B, b->x0, b->t, b->y, b->noise, tr->loss, tr->mse, tr->vb, NULL);
+    float *loss = tr->dev_loss, *mse = loss + B, *vb = mse + B;
+    if (!tr->enc) {
+        /* the batch in */
+        sadm_backend *be = tr->be;
+        size_t xbytes = (size_t)B * sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
+                        sadm_dataset_image_size(tr->data) * sizeof(float);
+        SADM_TRY(be->upload(be, tr->dev_x0, b->x0, xbytes));
+        SADM_TRY(be->upload(be, tr->dev_noise, b->noise, xbytes));
+        SADM_TRY(be->upload(be, tr->dev_t, b->t, (size_t)B * sizeof(int64_t)));
+        SADM_TRY(be->upload(be, tr->dev_t + B, b->y, (size_t)B * sizeof(int64_t)));
+        return dit_loss_dev(tr->model, tr->diffusion, B, tr->dev_x0, tr->dev_t, tr->dev_t + B, tr->dev_noise, loss, mse, vb);
+    }
+    /* SADM: on the CPU backend (checked when it was enabled), host memory throughout */
     sadm_struct_stats ds = {0}, gs = {0};
     double dnorm = 0;
-    st = sobj_denoise(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, B, b->x0, b->t, b->y, b->noise, tr->loss,
-                      tr->mse, tr->vb);
+    st = sobj_denoise(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, B, b->x0, b->t, b->y, b->noise, loss, mse,
+                      vb);
     if (!st) st = encoder_steps(tr, b->x0, &ds, &dnorm);
     if (!st && tr->scfg.d_steps == 0 && tr->scfg.lambda == 0) st = sobj_encoder(&tr->obj, tr->enc, &tr->scfg, b->x0, 0, 0, &ds);
     if (st) return st;
@@ -345,13 +375,18 @@ sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     request_load(tr, tr->step + 1); /* the next batch loads while this step computes */
     sadm_step_stats sst = {0};
     if ((st = step_gradients(tr, b, &sst))) return st;
+    /* the per-sample losses out */
+    sadm_backend *be = tr->be;
+    SADM_TRY(be->download(be, tr->loss, tr->dev_loss, (size_t)B * sizeof(float)));
+    SADM_TRY(be->download(be, tr->mse, tr->dev_loss + B, (size_t)B * sizeof(float)));
+    SADM_TRY(be->download(be, tr->vb, tr->dev_loss + 2 * B, (size_t)B * sizeof(float)));
     double loss = 0, mse = 0, vb = 0;
     for (int n = 0; n < B; n++) loss += tr->loss[n], mse += tr->mse[n], vb += tr->vb[n];
     loss /= B, mse /= B, vb /= B;
     size_t P = sadm_dit_param_total(tr->model);
     float *g = sadm_dit_grad_data(tr->model), *w = sadm_dit_param_data(tr->model);
     double norm;
-    if ((st = sadm_clip_grad_norm(P, g, tr->cfg.grad_clip, &norm))) return st;
+    if ((st = be->ops->clip_grad_norm(P, g, tr->cfg.grad_clip, &norm))) return st;
     if (!isfinite(loss) || !isfinite(norm))
         return sadm_error(SADM_ERR_NUMERIC, "step %ld: the loss is %g and the gradient norm %g; weights left as after step %ld",
                           tr->step + 1, loss, norm, tr->step);
@@ -359,10 +394,11 @@ sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     for (size_t i = 0; i < sadm_dit_num_params(tr->model); i++) {
         const sadm_param *p = sadm_dit_param(tr->model, i);
         if (!p->trainable) continue;
-        st = sadm_adamw_step(p->numel, w + p->offset, g + p->offset, tr->m + p->offset, tr->v + p->offset, &oc, tr->step + 1);
+        st = be->ops->adamw_step(p->numel, w + p->offset, g + p->offset, tr->m + p->offset, tr->v + p->offset, &oc,
+                                 tr->step + 1);
         if (st) return st;
     }
-    if ((st = sadm_ema_update(P, tr->ema, w, tr->cfg.ema_decay))) return st;
+    if ((st = be->ops->ema_update(P, tr->ema, w, tr->cfg.ema_decay))) return st;
     tr->step++;
     if (stats) {
         *stats = sst;
@@ -379,6 +415,11 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
     SADM_REQUIRE_PTR(e);
     SADM_REQUIRE_PTR(cfg);
     SADM_REQUIRE(!tr->enc, "sadm_trainer_enable_sadm: this trainer already trains with SADM");
+    if (tr->be != sadm_backend_cpu())
+        return sadm_error(SADM_ERR_UNSUPPORTED,
+                          "SADM training runs on the cpu backend only so far (the structure encoder does not go through "
+                          "the backend table yet); this trainer is on %s",
+                          tr->be->name);
     sadm_status st = sadm_sadm_config_check(cfg);
     if (st) return st;
     const sadm_dit_config *mc = sadm_dit_get_config(tr->model);
@@ -402,16 +443,103 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
 }
 
 sadm_encoder *sadm_trainer_encoder(sadm_trainer *tr) { return tr ? tr->enc : NULL; }
+
+/* ------------------------------------------------------------------ backends */
+/* One block of the training state to move between backends. */
+typedef struct state_block {
+    void **p;
+    sadm_dtype dtype;
+    size_t count;
+    void *fresh;
+} state_block;
+
+/* All blocks are copied first and swapped only when every copy and the model's move
+ * succeeded, so a failure leaves the trainer whole on its old backend. */
+sadm_status sadm_trainer_to_backend(sadm_trainer *tr, sadm_backend *be) {
+    SADM_REQUIRE_PTR(tr);
+    SADM_REQUIRE_PTR(be);
+    if (be == tr->be) return SADM_OK;
+    if (tr->enc)
+        return sadm_error(SADM_ERR_UNSUPPORTED,
+                          "SADM training runs on the cpu backend only so far (the structure encoder does not go through "
+                          "the backend table yet); cannot move it to %s",
+                          be->name);
+    SADM_TRY(sadm_backend_check_precision(be, tr->cfg.precision));
+    wait_loader(tr);
+    size_t P = sadm_dit_param_total(tr->model), B = (size_t)tr->cfg.batch_size;
+    size_t per = (size_t)sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
+                 sadm_dataset_image_size(tr->data);
+    sadm_backend *from = tr->be;
+    state_block blocks[] = {{(void **)&tr->ema, SADM_DTYPE_F32, P, NULL},
+                            {(void **)&tr->m, SADM_DTYPE_F32, P, NULL},
+                            {(void **)&tr->v, SADM_DTYPE_F32, P, NULL},
+                            {(void **)&tr->dev_x0, SADM_DTYPE_F32, 2 * B * per, NULL},
+                            {(void **)&tr->dev_loss, SADM_DTYPE_F32, 3 * B, NULL},
+                            {(void **)&tr->dev_t, SADM_DTYPE_I64, 2 * B, NULL}};
+    const size_t nb = sizeof blocks / sizeof blocks[0];
+    sadm_status st = SADM_OK;
+    for (size_t i = 0; i < nb && !st; i++) {
+        state_block *b = &blocks[i];
+        size_t bytes = b->count * sadm_dtype_size(b->dtype);
+        void *host = sadm_alloc(bytes);
+        b->fresh = be->alloc(be, b->dtype, b->count);
+        if (!host || !b->fresh) st = sadm_error(SADM_ERR_NOMEM, "trainer: out of memory moving to %s", be->name);
+        if (!st) st = from->download(from, host, *b->p, bytes);
+        if (!st) st = be->upload(be, b->fresh, host, bytes);
+        sadm_free(host);
+    }
+    if (!st) st = sadm_dit_to_backend(tr->model, be);
+    if (st) {
+        for (size_t i = 0; i < nb; i++)
+            if (blocks[i].fresh) be->free(be, blocks[i].fresh);
+        return st;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        from->free(from, *blocks[i].p);
+        *blocks[i].p = blocks[i].fresh;
+    }
+    tr->dev_noise = tr->dev_x0 + B * per;
+    tr->be = be;
+    return sadm_dit_grad_data(tr->model) ? SADM_OK : sadm_error(SADM_ERR_NOMEM, "trainer: out of memory for the gradients");
+}
 const sadm_sadm_config *sadm_trainer_sadm_config(const sadm_trainer *tr) { return tr && tr->enc ? &tr->scfg : NULL; }
 
 /* ------------------------------------------------------------------ checkpoints */
 static const char *const PREFIXES[] = {"ema.", "opt.m.", "opt.v.", "disc.", NULL};
 
+/* Weights, EMA and moments readable by the host: the backend's own memory when that is
+ * host memory, else one downloaded copy (*copy, to be freed). */
+typedef struct host_state {
+    const float *data, *ema, *m, *v;
+    float *copy;
+} host_state;
+
+static sadm_status host_view(const sadm_trainer *tr, host_state *h) {
+    sadm_backend *be = tr->be;
+    size_t P = sadm_dit_param_total(tr->model), bytes = P * sizeof(float);
+    *h = (host_state){sadm_dit_param_data(tr->model), tr->ema, tr->m, tr->v, NULL};
+    if (be->host_memory) return SADM_OK;
+    if (!(h->copy = sadm_alloc(4 * bytes))) return sadm_error(SADM_ERR_NOMEM, "trainer: out of memory for a host copy");
+    const float *src[4] = {h->data, h->ema, h->m, h->v};
+    for (int i = 0; i < 4; i++) SADM_TRY(be->download(be, h->copy + i * P, src[i], bytes));
+    h->data = h->copy, h->ema = h->copy + P, h->m = h->copy + 2 * P, h->v = h->copy + 3 * P;
+    return SADM_OK;
+}
+
 sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     SADM_REQUIRE_PTR(tr);
     SADM_REQUIRE_PTR(path);
+    host_state h;
+    sadm_status hst = host_view(tr, &h);
+    if (hst) {
+        sadm_free(h.copy);
+        return hst;
+    }
     sadm_st_writer *w = sadm_st_writer_new();
-    if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    if (!w) {
+        sadm_free(h.copy);
+        return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    }
     size_t np = sadm_dit_num_params(tr->model);
     char (*names)[160] = calloc(3 * np, sizeof *names);
     sadm_status st = names ? sadm_dit_write_metadata(sadm_dit_get_config(tr->model), w)
@@ -436,6 +564,7 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     META("train.flip", "%d", c->flip);
     META("train.diffusion_steps", "%d", c->diffusion_steps);
     META("train.schedule", "%s", c->schedule);
+    META("train.precision", "%s", sadm_precision_name(c->precision));
     if (tr->enc) {
         const sadm_sadm_config *sc = &tr->scfg;
         META("sadm.lambda", "%.9g", sc->lambda);
@@ -454,21 +583,21 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
         if (!st) st = sadm_ptab_write(&tr->enc->tab, tr->ev, "disc.opt.v.", 1, w);
     }
 #undef META
-    const float *data = sadm_dit_param_data(tr->model);
     for (size_t i = 0; i < np && !st; i++) {
         const sadm_param *p = sadm_dit_param(tr->model, i);
-        st = sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, data + p->offset);
+        st = sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, h.data + p->offset);
         snprintf(names[3 * i], 160, "ema.%s", p->name);
-        if (!st) st = sadm_st_writer_add(w, names[3 * i], SADM_DTYPE_F32, p->ndim, p->shape, tr->ema + p->offset);
+        if (!st) st = sadm_st_writer_add(w, names[3 * i], SADM_DTYPE_F32, p->ndim, p->shape, h.ema + p->offset);
         if (!p->trainable) continue;
         snprintf(names[3 * i + 1], 160, "opt.m.%s", p->name);
         snprintf(names[3 * i + 2], 160, "opt.v.%s", p->name);
-        if (!st) st = sadm_st_writer_add(w, names[3 * i + 1], SADM_DTYPE_F32, p->ndim, p->shape, tr->m + p->offset);
-        if (!st) st = sadm_st_writer_add(w, names[3 * i + 2], SADM_DTYPE_F32, p->ndim, p->shape, tr->v + p->offset);
+        if (!st) st = sadm_st_writer_add(w, names[3 * i + 1], SADM_DTYPE_F32, p->ndim, p->shape, h.m + p->offset);
+        if (!st) st = sadm_st_writer_add(w, names[3 * i + 2], SADM_DTYPE_F32, p->ndim, p->shape, h.v + p->offset);
     }
     if (!st) st = sadm_st_writer_save(w, path);
     sadm_st_writer_free(w);
     free(names);
+    sadm_free(h.copy);
     return st;
 }
 
@@ -549,6 +678,12 @@ sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_t
     c.weight_decay = (float)wd, c.ema_decay = (float)ema, c.grad_clip = (float)clip, c.flip = flip != 0;
     c.diffusion_steps = (int)ds;
     snprintf(c.schedule, sizeof c.schedule, "%s", sched ? sched : "linear");
+    const char *prec = sadm_st_metadata(f, "train.precision"); /* absent before precision modes: fp32 */
+    if (prec && sadm_precision_parse(prec, &c.precision)) {
+        st = sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'train.precision' is '%.40s', expected fp32 or bf16", path, prec);
+        sadm_st_close(f);
+        return st;
+    }
     sadm_dit *m = NULL;
     st = dit_load_open_file(f, path, NULL, PREFIXES, &m);
     sadm_trainer *tr = NULL;
@@ -579,16 +714,17 @@ sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_t
 sadm_status sadm_trainer_save_ema_model(const sadm_trainer *tr, const char *path) {
     SADM_REQUIRE_PTR(tr);
     sadm_dit *m = tr->model;
-    size_t P = sadm_dit_param_total(m);
-    float *keep = malloc(P * sizeof(float));
+    sadm_backend *be = tr->be;
+    size_t bytes = sadm_dit_param_total(m) * sizeof(float);
+    float *keep = be->alloc(be, SADM_DTYPE_F32, sadm_dit_param_total(m));
     if (!keep) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
     float *w = sadm_dit_param_data(m);
-    memcpy(keep, w, P * sizeof(float));
-    memcpy(w, tr->ema, P * sizeof(float));
-    sadm_status st = sadm_dit_save(m, path);
-    memcpy(w, keep, P * sizeof(float));
-    free(keep);
-    return st;
+    sadm_status st = be->copy(be, keep, w, bytes);
+    if (!st) st = be->copy(be, w, tr->ema, bytes);
+    if (!st) st = sadm_dit_save(m, path);
+    sadm_status back = be->copy(be, w, keep, bytes);
+    be->free(be, keep);
+    return st ? st : back;
 }
 
 sadm_status sadm_dit_load_any(const char *path, int use_ema, sadm_dit **out) {

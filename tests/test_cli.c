@@ -139,6 +139,22 @@ START_TEST(test_bad_input) {
                  getenv("SADM_BIN"), getenv("SADM_BIN"));
         ck_assert_msg(system(cmd) == 0, "sadm does not default to OMP_WAIT_POLICY=PASSIVE: %s", cmd);
     }
+    /* backends: listed by info; unknown or unavailable devices are clear errors; cpu works */
+    ck_assert_int_eq(run_sadm("info", log, sizeof log), 0);
+    ck_assert_msg(strstr(log, "cuda: not available: ") && strstr(log, "cpu: available") && strstr(log, "device:      cpu"),
+                  "%s", log);
+    snprintf(args, sizeof args, "sample --model '%s' --num 1 --steps 2 --device gpu --out-tensor '%s'", model, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "device 'gpu' is not a backend (choices: auto, cuda, cpu)"), "%s", log);
+    snprintf(args, sizeof args, "sample --model '%s' --num 1 --steps 2 --device cuda --out-tensor '%s'", model, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "device cuda: the backend is not available: "), "%s", log);
+    snprintf(args, sizeof args, "sample --model '%s' --num 1 --steps 2 --out-tensor '%s'", model, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 0);
+    ck_assert_msg(strstr(log, "device auto: cuda is not available") && strstr(log, "using cpu"), "%s", log);
+    snprintf(args, sizeof args, "sample --model '%s' --num 1 --steps 2 --device cpu --out-tensor '%s'", model, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 0);
+    ck_assert_msg(!strstr(log, "device auto"), "%s", log);
     /* issue 18's silent or misread inputs: each a clear error now */
     ck_assert_int_eq(run_sadm("info extra", log, sizeof log), 2);
     ck_assert_msg(strstr(log, "unexpected argument 'extra'"), "%s", log);

@@ -119,6 +119,7 @@ static sadm_status allocate(const sadm_dit_config *cfg, sadm_dit **out) {
         sadm_dit_free(m);
         return st ? st : sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
     }
+    m->be = sadm_backend_cpu(); /* created and loaded on the host; sadm_dit_to_backend moves it */
     m->data = sadm_calloc(m->tab.total, sizeof(float));
     if (!m->data) {
         size_t floats = m->tab.total;
@@ -142,11 +143,53 @@ void sadm_dit_free(sadm_dit *m) {
     sadm_ptab_free(&m->tab);
     free(m->blk);
     free(m->acts.blocks);
-    free(m->acts.y);
-    sadm_free(m->act_mem);
-    sadm_free(m->grad);
-    sadm_free(m->data);
+    m->be->free(m->be, m->acts.y);
+    m->be->free(m->be, m->act_mem);
+    m->be->free(m->be, m->grad);
+    m->be->free(m->be, m->data);
     free(m);
+}
+
+sadm_backend *sadm_dit_backend(const sadm_dit *m) { return m ? m->be : NULL; }
+
+/* The parameters move; gradients and activations are dropped and come back on the new
+ * backend at their next use. */
+sadm_status sadm_dit_to_backend(sadm_dit *m, sadm_backend *be) {
+    SADM_REQUIRE_PTR(m);
+    SADM_REQUIRE_PTR(be);
+    if (be == m->be) return SADM_OK;
+    size_t bytes = m->tab.total * sizeof(float);
+    float *data = sadm_backend_floats(be, m->tab.total, "DiT parameters");
+    if (!data) return SADM_ERR_NOMEM;
+    float *host = m->be->host_memory ? m->data : sadm_alloc(bytes);
+    sadm_status st = host ? SADM_OK : sadm_error(SADM_ERR_NOMEM, "DiT: out of memory moving %zu parameters", m->tab.total);
+    if (!st && host != m->data) st = m->be->download(m->be, host, m->data, bytes);
+    if (!st) st = be->upload(be, data, host, bytes);
+    if (host != m->data) sadm_free(host);
+    if (st) {
+        be->free(be, data);
+        return st;
+    }
+    m->be->free(m->be, m->data);
+    m->be->free(m->be, m->grad);
+    m->be->free(m->be, m->act_mem);
+    m->be->free(m->be, m->acts.y);
+    m->grad = NULL, m->act_mem = NULL, m->acts.y = NULL, m->act_floats = 0, m->acts.N = 0, m->acts.N_last = 0;
+    m->data = data;
+    m->be = be;
+    return SADM_OK;
+}
+
+sadm_status sadm_dit_params_download(const sadm_dit *m, float *dst) {
+    SADM_REQUIRE_PTR(m);
+    SADM_REQUIRE_PTR(dst);
+    return m->be->download(m->be, dst, m->data, m->tab.total * sizeof(float));
+}
+
+sadm_status sadm_dit_params_upload(sadm_dit *m, const float *src) {
+    SADM_REQUIRE_PTR(m);
+    SADM_REQUIRE_PTR(src);
+    return m->be->upload(m->be, m->data, src, m->tab.total * sizeof(float));
 }
 
 const sadm_dit_config *sadm_dit_get_config(const sadm_dit *m) { return m ? &m->cfg : NULL; }
@@ -162,13 +205,21 @@ sadm_status sadm_dit_save(const sadm_dit *m, const char *path) {
     SADM_REQUIRE_PTR(path);
     sadm_st_writer *w = sadm_st_writer_new();
     if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
-    sadm_status st = sadm_dit_write_metadata(&m->cfg, w);
+    const float *host = m->data;
+    sadm_status st = SADM_OK;
+    if (!m->be->host_memory) {
+        float *copy = sadm_alloc(m->tab.total * sizeof(float));
+        st = copy ? sadm_dit_params_download(m, copy) : sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+        host = copy;
+    }
+    if (!st) st = sadm_dit_write_metadata(&m->cfg, w);
     for (size_t i = 0; i < m->tab.count && !st; i++) {
         const sadm_param *p = &m->tab.items[i];
-        st = sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, m->data + p->offset);
+        st = sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, host + p->offset);
     }
     if (!st) st = sadm_st_writer_save(w, path);
     sadm_st_writer_free(w);
+    if (host != m->data) sadm_free((float *)host);
     return st;
 }
 
@@ -232,11 +283,18 @@ sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sa
 static size_t layout_acts(sadm_dit *m, int N, float *base, int inference) {
     size_t at = 0, NT = (size_t)N * m->T, D = m->D;
     dit_acts *a = &m->acts;
+    size_t per = (size_t)m->cfg.in_channels * m->cfg.input_size * m->cfg.input_size;
+    size_t per_out = (size_t)m->C_out * m->cfg.input_size * m->cfg.input_size;
 #define TAKE(ptr, n)                                                                               \
     do {                                                                                           \
         if (base) (ptr) = base + at;                                                               \
         at += ((size_t)(n) + 15) / 16 * 16;                                                        \
     } while (0)
+    /* first, so that they sit at the same place in the training and inference layouts */
+    TAKE(a->in_x, N * per);
+    TAKE(a->in_t, N);
+    TAKE(a->out, N * per_out);
+    TAKE(a->d_out, N * per_out);
     TAKE(a->patches, NT * m->F_in);
     TAKE(a->t_freq, (size_t)N * FREQ_DIM);
     TAKE(a->t_h, N * D);
@@ -318,8 +376,9 @@ static sadm_status ensure_acts(sadm_dit *m, int N, int inference) {
     if (!m->acts.blocks && !(m->acts.blocks = calloc(m->cfg.depth ? m->cfg.depth : 1, sizeof *m->acts.blocks)))
         return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
     if (N > m->acts.N) {
-        int64_t *y = realloc(m->acts.y, (size_t)N * sizeof(int64_t));
+        int64_t *y = m->be->alloc(m->be, SADM_DTYPE_I64, (size_t)N);
         if (!y) return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory");
+        m->be->free(m->be, m->acts.y);
         m->acts.y = y, m->acts.N = N;
     }
     if (!m->act_mem || need > m->act_floats) {
@@ -328,9 +387,9 @@ static sadm_status ensure_acts(sadm_dit *m, int N, int inference) {
         sadm_status st = sadm_memory_check(inference ? "the DiT's activations" : "the DiT's training activations",
                                            (uint64_t)need * sizeof(float), why);
         if (st) return st;
-        sadm_free(m->act_mem);
+        m->be->free(m->be, m->act_mem);
         m->act_floats = 0;
-        if (!(m->act_mem = sadm_alloc(need * sizeof(float))))
+        if (!(m->act_mem = m->be->alloc(m->be, SADM_DTYPE_F32, need)))
             return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the activations of batch %d (%zu floats)", N, need);
         m->act_floats = need;
     }
@@ -338,70 +397,75 @@ static sadm_status ensure_acts(sadm_dit *m, int N, int inference) {
     return SADM_OK;
 }
 
+sadm_status dit_prepare(sadm_dit *m, int N, int inference) { return ensure_acts(m, N, inference); }
+
 size_t sadm_dit_activation_bytes(const sadm_dit *m) { return m ? m->act_floats * sizeof(float) : 0; }
 
-/* ------------------------------------------------------------------ adaLN chunks */
-void dit_split_chunks(int N, int D, int k, const float *src, float *dst) {
-    for (int j = 0; j < k; j++)
-        for (int n = 0; n < N; n++)
-            memcpy(dst + ((size_t)j * N + n) * D, src + ((size_t)n * k + j) * D, (size_t)D * sizeof(float));
-}
-
-void dit_merge_chunks(int N, int D, int k, const float *src, float *dst) {
-    for (int j = 0; j < k; j++)
-        for (int n = 0; n < N; n++)
-            memcpy(dst + ((size_t)n * k + j) * D, src + ((size_t)j * N + n) * D, (size_t)D * sizeof(float));
-}
-
 /* ------------------------------------------------------------------ forward */
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        sadm_status st_ = (call);                                                                  \
-        if (st_) return st_;                                                                       \
-    } while (0)
-
-static sadm_status forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out, int inference);
-
-sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out) {
-    return forward(m, N, x, t, y, out, 0);
+sadm_status dit_check_labels(const sadm_dit *m, int N, const int64_t *y) {
+    for (int n = 0; n < N; n++)
+        SADM_REQUIRE(y[n] >= 0 && y[n] < m->label_rows,
+                     "sadm_dit_forward: label %lld of sample %d is outside [0, %d)%s", (long long)y[n], n, m->label_rows,
+                     m->label_rows > m->cfg.num_classes ? " (the last is the null class)" : "");
+    return SADM_OK;
 }
 
-sadm_status sadm_dit_forward_inference(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out) {
-    return forward(m, N, x, t, y, out, 1);
-}
-
-static sadm_status forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out, int inference) {
+/* The edge: host x, t, y, out. On a backend with host memory they pass straight through;
+ * elsewhere they are copied into the arena's edge buffers. */
+static sadm_status forward_host(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out,
+                                int inference) {
     SADM_REQUIRE_PTR(m);
     SADM_REQUIRE_POSITIVE(N);
     SADM_REQUIRE_PTR(x);
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(y);
     SADM_REQUIRE_PTR(out);
-    for (int n = 0; n < N; n++)
-        SADM_REQUIRE(y[n] >= 0 && y[n] < m->label_rows,
-                     "sadm_dit_forward: label %lld of sample %d is outside [0, %d)%s", (long long)y[n], n, m->label_rows,
-                     m->label_rows > m->cfg.num_classes ? " (the last is the null class)" : "");
-    TRY(ensure_acts(m, N, inference));
+    SADM_TRY(dit_check_labels(m, N, y));
+    if (m->be->host_memory) return dit_forward_dev(m, N, x, t, y, out, inference);
+    SADM_TRY(ensure_acts(m, N, inference));
+    sadm_backend *be = m->be;
+    dit_acts *a = &m->acts;
+    size_t per = (size_t)m->cfg.in_channels * m->cfg.input_size * m->cfg.input_size;
+    size_t per_out = (size_t)m->C_out * m->cfg.input_size * m->cfg.input_size;
+    SADM_TRY(be->upload(be, a->in_x, x, (size_t)N * per * sizeof(float)));
+    SADM_TRY(be->upload(be, a->in_t, t, (size_t)N * sizeof(float)));
+    SADM_TRY(be->upload(be, a->y, y, (size_t)N * sizeof(int64_t)));
+    SADM_TRY(dit_forward_dev(m, N, a->in_x, a->in_t, a->y, a->out, inference));
+    return be->download(be, out, a->out, (size_t)N * per_out * sizeof(float));
+}
+
+sadm_status sadm_dit_forward(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out) {
+    return forward_host(m, N, x, t, y, out, 0);
+}
+
+sadm_status sadm_dit_forward_inference(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out) {
+    return forward_host(m, N, x, t, y, out, 1);
+}
+
+sadm_status dit_forward_dev(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out,
+                            int inference) {
+    SADM_TRY(ensure_acts(m, N, inference));
     const sadm_dit_config *c = &m->cfg;
+    sadm_backend *be = m->be;
     dit_acts *a = &m->acts;
     a->N_last = 0; /* a failure below leaves nothing to run a backward on */
-    memcpy(a->y, y, (size_t)N * sizeof(int64_t));
+    if (y != a->y) SADM_TRY(be->copy(be, a->y, y, (size_t)N * sizeof(int64_t)));
     int D = m->D, T = m->T, NT = N * T, H = c->input_size, p = c->patch_size;
 
     /* x_embedder (conv p×p stride p = patchify + Linear) + pos_embed */
     float *h = c->depth ? a->blocks[0].x_in : a->x_last;
-    TRY(sadm_patchify(N, c->in_channels, H, H, p, x, a->patches));
-    TRY(sadm_linear_forward(NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), dit_p(m, m->xe_b), h));
-    for (int n = 0; n < N; n++) TRY(sadm_add((size_t)T * D, h + (size_t)n * T * D, dit_p(m, m->pos), h + (size_t)n * T * D));
+    SADM_OP(be, patchify, N, c->in_channels, H, H, p, x, a->patches);
+    SADM_OP(be, linear_forward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), dit_p(m, m->xe_b), h);
+    SADM_OP(be, add_rows, (size_t)N, (size_t)T * D, h, dit_p(m, m->pos), h);
 
     /* conditioning c = t_embedder(t) + y_embedder(y) */
-    TRY(sadm_timestep_embedding(N, FREQ_DIM, t, 10000.0f, a->t_freq));
-    TRY(sadm_linear_forward(N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), dit_p(m, m->t0_b), a->t_h));
-    TRY(sadm_silu_forward((size_t)N * D, a->t_h, a->t_act));
-    TRY(sadm_linear_forward(N, D, D, a->t_act, dit_p(m, m->t2_w), dit_p(m, m->t2_b), a->t_emb));
-    TRY(sadm_embedding_forward(N, D, m->label_rows, dit_p(m, m->y_table), y, a->y_emb));
-    TRY(sadm_add((size_t)N * D, a->t_emb, a->y_emb, a->c));
-    TRY(sadm_silu_forward((size_t)N * D, a->c, a->silu_c));
+    SADM_OP(be, timestep_embedding, N, FREQ_DIM, t, 10000.0f, a->t_freq);
+    SADM_OP(be, linear_forward, N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), dit_p(m, m->t0_b), a->t_h);
+    SADM_OP(be, silu_forward, (size_t)N * D, a->t_h, a->t_act);
+    SADM_OP(be, linear_forward, N, D, D, a->t_act, dit_p(m, m->t2_w), dit_p(m, m->t2_b), a->t_emb);
+    SADM_OP(be, embedding_forward, N, D, m->label_rows, dit_p(m, m->y_table), a->y, a->y_emb);
+    SADM_OP(be, add, (size_t)N * D, a->t_emb, a->y_emb, a->c);
+    SADM_OP(be, silu_forward, (size_t)N * D, a->c, a->silu_c);
 
     for (int i = 0; i < c->depth; i++) {
         dit_block_params *bp = &m->blk[i];
@@ -409,31 +473,31 @@ static sadm_status forward(sadm_dit *m, int N, const float *x, const float *t, c
         float *next = i + 1 < c->depth ? a->blocks[i + 1].x_in : a->x_last;
         size_t ND = (size_t)N * D;
         /* shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp */
-        TRY(sadm_linear_forward(N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), dit_p(m, bp->ada_b), b->ada_raw));
-        dit_split_chunks(N, D, 6, b->ada_raw, b->ada);
+        SADM_OP(be, linear_forward, N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), dit_p(m, bp->ada_b), b->ada_raw);
+        SADM_OP(be, split_chunks, N, D, 6, b->ada_raw, b->ada);
         /* x = x + gate_msa * attn(modulate(norm1(x), shift_msa, scale_msa)) */
-        TRY(sadm_layernorm_forward(NT, D, b->x_in, NULL, NULL, LN_EPS, b->ln1, b->mean1, b->rstd1));
-        TRY(sadm_modulate_forward(N, T, D, b->ln1, b->ada, b->ada + ND, b->mod1));
-        TRY(sadm_linear_forward(NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), dit_p(m, bp->qkv_b), b->qkv));
-        TRY(sadm_attention_forward(N, T, m->heads, m->hd, b->qkv, b->attn, b->lse));
-        TRY(sadm_linear_forward(NT, D, D, b->attn, dit_p(m, bp->proj_w), dit_p(m, bp->proj_b), b->proj));
-        TRY(sadm_gated_add_forward(N, T, D, b->x_in, b->ada + 2 * ND, b->proj, b->x_mid));
+        SADM_OP(be, layernorm_forward, NT, D, b->x_in, NULL, NULL, LN_EPS, b->ln1, b->mean1, b->rstd1);
+        SADM_OP(be, modulate_forward, N, T, D, b->ln1, b->ada, b->ada + ND, b->mod1);
+        SADM_OP(be, linear_forward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), dit_p(m, bp->qkv_b), b->qkv);
+        SADM_OP(be, attention_forward, N, T, m->heads, m->hd, b->qkv, b->attn, b->lse);
+        SADM_OP(be, linear_forward, NT, D, D, b->attn, dit_p(m, bp->proj_w), dit_p(m, bp->proj_b), b->proj);
+        SADM_OP(be, gated_add_forward, N, T, D, b->x_in, b->ada + 2 * ND, b->proj, b->x_mid);
         /* x = x + gate_mlp * mlp(modulate(norm2(x), shift_mlp, scale_mlp)) */
-        TRY(sadm_layernorm_forward(NT, D, b->x_mid, NULL, NULL, LN_EPS, b->ln2, b->mean2, b->rstd2));
-        TRY(sadm_modulate_forward(N, T, D, b->ln2, b->ada + 3 * ND, b->ada + 4 * ND, b->mod2));
-        TRY(sadm_linear_forward(NT, D, m->Hd, b->mod2, dit_p(m, bp->fc1_w), dit_p(m, bp->fc1_b), b->fc1));
-        TRY(sadm_gelu_forward((size_t)NT * m->Hd, b->fc1, b->gelu));
-        TRY(sadm_linear_forward(NT, m->Hd, D, b->gelu, dit_p(m, bp->fc2_w), dit_p(m, bp->fc2_b), b->fc2));
-        TRY(sadm_gated_add_forward(N, T, D, b->x_mid, b->ada + 5 * ND, b->fc2, next));
+        SADM_OP(be, layernorm_forward, NT, D, b->x_mid, NULL, NULL, LN_EPS, b->ln2, b->mean2, b->rstd2);
+        SADM_OP(be, modulate_forward, N, T, D, b->ln2, b->ada + 3 * ND, b->ada + 4 * ND, b->mod2);
+        SADM_OP(be, linear_forward, NT, D, m->Hd, b->mod2, dit_p(m, bp->fc1_w), dit_p(m, bp->fc1_b), b->fc1);
+        SADM_OP(be, gelu_forward, (size_t)NT * m->Hd, b->fc1, b->gelu);
+        SADM_OP(be, linear_forward, NT, m->Hd, D, b->gelu, dit_p(m, bp->fc2_w), dit_p(m, bp->fc2_b), b->fc2);
+        SADM_OP(be, gated_add_forward, N, T, D, b->x_mid, b->ada + 5 * ND, b->fc2, next);
     }
 
     /* final layer: shift, scale = adaLN(c); linear(modulate(norm(x), shift, scale)) */
-    TRY(sadm_linear_forward(N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), dit_p(m, m->fa_b), a->adaf_raw));
-    dit_split_chunks(N, D, 2, a->adaf_raw, a->adaf);
-    TRY(sadm_layernorm_forward(NT, D, a->x_last, NULL, NULL, LN_EPS, a->lnf, a->meanf, a->rstdf));
-    TRY(sadm_modulate_forward(N, T, D, a->lnf, a->adaf, a->adaf + (size_t)N * D, a->modf));
-    TRY(sadm_linear_forward(NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin));
-    TRY(sadm_unpatchify(N, m->C_out, H, H, p, a->lin, out));
+    SADM_OP(be, linear_forward, N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), dit_p(m, m->fa_b), a->adaf_raw);
+    SADM_OP(be, split_chunks, N, D, 2, a->adaf_raw, a->adaf);
+    SADM_OP(be, layernorm_forward, NT, D, a->x_last, NULL, NULL, LN_EPS, a->lnf, a->meanf, a->rstdf);
+    SADM_OP(be, modulate_forward, N, T, D, a->lnf, a->adaf, a->adaf + (size_t)N * D, a->modf);
+    SADM_OP(be, linear_forward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin);
+    SADM_OP(be, unpatchify, N, m->C_out, H, H, p, a->lin, out);
     a->N_last = inference ? 0 : N; /* shared buffers hold nothing a backward could use */
     return SADM_OK;
 }

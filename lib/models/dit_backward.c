@@ -9,32 +9,46 @@
 
 float *sadm_dit_grad_data(sadm_dit *m) {
     if (!m) return NULL;
-    if (!m->grad) m->grad = sadm_calloc(m->tab.total, sizeof(float));
+    if (!m->grad && (m->grad = m->be->alloc(m->be, SADM_DTYPE_F32, m->tab.total)) &&
+        m->be->zero(m->be, m->grad, m->tab.total * sizeof(float))) {
+        m->be->free(m->be, m->grad);
+        m->grad = NULL;
+    }
     return m->grad;
 }
 
 sadm_status sadm_dit_zero_grad(sadm_dit *m) {
     SADM_REQUIRE_PTR(m);
     if (!sadm_dit_grad_data(m)) return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the gradients");
-    memset(m->grad, 0, m->tab.total * sizeof(float));
-    return SADM_OK;
+    return m->be->zero(m->be, m->grad, m->tab.total * sizeof(float));
 }
 
 static inline float *G(sadm_dit *m, size_t idx) { return m->grad + m->tab.items[idx].offset; }
 
-static inline void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+#define zero(p, n) SADM_TRY(be->zero(be, (p), (n) * sizeof(float)))
 
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        sadm_status st_ = (call);                                                                  \
-        if (st_) return st_;                                                                       \
-    } while (0)
-
+/* The edge: dout and dx in host memory. */
 sadm_status sadm_dit_backward(sadm_dit *m, const float *dout, float *dx) {
     SADM_REQUIRE_PTR(m);
     SADM_REQUIRE_PTR(dout);
     SADM_REQUIRE(m->acts.N_last > 0, "sadm_dit_backward: no successful forward pass to go back through");
+    if (m->be->host_memory) return dit_backward_dev(m, dout, dx);
+    sadm_backend *be = m->be;
+    dit_acts *a = &m->acts;
+    size_t HW = (size_t)m->cfg.input_size * m->cfg.input_size, N = (size_t)a->N_last;
+    SADM_TRY(be->upload(be, a->d_out, dout, N * m->C_out * HW * sizeof(float)));
+    /* x's slot is free after the forward (the patches are kept): dx goes there, holding
+     * the caller's dx first because the backward adds into it */
+    size_t dx_bytes = N * m->cfg.in_channels * HW * sizeof(float);
+    if (dx) SADM_TRY(be->upload(be, a->in_x, dx, dx_bytes));
+    SADM_TRY(dit_backward_dev(m, a->d_out, dx ? a->in_x : NULL));
+    return dx ? be->download(be, dx, a->in_x, dx_bytes) : SADM_OK;
+}
+
+sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
+    SADM_REQUIRE(m->acts.N_last > 0, "sadm_dit_backward: no successful forward pass to go back through");
     if (!sadm_dit_grad_data(m)) return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the gradients");
+    sadm_backend *be = m->be;
     const sadm_dit_config *c = &m->cfg;
     dit_acts *a = &m->acts;
     dit_grad_scratch *g = &a->g;
@@ -43,18 +57,18 @@ sadm_status sadm_dit_backward(sadm_dit *m, const float *dout, float *dx) {
 
     /* final layer */
     zero(g->d_lin, (size_t)NT * m->F_out);
-    TRY(sadm_unpatchify_backward(N, m->C_out, H, H, p, dout, g->d_lin));
+    SADM_OP(be, unpatchify_backward, N, m->C_out, H, H, p, dout, g->d_lin);
     zero(g->d_mod, NTD);
-    TRY(sadm_linear_backward(NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), g->d_lin, g->d_mod, G(m, m->fl_w), G(m, m->fl_b)));
+    SADM_OP(be, linear_backward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), g->d_lin, g->d_mod, G(m, m->fl_w), G(m, m->fl_b));
     zero(g->d_ln, NTD);
     zero(g->d_ada, 2 * ND);
-    TRY(sadm_modulate_backward(N, T, D, a->lnf, a->adaf + ND, g->d_mod, g->d_ln, g->d_ada, g->d_ada + ND));
+    SADM_OP(be, modulate_backward, N, T, D, a->lnf, a->adaf + ND, g->d_mod, g->d_ln, g->d_ada, g->d_ada + ND);
     zero(g->d_h, NTD);
-    TRY(sadm_layernorm_backward(NT, D, a->x_last, NULL, a->meanf, a->rstdf, g->d_ln, g->d_h, NULL, NULL));
-    dit_merge_chunks(N, D, 2, g->d_ada, g->d_ada_raw);
+    SADM_OP(be, layernorm_backward, NT, D, a->x_last, NULL, a->meanf, a->rstdf, g->d_ln, g->d_h, NULL, NULL);
+    SADM_OP(be, merge_chunks, N, D, 2, g->d_ada, g->d_ada_raw);
     zero(g->d_silu_c, ND);
-    TRY(sadm_linear_backward(N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), g->d_ada_raw, g->d_silu_c, G(m, m->fa_w),
-                             G(m, m->fa_b)));
+    SADM_OP(be, linear_backward, N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), g->d_ada_raw, g->d_silu_c, G(m, m->fa_w),
+                             G(m, m->fa_b));
 
     for (int i = c->depth - 1; i >= 0; i--) {
         dit_block_params *bp = &m->blk[i];
@@ -62,36 +76,36 @@ sadm_status sadm_dit_backward(sadm_dit *m, const float *dout, float *dx) {
         zero(g->d_ada, 6 * ND);
         /* x_out = x_mid + gate_mlp * fc2: d_h already is d x_mid's direct part */
         zero(g->d_branch, NTD);
-        TRY(sadm_gated_add_backward(N, T, D, b->ada + 5 * ND, b->fc2, g->d_h, NULL, g->d_ada + 5 * ND, g->d_branch));
+        SADM_OP(be, gated_add_backward, N, T, D, b->ada + 5 * ND, b->fc2, g->d_h, NULL, g->d_ada + 5 * ND, g->d_branch);
         zero(g->d_wide, (size_t)NT * m->Hd);
-        TRY(sadm_linear_backward(NT, m->Hd, D, b->gelu, dit_p(m, bp->fc2_w), g->d_branch, g->d_wide, G(m, bp->fc2_w),
-                                 G(m, bp->fc2_b)));
+        SADM_OP(be, linear_backward, NT, m->Hd, D, b->gelu, dit_p(m, bp->fc2_w), g->d_branch, g->d_wide, G(m, bp->fc2_w),
+                                 G(m, bp->fc2_b));
         zero(g->d_wide2, (size_t)NT * m->Hd);
-        TRY(sadm_gelu_backward((size_t)NT * m->Hd, b->fc1, g->d_wide, g->d_wide2));
+        SADM_OP(be, gelu_backward, (size_t)NT * m->Hd, b->fc1, g->d_wide, g->d_wide2);
         zero(g->d_mod, NTD);
-        TRY(sadm_linear_backward(NT, D, m->Hd, b->mod2, dit_p(m, bp->fc1_w), g->d_wide2, g->d_mod, G(m, bp->fc1_w),
-                                 G(m, bp->fc1_b)));
+        SADM_OP(be, linear_backward, NT, D, m->Hd, b->mod2, dit_p(m, bp->fc1_w), g->d_wide2, g->d_mod, G(m, bp->fc1_w),
+                                 G(m, bp->fc1_b));
         zero(g->d_ln, NTD);
-        TRY(sadm_modulate_backward(N, T, D, b->ln2, b->ada + 4 * ND, g->d_mod, g->d_ln, g->d_ada + 3 * ND, g->d_ada + 4 * ND));
-        TRY(sadm_layernorm_backward(NT, D, b->x_mid, NULL, b->mean2, b->rstd2, g->d_ln, g->d_h, NULL, NULL));
+        SADM_OP(be, modulate_backward, N, T, D, b->ln2, b->ada + 4 * ND, g->d_mod, g->d_ln, g->d_ada + 3 * ND, g->d_ada + 4 * ND);
+        SADM_OP(be, layernorm_backward, NT, D, b->x_mid, NULL, b->mean2, b->rstd2, g->d_ln, g->d_h, NULL, NULL);
         /* x_mid = x_in + gate_msa * proj */
         zero(g->d_branch, NTD);
-        TRY(sadm_gated_add_backward(N, T, D, b->ada + 2 * ND, b->proj, g->d_h, NULL, g->d_ada + 2 * ND, g->d_branch));
+        SADM_OP(be, gated_add_backward, N, T, D, b->ada + 2 * ND, b->proj, g->d_h, NULL, g->d_ada + 2 * ND, g->d_branch);
         zero(g->d_attn, NTD);
-        TRY(sadm_linear_backward(NT, D, D, b->attn, dit_p(m, bp->proj_w), g->d_branch, g->d_attn, G(m, bp->proj_w),
-                                 G(m, bp->proj_b)));
+        SADM_OP(be, linear_backward, NT, D, D, b->attn, dit_p(m, bp->proj_w), g->d_branch, g->d_attn, G(m, bp->proj_w),
+                                 G(m, bp->proj_b));
         zero(g->d_wide, (size_t)NT * 3 * D);
-        TRY(sadm_attention_backward(N, T, m->heads, m->hd, b->qkv, b->attn, b->lse, g->d_attn, g->d_wide));
+        SADM_OP(be, attention_backward, N, T, m->heads, m->hd, b->qkv, b->attn, b->lse, g->d_attn, g->d_wide);
         zero(g->d_mod, NTD);
-        TRY(sadm_linear_backward(NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), g->d_wide, g->d_mod, G(m, bp->qkv_w),
-                                 G(m, bp->qkv_b)));
+        SADM_OP(be, linear_backward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), g->d_wide, g->d_mod, G(m, bp->qkv_w),
+                                 G(m, bp->qkv_b));
         zero(g->d_ln, NTD);
-        TRY(sadm_modulate_backward(N, T, D, b->ln1, b->ada + ND, g->d_mod, g->d_ln, g->d_ada, g->d_ada + ND));
-        TRY(sadm_layernorm_backward(NT, D, b->x_in, NULL, b->mean1, b->rstd1, g->d_ln, g->d_h, NULL, NULL));
+        SADM_OP(be, modulate_backward, N, T, D, b->ln1, b->ada + ND, g->d_mod, g->d_ln, g->d_ada, g->d_ada + ND);
+        SADM_OP(be, layernorm_backward, NT, D, b->x_in, NULL, b->mean1, b->rstd1, g->d_ln, g->d_h, NULL, NULL);
         /* adaLN modulation of this block */
-        dit_merge_chunks(N, D, 6, g->d_ada, g->d_ada_raw);
-        TRY(sadm_linear_backward(N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), g->d_ada_raw, g->d_silu_c,
-                                 G(m, bp->ada_w), G(m, bp->ada_b)));
+        SADM_OP(be, merge_chunks, N, D, 6, g->d_ada, g->d_ada_raw);
+        SADM_OP(be, linear_backward, N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), g->d_ada_raw, g->d_silu_c,
+                                 G(m, bp->ada_w), G(m, bp->ada_b));
     }
 
     /* patch embedding (pos_embed is fixed) */
@@ -100,18 +114,18 @@ sadm_status sadm_dit_backward(sadm_dit *m, const float *dout, float *dx) {
         d_patches = g->d_patches;
         zero(d_patches, (size_t)NT * m->F_in);
     }
-    TRY(sadm_linear_backward(NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), g->d_h, d_patches, G(m, m->xe_w),
-                             G(m, m->xe_b)));
-    if (dx) TRY(sadm_patchify_backward(N, c->in_channels, H, H, p, d_patches, dx));
+    SADM_OP(be, linear_backward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), g->d_h, d_patches, G(m, m->xe_w),
+                             G(m, m->xe_b));
+    if (dx) SADM_OP(be, patchify_backward, N, c->in_channels, H, H, p, d_patches, dx);
 
     /* conditioning: c = t_emb + y_emb, silu_c = silu(c) */
     zero(g->d_c, ND);
-    TRY(sadm_silu_backward(ND, a->c, g->d_silu_c, g->d_c));
-    TRY(sadm_embedding_backward(N, D, m->label_rows, a->y, g->d_c, G(m, m->y_table)));
+    SADM_OP(be, silu_backward, ND, a->c, g->d_silu_c, g->d_c);
+    SADM_OP(be, embedding_backward, N, D, m->label_rows, a->y, g->d_c, G(m, m->y_table));
     zero(g->d_t_act, ND);
-    TRY(sadm_linear_backward(N, D, D, a->t_act, dit_p(m, m->t2_w), g->d_c, g->d_t_act, G(m, m->t2_w), G(m, m->t2_b)));
+    SADM_OP(be, linear_backward, N, D, D, a->t_act, dit_p(m, m->t2_w), g->d_c, g->d_t_act, G(m, m->t2_w), G(m, m->t2_b));
     zero(g->d_t_h, ND);
-    TRY(sadm_silu_backward(ND, a->t_h, g->d_t_act, g->d_t_h));
-    TRY(sadm_linear_backward(N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), g->d_t_h, NULL, G(m, m->t0_w), G(m, m->t0_b)));
+    SADM_OP(be, silu_backward, ND, a->t_h, g->d_t_act, g->d_t_h);
+    SADM_OP(be, linear_backward, N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), g->d_t_h, NULL, G(m, m->t0_w), G(m, m->t0_b));
     return SADM_OK;
 }

@@ -2,6 +2,7 @@
 #ifndef SADM_DIT_INTERNAL_H
 #define SADM_DIT_INTERNAL_H
 
+#include "../backend.h"
 #include "params.h"
 
 typedef struct dit_block_params {
@@ -34,7 +35,10 @@ typedef struct dit_grad_scratch {
 typedef struct dit_acts {
     int N;          /* capacity of y (largest batch so far) */
     int N_last;     /* batch of the last forward */
-    int64_t *y;     /* labels of the last forward */
+    int64_t *y;     /* labels of the last forward (backend memory) */
+    /* the edges, for callers on the host when the backend's memory is not host memory,
+     * and the loss's x_t, t, model output and its gradient */
+    float *in_x, *in_t, *out, *d_out;
     dit_grad_scratch g;
     float *patches;                                         /* (N,T,C p p) */
     float *t_freq, *t_h, *t_act, *t_emb, *y_emb, *c, *silu_c;
@@ -45,6 +49,7 @@ typedef struct dit_acts {
 
 struct sadm_dit {
     sadm_dit_config cfg;
+    sadm_backend *be; /* where data, grad and the activations live */
     int T, grid, D, heads, hd, Hd, F_in, F_out, C_out, label_rows;
     sadm_param_table tab;
     float *data;
@@ -58,10 +63,19 @@ struct sadm_dit {
 
 static inline float *dit_p(sadm_dit *m, size_t idx) { return m->data + m->tab.items[idx].offset; }
 
-/* (N, k D) rows of a Linear's output into k contiguous (N, D) chunks, as
- * torch.chunk(k, dim=1); dit_merge_chunks is its inverse, for the gradients. */
-void dit_split_chunks(int N, int D, int k, const float *src, float *dst);
-void dit_merge_chunks(int N, int D, int k, const float *src, float *dst);
+/* The model's passes on memory of its backend (x, t, y, out, dout, dx and the loss's
+ * inputs all allocated there). The public sadm_dit_forward/backward/loss take host memory
+ * and call these, copying at the edges when the backend's memory is not the host's. */
+sadm_status dit_forward_dev(sadm_dit *m, int N, const float *x, const float *t, const int64_t *y, float *out,
+                            int inference);
+sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx);
+/* The loss of one batch; x_t stays in m->acts.in_x. */
+sadm_status dit_loss_dev(sadm_dit *m, const sadm_diffusion *d, int N, const float *x0, const int64_t *t,
+                         const int64_t *y, const float *noise, float *loss, float *mse, float *vb);
+/* Labels (host memory) in [0, label_rows), with the message naming the sample. */
+sadm_status dit_check_labels(const sadm_dit *m, int N, const int64_t *y);
+/* Sizes the activation arena for a batch of N (and lays it out). */
+sadm_status dit_prepare(sadm_dit *m, int N, int inference);
 
 /* Loads the DiT in an open file; tensors whose names start with one of other_prefixes
  * (NULL-terminated; e.g. a checkpoint's "ema.") are left to the caller. */

@@ -1,0 +1,21 @@
+/* A second backend for the tests: the CPU operator table behind an allocator whose memory
+ * the host cannot touch. Every allocation is its own mmap'ed region, kept PROT_NONE
+ * except inside a table call or a copy; each pointer argument of a table call must be
+ * memory of this backend (or NULL). Model code that dereferences backend memory, or
+ * passes host memory to an operator, crashes or fails on it, while results stay bitwise
+ * those of the CPU backend (same kernels). */
+#ifndef SADM_MOCK_BACKEND_H
+#define SADM_MOCK_BACKEND_H
+
+#include <stddef.h>
+
+#include "../lib/sadm.h"
+
+sadm_backend *mock_backend(void);
+/* Table calls and host <-> backend copies so far. */
+size_t mock_backend_calls(void);
+size_t mock_backend_copies(void);
+/* Live allocations (regions). */
+size_t mock_backend_live(void);
+
+#endif
