@@ -192,3 +192,8 @@ void tu_patch_header(const char *src, const char *dst, const char *from, const c
     free(h);
     free(b);
 }
+
+int tu_emulated(void) {
+    const char *w = getenv("SADM_EXEC_WRAPPER");
+    return w && *w;
+}

@@ -24,6 +24,9 @@ void tu_assert_close_d(const char *what, const float *got, const double *ref, si
 /* Bitwise equality. */
 void tu_assert_same(const char *what, const float *a, const float *b, size_t n);
 
+/* 1 when the tests run under an emulator (SADM_EXEC_WRAPPER set, as tests/neon-cross.sh
+ * does): the few tests whose full size costs tens of minutes there use a stated subset. */
+int tu_emulated(void);
 /* Kernel sets available on this machine, NULL-terminated. */
 const char *const *tu_isas(void);
 void tu_use_isa(const char *isa);
