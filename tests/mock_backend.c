@@ -149,6 +149,27 @@ static int mock_precision(const sadm_backend *be, sadm_precision p) {
 }
 
 /* ------------------------------------------------------------------ the table */
+static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", NULL};
+#define N_OPS (sizeof op_names / sizeof op_names[0] - 1)
+static size_t op_calls[N_OPS];
+
+static void count_op(const char *name) {
+    for (size_t i = 0; i < N_OPS; i++)
+        if (!strcmp(op_names[i], name)) {
+            op_calls[i]++;
+            return;
+        }
+}
+
+const char *const *mock_backend_op_names(void) { return op_names; }
+
+size_t mock_backend_op_calls(const char *name) {
+    for (size_t i = 0; i < N_OPS; i++)
+        if (!strcmp(op_names[i], name)) return op_calls[i];
+    return 0;
+}
+
+
 static sadm_status check_pointer(int index, const void *p) {
     if (!p || owned(p)) return SADM_OK;
     return sadm_error(SADM_ERR_ARG, "mock backend: argument %d of %s (%p) is not memory of this backend", index,
@@ -171,6 +192,7 @@ static sadm_status check_nothing(int index, ...) {
 #define ENTER(name)                                                                                \
     int arg_index = 0;                                                                             \
     current_op = (name);                                                                           \
+    count_op(name);                                                                                \
     calls++
 static int open_memory(void) {
     protect_all(PROT_READ | PROT_WRITE);

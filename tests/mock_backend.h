@@ -15,6 +15,9 @@ sadm_backend *mock_backend(void);
 /* Table calls and host <-> backend copies so far. */
 size_t mock_backend_calls(void);
 size_t mock_backend_copies(void);
+/* The table's entries by name (NULL-terminated) and how often each was called. */
+const char *const *mock_backend_op_names(void);
+size_t mock_backend_op_calls(const char *name);
 /* Live allocations (regions). */
 size_t mock_backend_live(void);
 
