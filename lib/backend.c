@@ -114,6 +114,12 @@ const sadm_ops sadm_cpu_ops = {
     .q_sample = sadm_q_sample,
     .diffusion_loss = sadm_diffusion_loss,
     .sampler_update = sadm_sampler_update,
+    .l2_normalize_forward = sadm_l2_normalize_forward,
+    .l2_normalize_backward = sadm_l2_normalize_backward,
+    .predict_x0 = sadm_predict_x0,
+    .x0_grad_to_eps = sadm_x0_grad_to_eps,
+    .struct_weights = sadm_struct_weights,
+    .struct_loss = sadm_struct_loss,
 };
 
 static sadm_backend cpu_backend = {
@@ -139,6 +145,39 @@ float *sadm_backend_floats(sadm_backend *be, size_t count, const char *what) {
     float *p = be->alloc(be, SADM_DTYPE_F32, count);
     if (!p) sadm_error(SADM_ERR_NOMEM, "%s: out of memory for %zu floats on backend %s", what, count, be->name);
     return p;
+}
+
+const float *sadm_backend_host_view(sadm_backend *be, const float *p, size_t count, float **copy) {
+    *copy = NULL;
+    if (be->host_memory) return p;
+    if (!(*copy = sadm_alloc(count * sizeof(float)))) {
+        sadm_error(SADM_ERR_NOMEM, "out of memory for a host copy of %zu floats", count);
+        return NULL;
+    }
+    if (be->download(be, *copy, p, count * sizeof(float))) {
+        sadm_free(*copy);
+        *copy = NULL;
+        return NULL;
+    }
+    return *copy;
+}
+
+sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sadm_dtype dtype, size_t count) {
+    if (!*p || from == to) return SADM_OK;
+    size_t bytes = count * sadm_dtype_size(dtype);
+    void *fresh = to->alloc(to, dtype, count), *host = from->host_memory ? *p : sadm_alloc(bytes);
+    sadm_status st = fresh && host ? SADM_OK
+                                   : sadm_error(SADM_ERR_NOMEM, "out of memory moving %zu bytes to backend %s", bytes, to->name);
+    if (!st && host != *p) st = from->download(from, host, *p, bytes);
+    if (!st) st = to->upload(to, fresh, host, bytes);
+    if (host != *p) sadm_free(host);
+    if (st) {
+        if (fresh) to->free(to, fresh);
+        return st;
+    }
+    from->free(from, *p);
+    *p = fresh;
+    return SADM_OK;
 }
 
 sadm_status sadm_backend_upload(sadm_backend *be, void *dst, const void *host_src, size_t bytes) {

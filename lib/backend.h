@@ -65,6 +65,9 @@ typedef struct sadm_ops {
     sadm_status (*split_chunks)(int N, int D, int k, const float *src, float *dst);
     sadm_status (*merge_chunks)(int N, int D, int k, const float *src, float *dst);
     sadm_status (*i64_to_f32)(size_t n, const int64_t *src, float *dst);
+    sadm_status (*l2_normalize_forward)(size_t N, int E, double eps, const float *h, float *z);
+    sadm_status (*l2_normalize_backward)(size_t N, int E, double eps, const float *h, const float *z, const float *dz,
+                                         float *dh);
     /* convolution and pooling (NCHW) */
     sadm_status (*conv2d_forward)(const sadm_conv2d_shape *s, const float *x, const float *w, const float *b,
                                   float *y);
@@ -99,6 +102,16 @@ typedef struct sadm_ops {
                                   float *loss, float *mse, float *vb, float *dout);
     sadm_status (*sampler_update)(const sadm_sampler_step *step, int N, int C, size_t HW, const float *model_out,
                                   const float *noise, float *x);
+    /* SADM */
+    sadm_status (*predict_x0)(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const float *xt,
+                              const int64_t *t, const float *eps, float *x0);
+    sadm_status (*x0_grad_to_eps)(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const int64_t *t,
+                                  const float *dx0, float *deps);
+    sadm_status (*struct_weights)(const sadm_diffusion *d, sadm_struct_weighting weighting, int N, const int64_t *t,
+                                  float *w);
+    /* the structural distance (stats to host memory) */
+    sadm_status (*struct_loss)(const sadm_sadm_config *cfg, int N, int E, const float *zr, const float *zf,
+                               const float *w, float scale, sadm_struct_stats *stats, float *dzr, float *dzf);
 } sadm_ops;
 
 struct sadm_backend {
@@ -126,6 +139,14 @@ extern const sadm_ops sadm_cpu_ops;
 
 /* Floats on a backend, with the message set on failure ("<what>: out of memory for N floats"). */
 float *sadm_backend_floats(sadm_backend *be, size_t count, const char *what);
+
+/* Floats of backend memory readable on the host: p itself on a backend with host memory,
+ * else a downloaded copy in *copy (sadm_free it; NULL when none was needed). NULL on
+ * failure, with the message set. */
+const float *sadm_backend_host_view(sadm_backend *be, const float *p, size_t count, float **copy);
+/* *p (count elements of dtype on `from`) moved to a fresh block on `to`; the old block is
+ * freed only once the copy succeeded. A NULL *p stays NULL. */
+sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sadm_dtype dtype, size_t count);
 
 /* A call through the table; returns from the caller on failure. */
 #define SADM_OP(be, name, ...)                                                                     \

@@ -247,6 +247,11 @@ sadm_status sadm_merge_chunks(int N, int D, int k, const float *src, float *dst)
 sadm_status sadm_add_rows(size_t rows, size_t n, const float *x, const float *row, float *out);
 /* dst[i] = (float)src[i]. */
 sadm_status sadm_i64_to_f32(size_t n, const int64_t *src, float *dst);
+/* Row L2 normalisation as F.normalize: z = h / max(|h|, eps) for N rows of E, the norm in
+ * double; the backward overwrites dh with the gradient with respect to h. */
+sadm_status sadm_l2_normalize_forward(size_t N, int E, double eps, const float *h, float *z);
+sadm_status sadm_l2_normalize_backward(size_t N, int E, double eps, const float *h, const float *z, const float *dz,
+                                       float *dh);
 
 /* One reverse-diffusion step of the samplers (ADM's p_sample / ddim_sample), given the
  * model's output for the batch (2N samples when guided: conditional, then unconditional).
@@ -484,6 +489,9 @@ sadm_status sadm_encoder_zero_grad(sadm_encoder *e);
  * patch_size, in_channels, hidden_size, depth, num_heads, mlp_ratio, embed_dim). */
 sadm_status sadm_encoder_save(const sadm_encoder *e, const char *path);
 sadm_status sadm_encoder_load(const char *path, sadm_encoder **out);
+/* As sadm_dit_to_backend: parameters and gradients move to `be`. */
+sadm_status sadm_encoder_to_backend(sadm_encoder *e, sadm_backend *be);
+sadm_backend *sadm_encoder_backend(const sadm_encoder *e);
 /* z (N, embed_dim), rows of unit length, for x (N, C, H, W). Keeps the activations of
  * this batch for one backward. */
 sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *z);
@@ -538,6 +546,15 @@ const int64_t *sadm_diffusion_timestep_map(const sadm_diffusion *d);
 /* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, per sample of `per_sample` floats. */
 sadm_status sadm_q_sample(const sadm_diffusion *d, int N, size_t per_sample, const float *x0, const int64_t *t,
                           const float *noise, float *xt);
+
+/* x̂0 = sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) eps per sample (per floats each; eps rows
+ * eps_stride apart, e.g. the first channels of a learn_sigma output), the coefficients
+ * cast to float as ADM's _extract_into_tensor does; and its gradient back to eps:
+ * deps -= sqrt(1/abar_t - 1) dx0. */
+sadm_status sadm_predict_x0(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const float *xt,
+                            const int64_t *t, const float *eps, float *x0);
+sadm_status sadm_x0_grad_to_eps(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const int64_t *t,
+                                const float *dx0, float *deps);
 
 /* The training loss of GaussianDiffusion.training_losses (loss type MSE): for each sample
  * mse = mean((noise - eps)^2) over its C×HW values; with learn_sigma (model_out has 2C
@@ -704,6 +721,9 @@ typedef struct sadm_struct_stats {
  * += scale * dL/dz. N must be at least 2 (pairs). */
 sadm_status sadm_struct_loss(const sadm_sadm_config *cfg, int N, int E, const float *zr, const float *zf, const float *w,
                              float scale, sadm_struct_stats *stats, float *dzr, float *dzf);
+/* The per-sample weights of the structural distance: abar_t (alpha weighting) or 1. */
+sadm_status sadm_struct_weights(const sadm_diffusion *d, sadm_struct_weighting weighting, int N, const int64_t *t,
+                                float *w);
 
 /* One batch of SADM's objectives with the models as given: x_t, DiT(x_t), the diffusion
  * loss terms (loss, mse, vb: N each, any may be NULL), x̂0, and

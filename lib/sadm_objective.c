@@ -1,45 +1,44 @@
-/* SADM's objectives (see sadm.h section 11 and sadm_objective.h). */
+/* SADM's objectives (see sadm.h section 11 and sadm_objective.h), on the models' backend:
+ * every buffer below is memory of that backend, and every step is a table call. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/dit_internal.h"
+#include "models/encoder_internal.h"
 #include "sadm_objective.h"
 
 void sobj_free(sadm_objective *o) {
     if (!o) return;
-    sadm_free(o->xt), sadm_free(o->tf), sadm_free(o->out), sadm_free(o->dout), sadm_free(o->xhat);
-    sadm_free(o->pair), sadm_free(o->z), sadm_free(o->dz), sadm_free(o->w), sadm_free(o->dx);
+    if (o->be) o->be->free(o->be, o->block);
     memset(o, 0, sizeof *o);
 }
 
-static sadm_status ensure(sadm_objective *o, int N, size_t per, size_t outper, int E) {
-    if (o->xt && N <= o->cap && per == o->per && outper == o->outper && E == o->E) return SADM_OK;
+/* One block on the backend for all of them, sized for batch N. */
+static sadm_status ensure(sadm_objective *o, sadm_backend *be, int N, size_t per, size_t outper, int E) {
+    if (o->block && o->be == be && N <= o->cap && per == o->per && outper == o->outper && E == o->E) return SADM_OK;
     sobj_free(o);
     size_t n = (size_t)N;
-    o->xt = sadm_alloc(n * per * sizeof(float));
-    o->tf = sadm_alloc(n * sizeof(float));
-    o->out = sadm_alloc(n * outper * sizeof(float));
-    o->dout = sadm_alloc(n * outper * sizeof(float));
-    o->xhat = sadm_alloc(n * per * sizeof(float));
-    o->pair = sadm_alloc(2 * n * per * sizeof(float));
-    o->z = sadm_alloc(2 * n * (size_t)E * sizeof(float));
-    o->dz = sadm_alloc(2 * n * (size_t)E * sizeof(float));
-    o->w = sadm_alloc(n * sizeof(float));
-    o->dx = sadm_alloc(n * per * sizeof(float));
-    if (!o->xt || !o->tf || !o->out || !o->dout || !o->xhat || !o->pair || !o->z || !o->dz || !o->w || !o->dx) {
-        sobj_free(o);
+    size_t sizes[10] = {n * per, n, n * outper, n * outper, n * per, 2 * n * per, 2 * n * E, 2 * n * E, n, n * per};
+    float **slots[10] = {&o->xt, &o->tf, &o->out, &o->dout, &o->xhat, &o->pair, &o->z, &o->dz, &o->w, &o->dx};
+    size_t total = 0;
+    for (int i = 0; i < 10; i++) total += (sizes[i] + 15) / 16 * 16;
+    if (!(o->block = be->alloc(be, SADM_DTYPE_F32, total)))
         return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for batch %d", N);
-    }
-    o->cap = N, o->per = per, o->outper = outper, o->E = E;
+    float *at = o->block;
+    for (int i = 0; i < 10; i++) *slots[i] = at, at += (sizes[i] + 15) / 16 * 16;
+    o->be = be, o->cap = N, o->per = per, o->outper = outper, o->E = E;
     return SADM_OK;
 }
 
-static sadm_status check_shapes(const sadm_dit *m, const sadm_encoder *e) {
+static sadm_status check_models(const sadm_dit *m, const sadm_encoder *e) {
     const sadm_dit_config *mc = sadm_dit_get_config(m);
     const sadm_encoder_config *ec = sadm_encoder_get_config(e);
     SADM_REQUIRE(ec->input_size == mc->input_size && ec->in_channels == mc->in_channels,
                  "SADM: the structure encoder takes %d×%d×%d inputs but the denoiser makes %d×%d×%d samples",
                  ec->in_channels, ec->input_size, ec->input_size, mc->in_channels, mc->input_size, mc->input_size);
+    SADM_REQUIRE(m->be == e->be, "SADM: the denoiser is on backend %s but the structure encoder on %s", m->be->name,
+                 e->be->name);
     return SADM_OK;
 }
 
@@ -48,32 +47,21 @@ sadm_status sobj_denoise(sadm_objective *o, sadm_dit *m, const sadm_encoder *e, 
                          const float *noise, float *loss, float *mse, float *vb) {
     SADM_REQUIRE(N >= 2, "SADM: a batch of %d sample%s has no pairs to give a structure (need at least 2)", N,
                  N == 1 ? "" : "s");
-    sadm_status st = check_shapes(m, e);
-    if (st) return st;
+    SADM_TRY(check_models(m, e));
+    sadm_backend *be = m->be;
     const sadm_dit_config *mc = sadm_dit_get_config(m);
     size_t HW = (size_t)mc->input_size * mc->input_size, per = (size_t)mc->in_channels * HW;
     size_t outper = (size_t)sadm_dit_out_channels(m) * HW;
-    if ((st = ensure(o, N, per, outper, sadm_encoder_get_config(e)->embed_dim))) return st;
+    SADM_TRY(ensure(o, be, N, per, outper, sadm_encoder_get_config(e)->embed_dim));
     o->N = 0;
-    if ((st = sadm_q_sample(d, N, per, x0, t, noise, o->xt))) return st;
-    for (int n = 0; n < N; n++) o->tf[n] = (float)t[n];
-    if ((st = sadm_dit_forward(m, N, o->xt, o->tf, y, o->out))) return st;
-    memset(o->dout, 0, (size_t)N * outper * sizeof(float));
-    if ((st = sadm_diffusion_loss(d, N, mc->in_channels, HW, mc->learn_sigma, x0, o->xt, t, noise, o->out, loss, mse, vb,
-                                  o->dout)))
-        return st;
-    /* x̂0 = sqrt(1/abar) x_t - sqrt(1/abar - 1) eps, the coefficients cast to float as the
-     * ADM code's _extract_into_tensor does */
-    const double *sr = sadm_diffusion_array(d, "sqrt_recip_alphas_cumprod");
-    const double *srm1 = sadm_diffusion_array(d, "sqrt_recipm1_alphas_cumprod");
-    const double *abar = sadm_diffusion_array(d, "alphas_cumprod");
-    for (int n = 0; n < N; n++) {
-        float a = (float)sr[t[n]], b = (float)srm1[t[n]];
-        const float *xt = o->xt + n * per, *eps = o->out + n * outper;
-        float *xh = o->xhat + n * per;
-        for (size_t i = 0; i < per; i++) xh[i] = a * xt[i] - b * eps[i];
-        o->w[n] = c->weighting == SADM_WEIGHT_ALPHA ? (float)abar[t[n]] : 1.0f;
-    }
+    SADM_OP(be, q_sample, d, N, per, x0, t, noise, o->xt);
+    SADM_OP(be, i64_to_f32, (size_t)N, t, o->tf);
+    SADM_TRY(dit_forward_dev(m, N, o->xt, o->tf, y, o->out, 0));
+    SADM_TRY(be->zero(be, o->dout, (size_t)N * outper * sizeof(float)));
+    SADM_OP(be, diffusion_loss, d, N, mc->in_channels, HW, mc->learn_sigma, x0, o->xt, t, noise, o->out, loss, mse, vb,
+            o->dout);
+    SADM_OP(be, predict_x0, d, N, per, outper, o->xt, t, o->out, o->xhat);
+    SADM_OP(be, struct_weights, d, c->weighting, N, t, o->w);
     o->N = N;
     return SADM_OK;
 }
@@ -81,52 +69,52 @@ sadm_status sobj_denoise(sadm_objective *o, sadm_dit *m, const sadm_encoder *e, 
 sadm_status sobj_encoder(sadm_objective *o, sadm_encoder *e, const sadm_sadm_config *c, const float *x0, float scale,
                          int backward, sadm_struct_stats *stats) {
     SADM_REQUIRE(o->N > 0, "SADM: no denoiser pass to take fake samples from");
+    SADM_REQUIRE(e->be == o->be, "SADM: the structure encoder is on backend %s, the denoiser's pass on %s", e->be->name,
+                 o->be->name);
+    sadm_backend *be = o->be;
     int N = o->N, E = o->E;
     size_t per = o->per;
-    memcpy(o->pair, x0, (size_t)N * per * sizeof(float));
-    memcpy(o->pair + (size_t)N * per, o->xhat, (size_t)N * per * sizeof(float));
-    sadm_status st = sadm_encoder_forward(e, 2 * N, o->pair, o->z);
-    if (st) return st;
+    SADM_TRY(be->copy(be, o->pair, x0, (size_t)N * per * sizeof(float)));
+    SADM_TRY(be->copy(be, o->pair + (size_t)N * per, o->xhat, (size_t)N * per * sizeof(float)));
+    SADM_TRY(enc_forward_dev(e, 2 * N, o->pair, o->z));
     float *dzr = backward ? o->dz : NULL, *dzf = backward ? o->dz + (size_t)N * E : NULL;
-    if (backward) memset(o->dz, 0, 2 * (size_t)N * E * sizeof(float));
+    if (backward) SADM_TRY(be->zero(be, o->dz, 2 * (size_t)N * E * sizeof(float)));
     sadm_struct_stats s;
-    st = sadm_struct_loss(c, N, E, o->z, o->z + (size_t)N * E, o->w, scale, &s, dzr, dzf);
+    sadm_status st = be->ops->struct_loss(c, N, E, o->z, o->z + (size_t)N * E, o->w, scale, &s, dzr, dzf);
     if (stats) *stats = s;
     if (st || !backward) return st;
     if (!isfinite(s.loss)) return sadm_error(SADM_ERR_NUMERIC, "SADM: the structural distance is %g", s.loss);
-    return sadm_encoder_backward(e, o->dz, NULL, 1);
+    return enc_backward_dev(e, o->dz, NULL, 1);
 }
 
 sadm_status sobj_denoiser_backward(sadm_objective *o, sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d,
                                    const sadm_sadm_config *c, const float *x0, const int64_t *t, sadm_struct_stats *stats) {
     SADM_REQUIRE(o->N > 0, "SADM: no denoiser pass to go back through");
+    SADM_TRY(check_models(m, e));
+    sadm_backend *be = o->be;
     int N = o->N, E = o->E;
     size_t per = o->per;
-    sadm_status st;
     if (c->lambda > 0) {
         /* the real embeddings with this encoder (constants for the denoiser), then the fake
          * ones, whose activations the input gradient needs */
         float *zr = o->z, *zf = o->z + (size_t)N * E, *dzf = o->dz + (size_t)N * E;
-        if ((st = sadm_encoder_forward(e, N, x0, zr)) || (st = sadm_encoder_forward(e, N, o->xhat, zf))) return st;
-        memset(dzf, 0, (size_t)N * E * sizeof(float));
+        SADM_TRY(enc_forward_dev(e, N, x0, zr));
+        SADM_TRY(enc_forward_dev(e, N, o->xhat, zf));
+        SADM_TRY(be->zero(be, dzf, (size_t)N * E * sizeof(float)));
         sadm_struct_stats s;
-        if ((st = sadm_struct_loss(c, N, E, zr, zf, o->w, c->lambda, &s, NULL, dzf))) return st;
+        SADM_OP(be, struct_loss, c, N, E, zr, zf, o->w, c->lambda, &s, NULL, dzf);
         if (stats) *stats = s;
         if (!isfinite(s.loss)) return sadm_error(SADM_ERR_NUMERIC, "SADM: the structural distance is %g", s.loss);
-        memset(o->dx, 0, (size_t)N * per * sizeof(float));
-        if ((st = sadm_encoder_backward(e, dzf, o->dx, 0))) return st;
+        SADM_TRY(be->zero(be, o->dx, (size_t)N * per * sizeof(float)));
+        SADM_TRY(enc_backward_dev(e, dzf, o->dx, 0));
         /* x̂0 depends on the model only through eps: d eps = -sqrt(1/abar - 1) d x̂0 */
-        const double *srm1 = sadm_diffusion_array(d, "sqrt_recipm1_alphas_cumprod");
-        for (int n = 0; n < N; n++) {
-            float b = (float)srm1[t[n]];
-            float *de = o->dout + n * o->outper;
-            const float *dxh = o->dx + n * per;
-            for (size_t i = 0; i < per; i++) de[i] -= b * dxh[i];
-        }
+        SADM_OP(be, x0_grad_to_eps, d, N, per, o->outper, t, o->dx, o->dout);
     }
-    return sadm_dit_backward(m, o->dout, NULL);
+    return dit_backward_dev(m, o->dout, NULL);
 }
 
+/* The edge: every argument in host memory. On a backend whose memory is not the host's
+ * the batch goes there for the call and the loss terms come back. */
 sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d, const sadm_sadm_config *cfg, int N,
                            const float *x0, const int64_t *t, const int64_t *y, const float *noise, float *loss,
                            float *mse, float *vb, sadm_struct_stats *stats, int encoder_grads) {
@@ -138,17 +126,49 @@ sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(y);
     SADM_REQUIRE_PTR(noise);
-    sadm_status st = sadm_sadm_config_check(cfg);
-    if (st) return st;
+    SADM_TRY(sadm_sadm_config_check(cfg));
+    SADM_TRY(check_models(m, e));
+    SADM_TRY(dit_check_labels(m, N, y));
     if (!sadm_dit_grad_data(m) || (encoder_grads && !sadm_encoder_grad_data(e)))
         return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for the gradients");
+    sadm_backend *be = m->be;
+    const sadm_dit_config *mc = sadm_dit_get_config(m);
+    size_t per = (size_t)mc->in_channels * mc->input_size * mc->input_size, xb = (size_t)N * per * sizeof(float);
+    size_t nb = (size_t)N * sizeof(float), ib = (size_t)N * sizeof(int64_t);
+    float *dx0 = NULL, *terms = NULL;
+    int64_t *dt = NULL;
+    sadm_status st = SADM_OK;
+    if (be->host_memory) {
+        dx0 = (float *)x0;
+    } else {
+        dx0 = be->alloc(be, SADM_DTYPE_F32, 2 * (size_t)N * per + 3 * (size_t)N);
+        dt = be->alloc(be, SADM_DTYPE_I64, 2 * (size_t)N);
+        if (!dx0 || !dt) st = sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for batch %d", N);
+        terms = dx0 ? dx0 + 2 * (size_t)N * per : NULL;
+        if (!st) st = be->upload(be, dx0, x0, xb);
+        if (!st) st = be->upload(be, dx0 + (size_t)N * per, noise, xb);
+        if (!st) st = be->upload(be, dt, t, ib);
+        if (!st) st = be->upload(be, dt + N, y, ib);
+    }
+    const float *x0d = dx0, *noised = be->host_memory ? noise : dx0 + (size_t)N * per;
+    const int64_t *td = be->host_memory ? t : dt, *yd = be->host_memory ? y : dt + N;
+    float *ld = be->host_memory ? loss : terms, *md = be->host_memory ? mse : terms + N, *vd = be->host_memory ? vb : terms + 2 * N;
     sadm_objective o = {0};
     sadm_struct_stats s = {0};
-    st = sobj_denoise(&o, m, e, d, cfg, N, x0, t, y, noise, loss, mse, vb);
-    if (!st) st = sobj_denoiser_backward(&o, m, e, d, cfg, x0, t, &s);
+    if (!st) st = sobj_denoise(&o, m, e, d, cfg, N, x0d, td, yd, noised, ld, md, vd);
+    if (!st) st = sobj_denoiser_backward(&o, m, e, d, cfg, x0d, td, &s);
     /* the encoder's gradient (and, with lambda 0, the distance itself) from [x0; x̂0] */
-    if (!st && (encoder_grads || cfg->lambda == 0)) st = sobj_encoder(&o, e, cfg, x0, 1.0f, encoder_grads, &s);
+    if (!st && (encoder_grads || cfg->lambda == 0)) st = sobj_encoder(&o, e, cfg, x0d, 1.0f, encoder_grads, &s);
+    if (!st && !be->host_memory) {
+        if (loss) st = be->download(be, loss, ld, nb);
+        if (!st && mse) st = be->download(be, mse, md, nb);
+        if (!st && vb) st = be->download(be, vb, vd, nb);
+    }
     if (!st && stats) *stats = s;
     sobj_free(&o);
+    if (!be->host_memory) {
+        if (dx0) be->free(be, dx0);
+        if (dt) be->free(be, dt);
+    }
     return st;
 }

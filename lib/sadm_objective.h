@@ -5,12 +5,15 @@
 #ifndef SADM_OBJECTIVE_H
 #define SADM_OBJECTIVE_H
 
+#include "backend.h"
 #include "internal.h"
 
 typedef struct sadm_objective {
-    int cap, E;       /* batch and embedding size the buffers hold */
+    sadm_backend *be;   /* where the buffers live (the models') */
+    float *block;       /* all of them, one allocation */
+    int cap, E;         /* batch and embedding size the buffers hold */
     size_t per, outper; /* floats per sample of x and of the DiT output */
-    int N;            /* batch of the last sobj_denoise */
+    int N;              /* batch of the last sobj_denoise */
     float *xt, *tf, *out, *dout, *xhat, *pair, *z, *dz, *w, *dx;
 } sadm_objective;
 

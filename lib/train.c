@@ -90,7 +90,7 @@ void sadm_trainer_free(sadm_trainer *tr) {
     }
     free(tr->loss), free(tr->mse), free(tr->vb), free(tr->perm);
     sadm_encoder_free(tr->enc);
-    sadm_free(tr->em), sadm_free(tr->ev);
+    if (tr->be) tr->be->free(tr->be, tr->em), tr->be->free(tr->be, tr->ev);
     sobj_free(&tr->obj);
     free(tr);
 }
@@ -309,7 +309,7 @@ static sadm_status encoder_steps(sadm_trainer *tr, const float *x0, sadm_struct_
     for (int k = 0; k < c->d_steps; k++) {
         sadm_status st = sadm_encoder_zero_grad(e);
         if (!st) st = sobj_encoder(&tr->obj, e, c, x0, -1.0f, 1, ds);
-        if (!st) st = sadm_clip_grad_norm(P, sadm_encoder_grad_data(e), 0.0f, dnorm);
+        if (!st) st = tr->be->ops->clip_grad_norm(P, sadm_encoder_grad_data(e), 0.0f, dnorm);
         if (st == SADM_ERR_NUMERIC || (!st && !isfinite(*dnorm)))
             return sadm_error(SADM_ERR_NUMERIC,
                               "step %ld: the structure encoder's loss or gradient is not finite (L_struct %g, gradient "
@@ -320,8 +320,8 @@ static sadm_status encoder_steps(sadm_trainer *tr, const float *x0, sadm_struct_
         for (size_t i = 0; i < e->tab.count; i++) {
             const sadm_param *p = &e->tab.items[i];
             if (!p->trainable) continue;
-            if ((st = sadm_adamw_step(p->numel, w + p->offset, g + p->offset, tr->em + p->offset, tr->ev + p->offset, &oc,
-                                      tr->disc_step + 1)))
+            if ((st = tr->be->ops->adamw_step(p->numel, w + p->offset, g + p->offset, tr->em + p->offset,
+                                              tr->ev + p->offset, &oc, tr->disc_step + 1)))
                 return st;
         }
         tr->disc_step++;
@@ -335,26 +335,25 @@ static sadm_status step_gradients(sadm_trainer *tr, batch_buf *b, sadm_step_stat
     sadm_status st = sadm_dit_zero_grad(tr->model);
     if (st) return st;
     float *loss = tr->dev_loss, *mse = loss + B, *vb = mse + B;
-    if (!tr->enc) {
-        /* the batch in */
-        sadm_backend *be = tr->be;
-        size_t xbytes = (size_t)B * sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
-                        sadm_dataset_image_size(tr->data) * sizeof(float);
-        SADM_TRY(be->upload(be, tr->dev_x0, b->x0, xbytes));
-        SADM_TRY(be->upload(be, tr->dev_noise, b->noise, xbytes));
-        SADM_TRY(be->upload(be, tr->dev_t, b->t, (size_t)B * sizeof(int64_t)));
-        SADM_TRY(be->upload(be, tr->dev_t + B, b->y, (size_t)B * sizeof(int64_t)));
-        return dit_loss_dev(tr->model, tr->diffusion, B, tr->dev_x0, tr->dev_t, tr->dev_t + B, tr->dev_noise, loss, mse, vb);
-    }
-    /* SADM: on the CPU backend (checked when it was enabled), host memory throughout */
+    /* the batch in */
+    sadm_backend *be = tr->be;
+    size_t xbytes = (size_t)B * sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
+                    sadm_dataset_image_size(tr->data) * sizeof(float);
+    float *x0 = tr->dev_x0, *noise = tr->dev_noise;
+    int64_t *t = tr->dev_t, *y = tr->dev_t + B;
+    SADM_TRY(be->upload(be, x0, b->x0, xbytes));
+    SADM_TRY(be->upload(be, noise, b->noise, xbytes));
+    SADM_TRY(be->upload(be, t, b->t, (size_t)B * sizeof(int64_t)));
+    SADM_TRY(be->upload(be, y, b->y, (size_t)B * sizeof(int64_t)));
+    if (!tr->enc) return dit_loss_dev(tr->model, tr->diffusion, B, x0, t, y, noise, loss, mse, vb);
+    /* SADM */
     sadm_struct_stats ds = {0}, gs = {0};
     double dnorm = 0;
-    st = sobj_denoise(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, B, b->x0, b->t, b->y, b->noise, loss, mse,
-                      vb);
-    if (!st) st = encoder_steps(tr, b->x0, &ds, &dnorm);
-    if (!st && tr->scfg.d_steps == 0 && tr->scfg.lambda == 0) st = sobj_encoder(&tr->obj, tr->enc, &tr->scfg, b->x0, 0, 0, &ds);
+    st = sobj_denoise(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, B, x0, t, y, noise, loss, mse, vb);
+    if (!st) st = encoder_steps(tr, x0, &ds, &dnorm);
+    if (!st && tr->scfg.d_steps == 0 && tr->scfg.lambda == 0) st = sobj_encoder(&tr->obj, tr->enc, &tr->scfg, x0, 0, 0, &ds);
     if (st) return st;
-    st = sobj_denoiser_backward(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, b->x0, b->t, &gs);
+    st = sobj_denoiser_backward(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, x0, t, &gs);
     if (st == SADM_ERR_NUMERIC) {
         char why[256];
         snprintf(why, sizeof why, "%s", sadm_last_error());
@@ -415,11 +414,6 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
     SADM_REQUIRE_PTR(e);
     SADM_REQUIRE_PTR(cfg);
     SADM_REQUIRE(!tr->enc, "sadm_trainer_enable_sadm: this trainer already trains with SADM");
-    if (tr->be != sadm_backend_cpu())
-        return sadm_error(SADM_ERR_UNSUPPORTED,
-                          "SADM training runs on the cpu backend only so far (the structure encoder does not go through "
-                          "the backend table yet); this trainer is on %s",
-                          tr->be->name);
     sadm_status st = sadm_sadm_config_check(cfg);
     if (st) return st;
     const sadm_dit_config *mc = sadm_dit_get_config(tr->model);
@@ -430,11 +424,15 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
     SADM_REQUIRE(tr->cfg.batch_size >= 2,
                  "SADM: a batch of %d sample has no pairs to give a structure (use --batch-size 2 or more)",
                  tr->cfg.batch_size);
+    /* the encoder joins the denoiser's backend */
+    if ((st = sadm_encoder_to_backend(e, tr->be))) return st;
     size_t P = sadm_encoder_param_total(e);
-    tr->em = sadm_calloc(P, sizeof(float));
-    tr->ev = sadm_calloc(P, sizeof(float));
-    if (!tr->em || !tr->ev || !sadm_encoder_grad_data(e)) {
-        sadm_free(tr->em), sadm_free(tr->ev);
+    sadm_backend *be = tr->be;
+    tr->em = be->alloc(be, SADM_DTYPE_F32, P);
+    tr->ev = be->alloc(be, SADM_DTYPE_F32, P);
+    if (!tr->em || !tr->ev || be->zero(be, tr->em, P * sizeof(float)) || be->zero(be, tr->ev, P * sizeof(float)) ||
+        !sadm_encoder_grad_data(e)) {
+        be->free(be, tr->em), be->free(be, tr->ev);
         tr->em = tr->ev = NULL;
         return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for the encoder's optimiser");
     }
@@ -459,11 +457,6 @@ sadm_status sadm_trainer_to_backend(sadm_trainer *tr, sadm_backend *be) {
     SADM_REQUIRE_PTR(tr);
     SADM_REQUIRE_PTR(be);
     if (be == tr->be) return SADM_OK;
-    if (tr->enc)
-        return sadm_error(SADM_ERR_UNSUPPORTED,
-                          "SADM training runs on the cpu backend only so far (the structure encoder does not go through "
-                          "the backend table yet); cannot move it to %s",
-                          be->name);
     SADM_TRY(sadm_backend_check_precision(be, tr->cfg.precision));
     wait_loader(tr);
     size_t P = sadm_dit_param_total(tr->model), B = (size_t)tr->cfg.batch_size;
@@ -475,8 +468,10 @@ sadm_status sadm_trainer_to_backend(sadm_trainer *tr, sadm_backend *be) {
                             {(void **)&tr->v, SADM_DTYPE_F32, P, NULL},
                             {(void **)&tr->dev_x0, SADM_DTYPE_F32, 2 * B * per, NULL},
                             {(void **)&tr->dev_loss, SADM_DTYPE_F32, 3 * B, NULL},
-                            {(void **)&tr->dev_t, SADM_DTYPE_I64, 2 * B, NULL}};
-    const size_t nb = sizeof blocks / sizeof blocks[0];
+                            {(void **)&tr->dev_t, SADM_DTYPE_I64, 2 * B, NULL},
+                            {(void **)&tr->em, SADM_DTYPE_F32, tr->enc ? sadm_encoder_param_total(tr->enc) : 0, NULL},
+                            {(void **)&tr->ev, SADM_DTYPE_F32, tr->enc ? sadm_encoder_param_total(tr->enc) : 0, NULL}};
+    const size_t nb = sizeof blocks / sizeof blocks[0] - (tr->enc ? 0 : 2);
     sadm_status st = SADM_OK;
     for (size_t i = 0; i < nb && !st; i++) {
         state_block *b = &blocks[i];
@@ -488,12 +483,14 @@ sadm_status sadm_trainer_to_backend(sadm_trainer *tr, sadm_backend *be) {
         if (!st) st = be->upload(be, b->fresh, host, bytes);
         sadm_free(host);
     }
-    if (!st) st = sadm_dit_to_backend(tr->model, be);
+    if (!st && tr->enc) st = sadm_encoder_to_backend(tr->enc, be);
+    if (!st && (st = sadm_dit_to_backend(tr->model, be)) && tr->enc) sadm_encoder_to_backend(tr->enc, from);
     if (st) {
         for (size_t i = 0; i < nb; i++)
             if (blocks[i].fresh) be->free(be, blocks[i].fresh);
         return st;
     }
+    sobj_free(&tr->obj); /* its buffers come back on the new backend at the next step */
     for (size_t i = 0; i < nb; i++) {
         from->free(from, *blocks[i].p);
         *blocks[i].p = blocks[i].fresh;
@@ -530,6 +527,7 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     SADM_REQUIRE_PTR(tr);
     SADM_REQUIRE_PTR(path);
     host_state h;
+    float *enc_copies[3] = {NULL, NULL, NULL};
     sadm_status hst = host_view(tr, &h);
     if (hst) {
         sadm_free(h.copy);
@@ -577,10 +575,18 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
         META("sadm.disc_beta2", "%.9g", sc->disc_beta2);
         META("sadm.disc_eps", "%.9g", sc->disc_eps);
         META("sadm.disc_step", "%ld", tr->disc_step);
+        size_t EP = sadm_encoder_param_total(tr->enc);
+        float *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        const float *ed = st ? NULL : sadm_backend_host_view(tr->be, tr->enc->data, EP, &c1);
+        const float *em = ed ? sadm_backend_host_view(tr->be, tr->em, EP, &c2) : NULL;
+        const float *ev = em ? sadm_backend_host_view(tr->be, tr->ev, EP, &c3) : NULL;
+        if (!st && !ev) st = SADM_ERR_NOMEM;
         if (!st) st = sadm_encoder_write_metadata(&tr->enc->cfg, "disc.", w);
-        if (!st) st = sadm_ptab_write(&tr->enc->tab, tr->enc->data, "disc.", 0, w);
-        if (!st) st = sadm_ptab_write(&tr->enc->tab, tr->em, "disc.opt.m.", 1, w);
-        if (!st) st = sadm_ptab_write(&tr->enc->tab, tr->ev, "disc.opt.v.", 1, w);
+        if (!st) st = sadm_ptab_write(&tr->enc->tab, ed, "disc.", 0, w);
+        if (!st) st = sadm_ptab_write(&tr->enc->tab, em, "disc.opt.m.", 1, w);
+        if (!st) st = sadm_ptab_write(&tr->enc->tab, ev, "disc.opt.v.", 1, w);
+        /* the writer keeps pointers until it saves: the copies live until then */
+        enc_copies[0] = c1, enc_copies[1] = c2, enc_copies[2] = c3;
     }
 #undef META
     for (size_t i = 0; i < np && !st; i++) {
@@ -598,6 +604,7 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     sadm_st_writer_free(w);
     free(names);
     sadm_free(h.copy);
+    for (int i = 0; i < 3; i++) sadm_free(enc_copies[i]);
     return st;
 }
 

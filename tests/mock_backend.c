@@ -1,6 +1,6 @@
-/* The mock backend of tests/mock_backend.h. The wrappers below were written out from
- * lib/backend.h's table (one per entry: check the pointer arguments, open the memory,
- * call the CPU entry, close the memory); a new table entry needs one here. */
+/* The mock backend of tests/mock_backend.h. The wrappers at the end are generated from
+ * lib/backend.h's table by tools/gen_mock_wrappers.py (one per entry: check the pointer
+ * arguments, open the memory, call the CPU entry, close the memory). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,26 +149,7 @@ static int mock_precision(const sadm_backend *be, sadm_precision p) {
 }
 
 /* ------------------------------------------------------------------ the table */
-static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", NULL};
-#define N_OPS (sizeof op_names / sizeof op_names[0] - 1)
-static size_t op_calls[N_OPS];
-
-static void count_op(const char *name) {
-    for (size_t i = 0; i < N_OPS; i++)
-        if (!strcmp(op_names[i], name)) {
-            op_calls[i]++;
-            return;
-        }
-}
-
-const char *const *mock_backend_op_names(void) { return op_names; }
-
-size_t mock_backend_op_calls(const char *name) {
-    for (size_t i = 0; i < N_OPS; i++)
-        if (!strcmp(op_names[i], name)) return op_calls[i];
-    return 0;
-}
-
+static void count_op(const char *name);
 
 static sadm_status check_pointer(int index, const void *p) {
     if (!p || owned(p)) return SADM_OK;
@@ -203,6 +184,9 @@ static sadm_status close_memory(sadm_status st) {
     return st;
 }
 #define LEAVE(call) (open_memory(), close_memory(call))
+
+/* BEGIN GENERATED WRAPPERS (tools/gen_mock_wrappers.py; do not edit by hand) */
+static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "l2_normalize_forward", "l2_normalize_backward", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", "predict_x0", "x0_grad_to_eps", "struct_weights", "struct_loss", NULL};
 
 static sadm_status mock_matmul(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, const float *B, float beta, float *C, const float *bias) {
     ENTER("matmul");
@@ -396,6 +380,18 @@ static sadm_status mock_i64_to_f32(size_t n, const int64_t *src, float *dst) {
     return LEAVE(sadm_cpu_ops.i64_to_f32(n, src, dst));
 }
 
+static sadm_status mock_l2_normalize_forward(size_t N, int E, double eps, const float *h, float *z) {
+    ENTER("l2_normalize_forward");
+    CHECK(N); CHECK(E); CHECK(eps); CHECK(h); CHECK(z);
+    return LEAVE(sadm_cpu_ops.l2_normalize_forward(N, E, eps, h, z));
+}
+
+static sadm_status mock_l2_normalize_backward(size_t N, int E, double eps, const float *h, const float *z, const float *dz, float *dh) {
+    ENTER("l2_normalize_backward");
+    CHECK(N); CHECK(E); CHECK(eps); CHECK(h); CHECK(z); CHECK(dz); CHECK(dh);
+    return LEAVE(sadm_cpu_ops.l2_normalize_backward(N, E, eps, h, z, dz, dh));
+}
+
 static sadm_status mock_conv2d_forward(const sadm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
     ENTER("conv2d_forward");
     CHECK(s); CHECK(x); CHECK(w); CHECK(b); CHECK(y);
@@ -516,6 +512,30 @@ static sadm_status mock_sampler_update(const sadm_sampler_step *step, int N, int
     return LEAVE(sadm_cpu_ops.sampler_update(step, N, C, HW, model_out, noise, x));
 }
 
+static sadm_status mock_predict_x0(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const float *xt, const int64_t *t, const float *eps, float *x0) {
+    ENTER("predict_x0");
+    CHECK(d); CHECK(N); CHECK(per); CHECK(eps_stride); CHECK(xt); CHECK(t); CHECK(eps); CHECK(x0);
+    return LEAVE(sadm_cpu_ops.predict_x0(d, N, per, eps_stride, xt, t, eps, x0));
+}
+
+static sadm_status mock_x0_grad_to_eps(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const int64_t *t, const float *dx0, float *deps) {
+    ENTER("x0_grad_to_eps");
+    CHECK(d); CHECK(N); CHECK(per); CHECK(eps_stride); CHECK(t); CHECK(dx0); CHECK(deps);
+    return LEAVE(sadm_cpu_ops.x0_grad_to_eps(d, N, per, eps_stride, t, dx0, deps));
+}
+
+static sadm_status mock_struct_weights(const sadm_diffusion *d, sadm_struct_weighting weighting, int N, const int64_t *t, float *w) {
+    ENTER("struct_weights");
+    CHECK(d); CHECK(weighting); CHECK(N); CHECK(t); CHECK(w);
+    return LEAVE(sadm_cpu_ops.struct_weights(d, weighting, N, t, w));
+}
+
+static sadm_status mock_struct_loss(const sadm_sadm_config *cfg, int N, int E, const float *zr, const float *zf, const float *w, float scale, sadm_struct_stats *stats, float *dzr, float *dzf) {
+    ENTER("struct_loss");
+    CHECK(cfg); CHECK(N); CHECK(E); CHECK(zr); CHECK(zf); CHECK(w); CHECK(scale); CHECK(stats); CHECK(dzr); CHECK(dzf);
+    return LEAVE(sadm_cpu_ops.struct_loss(cfg, N, E, zr, zf, w, scale, stats, dzr, dzf));
+}
+
 static const sadm_ops mock_ops = {
     .matmul = mock_matmul,
     .matmul_batched = mock_matmul_batched,
@@ -549,6 +569,8 @@ static const sadm_ops mock_ops = {
     .split_chunks = mock_split_chunks,
     .merge_chunks = mock_merge_chunks,
     .i64_to_f32 = mock_i64_to_f32,
+    .l2_normalize_forward = mock_l2_normalize_forward,
+    .l2_normalize_backward = mock_l2_normalize_backward,
     .conv2d_forward = mock_conv2d_forward,
     .conv2d_backward = mock_conv2d_backward,
     .pool2d_forward = mock_pool2d_forward,
@@ -569,7 +591,34 @@ static const sadm_ops mock_ops = {
     .q_sample = mock_q_sample,
     .diffusion_loss = mock_diffusion_loss,
     .sampler_update = mock_sampler_update,
+    .predict_x0 = mock_predict_x0,
+    .x0_grad_to_eps = mock_x0_grad_to_eps,
+    .struct_weights = mock_struct_weights,
+    .struct_loss = mock_struct_loss,
 };
+/* END GENERATED WRAPPERS */
+
+#define N_OPS (sizeof op_names / sizeof op_names[0] - 1)
+static size_t op_calls[N_OPS];
+
+static void count_op(const char *name) {
+    for (size_t i = 0; i < N_OPS; i++)
+        if (!strcmp(op_names[i], name)) {
+            op_calls[i]++;
+            return;
+        }
+}
+
+const char *const *mock_backend_op_names(void) { return op_names; }
+
+size_t mock_backend_op_calls(const char *name) {
+    for (size_t i = 0; i < N_OPS; i++)
+        if (!strcmp(op_names[i], name)) return op_calls[i];
+    return 0;
+}
+
+
+
 
 static sadm_backend mock = {
     .name = "mock",

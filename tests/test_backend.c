@@ -211,6 +211,120 @@ START_TEST(test_mock_training) {
 }
 END_TEST
 
+static sadm_trainer *sadm_trainer_small(const sadm_dataset *d, uint64_t seed, sadm_struct_distance dist) {
+    static const sadm_encoder_config enc = {32, 8, 1, 16, 1, 2, 2.0f, 8};
+    sadm_trainer *tr = tu_small_trainer(d, seed);
+    sadm_encoder *e;
+    TU_OK(sadm_encoder_create(&enc, seed + 1, &e));
+    sadm_sadm_config sc;
+    sadm_sadm_config_default(&sc);
+    sc.distance = dist, sc.lambda = 0.5f, sc.d_steps = 2, sc.weighting = SADM_WEIGHT_ALPHA;
+    TU_OK(sadm_trainer_enable_sadm(tr, e, &sc));
+    return tr;
+}
+
+/* SADM's phases (denoiser pass, encoder Adam steps, structure gradient into the
+ * denoiser) on the mock: bitwise the CPU's, checkpoints byte for byte, resumable there. */
+START_TEST(test_mock_sadm_training) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    for (int dist = 0; dist < 2; dist++) {
+        sadm_trainer *cpu = sadm_trainer_small(d, 21, (sadm_struct_distance)dist);
+        sadm_trainer *mock = sadm_trainer_small(d, 21, (sadm_struct_distance)dist);
+        TU_OK(sadm_trainer_to_backend(mock, mock_backend()));
+        ck_assert_ptr_eq(sadm_encoder_backend(sadm_trainer_encoder(mock)), mock_backend());
+        sadm_step_stats sc, sm;
+        tu_train_steps(cpu, 2, &sc);
+        tu_train_steps(mock, 2, &sm);
+        ck_assert(sc.loss == sm.loss && sc.grad_norm == sm.grad_norm && sc.l_struct == sm.l_struct && sc.disc_grad_norm == sm.disc_grad_norm);
+        char a[] = "/tmp/sadm_test_msadm_a_XXXXXX", b[] = "/tmp/sadm_test_msadm_b_XXXXXX";
+        close(mkstemp(a)), close(mkstemp(b));
+        TU_OK(sadm_trainer_save(cpu, a));
+        TU_OK(sadm_trainer_save(mock, b));
+        assert_same_files(a, b);
+        sadm_trainer *resumed;
+        TU_OK(sadm_trainer_load(b, d, &resumed));
+        TU_OK(sadm_trainer_to_backend(resumed, mock_backend()));
+        tu_train_steps(cpu, 1, NULL);
+        tu_train_steps(resumed, 1, NULL);
+        TU_OK(sadm_trainer_save(cpu, a));
+        TU_OK(sadm_trainer_save(resumed, b));
+        assert_same_files(a, b);
+        unlink(a), unlink(b);
+        sadm_trainer_free(resumed);
+        sadm_trainer_free(mock);
+        sadm_trainer_free(cpu);
+    }
+    ck_assert_uint_eq(mock_backend_live(), 0);
+    sadm_dataset_free(d);
+}
+END_TEST
+
+/* The public SADM loss and encoder passes on the mock (host memory in and out). */
+START_TEST(test_mock_sadm_public) {
+    static const sadm_dit_config mc = {16, 4, 1, 32, 1, 4, 4.0f, 0.1f, 5, 1};
+    static const sadm_encoder_config ec = {16, 4, 1, 24, 1, 3, 2.0f, 7};
+    sadm_dit *ma, *mb;
+    sadm_encoder *ea, *eb;
+    TU_OK(sadm_dit_create(&mc, 3, &ma));
+    tu_randomise_dit(ma, 3, 1.0f);
+    TU_OK(sadm_dit_create(&mc, 1, &mb));
+    TU_OK(sadm_dit_params_upload(mb, sadm_dit_param_data(ma)));
+    TU_OK(sadm_encoder_create(&ec, 4, &ea));
+    TU_OK(sadm_encoder_create(&ec, 4, &eb));
+    TU_OK(sadm_dit_to_backend(mb, mock_backend()));
+    /* a denoiser and an encoder on different backends are refused */
+    sadm_diffusion *df;
+    TU_OK(sadm_diffusion_create("linear", 1000, &df));
+    sadm_sadm_config sc;
+    sadm_sadm_config_default(&sc);
+    sc.lambda = 0.25f;
+    int N = 4;
+    size_t nx = (size_t)N * 16 * 16;
+    float *x0 = tu_uniform(nx, 8, -1, 1), *noise = tu_uniform(nx, 9, -1, 1);
+    int64_t t[4] = {3, 300, 700, 999}, y[4] = {0, 1, 2, 5};
+    float la[4], lb[4], ma4[4], mb4[4], va[4], vb[4];
+    sadm_struct_stats sa, sb;
+    ck_assert_int_eq(sadm_sadm_loss(mb, eb, df, &sc, N, x0, t, y, noise, lb, mb4, vb, &sb, 1), SADM_ERR_ARG);
+    ck_assert_msg(contains(sadm_last_error(), "the denoiser is on backend mock but the structure encoder on cpu"), "%s",
+                  sadm_last_error());
+    TU_OK(sadm_encoder_to_backend(eb, mock_backend()));
+    TU_OK(sadm_dit_zero_grad(ma)), TU_OK(sadm_dit_zero_grad(mb));
+    TU_OK(sadm_encoder_zero_grad(ea)), TU_OK(sadm_encoder_zero_grad(eb));
+    TU_OK(sadm_sadm_loss(ma, ea, df, &sc, N, x0, t, y, noise, la, ma4, va, &sa, 1));
+    TU_OK(sadm_sadm_loss(mb, eb, df, &sc, N, x0, t, y, noise, lb, mb4, vb, &sb, 1));
+    tu_assert_same("SADM loss", lb, la, 4);
+    tu_assert_same("SADM mse", mb4, ma4, 4);
+    tu_assert_same("SADM vb", vb, va, 4);
+    ck_assert(sa.loss == sb.loss && sa.real_cos == sb.real_cos && sa.fake_cos == sb.fake_cos);
+    size_t P = sadm_dit_param_total(ma), EP = sadm_encoder_param_total(ea);
+    float *g = tu_alloc(P > EP ? P : EP);
+    TU_OK(sadm_backend_download(mock_backend(), g, sadm_dit_grad_data(mb), P * sizeof(float)));
+    tu_assert_same("denoiser gradients", g, sadm_dit_grad_data(ma), P);
+    TU_OK(sadm_backend_download(mock_backend(), g, sadm_encoder_grad_data(eb), EP * sizeof(float)));
+    tu_assert_same("encoder gradients", g, sadm_encoder_grad_data(ea), EP);
+    /* the encoder's own passes */
+    float za[4 * 7], zb[4 * 7], *dz = tu_uniform(4 * 7, 10, -1, 1), *dxa = tu_uniform(nx, 11, 0, 1), *dxb = tu_copy(dxa, nx);
+    TU_OK(sadm_encoder_forward(ea, N, x0, za));
+    TU_OK(sadm_encoder_forward(eb, N, x0, zb));
+    tu_assert_same("encoder forward", zb, za, 4 * 7);
+    TU_OK(sadm_encoder_backward(ea, dz, dxa, 0));
+    TU_OK(sadm_encoder_backward(eb, dz, dxb, 0));
+    tu_assert_same("encoder input gradient", dxb, dxa, nx);
+    char pa[] = "/tmp/sadm_test_menc_a_XXXXXX", pb[] = "/tmp/sadm_test_menc_b_XXXXXX";
+    close(mkstemp(pa)), close(mkstemp(pb));
+    TU_OK(sadm_encoder_save(ea, pa));
+    TU_OK(sadm_encoder_save(eb, pb));
+    assert_same_files(pa, pb);
+    unlink(pa), unlink(pb);
+    sadm_diffusion_free(df);
+    sadm_encoder_free(ea), sadm_encoder_free(eb);
+    sadm_dit_free(ma), sadm_dit_free(mb);
+    free(x0), free(noise), free(g), free(dz), free(dxa), free(dxb);
+    ck_assert_uint_eq(mock_backend_live(), 0);
+}
+END_TEST
+
 /* The public passes take host memory and copy at the edges on the mock. */
 START_TEST(test_mock_public_passes) {
     sadm_dit_config cfg = {16, 4, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1};
@@ -349,6 +463,8 @@ int main(void) {
     tcase_add_test(tc, test_no_allocation_in_loop);
     tcase_add_test(tc, test_mock_training);
     tcase_add_test(tc, test_mock_public_passes);
+    tcase_add_test(tc, test_mock_sadm_training);
+    tcase_add_test(tc, test_mock_sadm_public);
     tcase_add_test(tc, test_mock_sampling);
     tcase_add_test(tc, test_mock_guards);
     suite_add_tcase(s, tc);

@@ -27,7 +27,7 @@ typedef struct buf_spec {
 } buf_spec;
 
 #define MAX_BUFS 12
-#define MAX_HOST 4
+#define MAX_HOST 8
 
 typedef sadm_status (*case_fn)(const sadm_ops *o, void **p, double *host);
 
@@ -274,6 +274,41 @@ static sadm_status c_sampler_update(const sadm_ops *o, void **p, double *h) {
     return o->sampler_update(&s, 2, QC, QHW, F(0), F(1), F(3));
 }
 
+static sadm_status c_l2_normalize_forward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->l2_normalize_forward(5, 13, 1e-12, F(0), F(1));
+}
+static sadm_status c_l2_normalize_backward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->l2_normalize_forward(5, 13, 1e-12, F(0), F(1)));
+    return o->l2_normalize_backward(5, 13, 1e-12, F(0), F(1), F(2), F(3));
+}
+static sadm_status c_predict_x0(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->predict_x0(diffusion, QN, QPER, 2 * QPER, F(0), L(1), F(2), F(3));
+}
+static sadm_status c_x0_grad_to_eps(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->x0_grad_to_eps(diffusion, QN, QPER, 2 * QPER, L(0), F(1), F(2));
+}
+static sadm_status c_struct_weights(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->struct_weights(diffusion, SADM_WEIGHT_ALPHA, QN, L(0), F(1)));
+    return o->struct_weights(diffusion, SADM_WEIGHT_NONE, QN, L(0), F(2));
+}
+static sadm_status c_struct_loss(const sadm_ops *o, void **p, double *h) {
+    sadm_sadm_config c;
+    sadm_sadm_config_default(&c);
+    sadm_struct_stats s;
+    c.distance = SADM_DIST_COSINE_MSE;
+    SADM_TRY(o->struct_loss(&c, 5, 7, F(0), F(1), F(2), 0.5f, &s, F(3), F(4)));
+    h[0] = s.loss, h[1] = s.real_cos, h[2] = s.fake_cos;
+    c.distance = SADM_DIST_SOFTMAX_KL;
+    SADM_TRY(o->struct_loss(&c, 5, 7, F(0), F(1), NULL, 1.0f, &s, F(5), NULL));
+    h[3] = s.loss, h[4] = s.real_cos, h[5] = s.fake_cos;
+    return SADM_OK;
+}
+
 /* Thresholds: copies and layout operators are exact; elementwise arithmetic is within a
  * rounding or two of the scalar kernels; GEMM-based ones sum in other orders (1e-12 = relative 1e-6 squared);
  * transcendental kernels (exp, tanh, log, sin/cos) use vector approximations. */
@@ -343,6 +378,12 @@ static const op_case CASES[] = {
      {U(QN * QPER), U(QN * QPER), IX(QN, 1000), U(QN * QPER), U(QN * 2 * QPER), Z(QN), Z(QN), Z(QN), U(QN * 2 * QPER), Z(QN),
       U(QN * 2 * QPER)}, 0},
     {"sampler_update", TRANSC, c_sampler_update, 4, {U(4 * 2 * QPER), U(2 * QPER), U(2 * QPER), U(2 * QPER)}, 0},
+    {"l2_normalize_forward", ROUNDING, c_l2_normalize_forward, 2, {U(5 * 13), Z(5 * 13)}, 0},
+    {"l2_normalize_backward", ROUNDING, c_l2_normalize_backward, 4, {U(5 * 13), Z(5 * 13), U(5 * 13), Z(5 * 13)}, 0},
+    {"predict_x0", ROUNDING, c_predict_x0, 4, {U(QN * QPER), IX(QN, 1000), U(QN * 2 * QPER), Z(QN * QPER)}, 0},
+    {"x0_grad_to_eps", ROUNDING, c_x0_grad_to_eps, 3, {IX(QN, 1000), U(QN * QPER), U(QN * 2 * QPER)}, 0},
+    {"struct_weights", EXACT, c_struct_weights, 3, {IX(QN, 1000), Z(QN), Z(QN)}, 0},
+    {"struct_loss", SUMS, c_struct_loss, 6, {U(5 * 7), U(5 * 7), P(5), U(5 * 7), U(5 * 7), U(5 * 7)}, 6},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 

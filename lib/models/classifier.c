@@ -124,11 +124,11 @@ const sadm_param *sadm_classifier_param(const sadm_classifier *c, size_t i) {
 float *sadm_classifier_param_data(sadm_classifier *c) { return c ? c->data : NULL; }
 size_t sadm_classifier_param_total(const sadm_classifier *c) { return c ? c->tab.total : 0; }
 
-float *sadm_classifier_grad_data(sadm_classifier *c) { return c ? sadm_ptab_grad(&c->tab, &c->grad) : NULL; }
+float *sadm_classifier_grad_data(sadm_classifier *c) { return c ? sadm_ptab_grad(&c->tab, &c->grad, sadm_backend_cpu()) : NULL; }
 
 sadm_status sadm_classifier_zero_grad(sadm_classifier *c) {
     SADM_REQUIRE_PTR(c);
-    return sadm_ptab_zero_grad(&c->tab, &c->grad, "classifier");
+    return sadm_ptab_zero_grad(&c->tab, &c->grad, sadm_backend_cpu(), "classifier");
 }
 
 /* ------------------------------------------------------------------ files */

@@ -7,20 +7,11 @@
 
 #define FREQ_DIM 256
 
-float *sadm_dit_grad_data(sadm_dit *m) {
-    if (!m) return NULL;
-    if (!m->grad && (m->grad = m->be->alloc(m->be, SADM_DTYPE_F32, m->tab.total)) &&
-        m->be->zero(m->be, m->grad, m->tab.total * sizeof(float))) {
-        m->be->free(m->be, m->grad);
-        m->grad = NULL;
-    }
-    return m->grad;
-}
+float *sadm_dit_grad_data(sadm_dit *m) { return m ? sadm_ptab_grad(&m->tab, &m->grad, m->be) : NULL; }
 
 sadm_status sadm_dit_zero_grad(sadm_dit *m) {
     SADM_REQUIRE_PTR(m);
-    if (!sadm_dit_grad_data(m)) return sadm_error(SADM_ERR_NOMEM, "DiT: out of memory for the gradients");
-    return m->be->zero(m->be, m->grad, m->tab.total * sizeof(float));
+    return sadm_ptab_zero_grad(&m->tab, &m->grad, m->be, "DiT");
 }
 
 static inline float *G(sadm_dit *m, size_t idx) { return m->grad + m->tab.items[idx].offset; }

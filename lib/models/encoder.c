@@ -161,6 +161,7 @@ static sadm_status allocate(const sadm_encoder_config *cfg, sadm_encoder **out) 
         sadm_encoder_free(e);
         return st ? st : sadm_error(SADM_ERR_NOMEM, "encoder: out of memory");
     }
+    e->be = sadm_backend_cpu(); /* created and loaded on the host; sadm_encoder_to_backend moves it */
     if (!(e->data = sadm_calloc(e->tab.total, sizeof(float)))) {
         sadm_encoder_free(e);
         return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory for its parameters");
@@ -183,10 +184,31 @@ void sadm_encoder_free(sadm_encoder *e) {
     sadm_ptab_free(&e->tab);
     free(e->blk);
     free(e->acts.blocks);
-    sadm_free(e->act_mem);
-    sadm_free(e->grad);
-    sadm_free(e->data);
+    e->be->free(e->be, e->act_mem);
+    e->be->free(e->be, e->grad);
+    e->be->free(e->be, e->data);
     free(e);
+}
+
+sadm_backend *sadm_encoder_backend(const sadm_encoder *e) { return e ? e->be : NULL; }
+
+/* Parameters and gradients move; the activations come back at the next forward. */
+sadm_status sadm_encoder_to_backend(sadm_encoder *e, sadm_backend *be) {
+    SADM_REQUIRE_PTR(e);
+    SADM_REQUIRE_PTR(be);
+    if (be == e->be) return SADM_OK;
+    float *data = e->data, *grad = e->grad;
+    SADM_TRY(sadm_backend_move(e->be, be, (void **)&data, SADM_DTYPE_F32, e->tab.total));
+    sadm_status st = sadm_backend_move(e->be, be, (void **)&grad, SADM_DTYPE_F32, e->tab.total);
+    if (st) { /* put the parameters back where they were */
+        sadm_backend_move(be, e->be, (void **)&data, SADM_DTYPE_F32, e->tab.total);
+        e->data = data;
+        return st;
+    }
+    e->be->free(e->be, e->act_mem);
+    e->act_mem = NULL, e->act_floats = 0, e->acts.N_last = 0;
+    e->data = data, e->grad = grad, e->be = be;
+    return SADM_OK;
 }
 
 const sadm_encoder_config *sadm_encoder_get_config(const sadm_encoder *e) { return e ? &e->cfg : NULL; }
@@ -197,11 +219,11 @@ const sadm_param *sadm_encoder_param(const sadm_encoder *e, size_t i) {
 float *sadm_encoder_param_data(sadm_encoder *e) { return e ? e->data : NULL; }
 size_t sadm_encoder_param_total(const sadm_encoder *e) { return e ? e->tab.total : 0; }
 
-float *sadm_encoder_grad_data(sadm_encoder *e) { return e ? sadm_ptab_grad(&e->tab, &e->grad) : NULL; }
+float *sadm_encoder_grad_data(sadm_encoder *e) { return e ? sadm_ptab_grad(&e->tab, &e->grad, e->be) : NULL; }
 
 sadm_status sadm_encoder_zero_grad(sadm_encoder *e) {
     SADM_REQUIRE_PTR(e);
-    return sadm_ptab_zero_grad(&e->tab, &e->grad, "encoder");
+    return sadm_ptab_zero_grad(&e->tab, &e->grad, e->be, "encoder");
 }
 
 /* ------------------------------------------------------------------ files */
@@ -210,10 +232,13 @@ sadm_status sadm_encoder_save(const sadm_encoder *e, const char *path) {
     SADM_REQUIRE_PTR(path);
     sadm_st_writer *w = sadm_st_writer_new();
     if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
-    sadm_status st = sadm_encoder_write_metadata(&e->cfg, "", w);
-    if (!st) st = sadm_ptab_write(&e->tab, e->data, "", 0, w);
+    float *copy;
+    const float *host = sadm_backend_host_view(e->be, e->data, e->tab.total, &copy);
+    sadm_status st = host ? sadm_encoder_write_metadata(&e->cfg, "", w) : SADM_ERR_NOMEM;
+    if (!st) st = sadm_ptab_write(&e->tab, host, "", 0, w);
     if (!st) st = sadm_st_writer_save(w, path);
     sadm_st_writer_free(w);
+    sadm_free(copy);
     return st;
 }
 
@@ -265,6 +290,10 @@ static size_t layout_acts(sadm_encoder *e, int N, float *base) {
         if (base) (ptr) = base + at;                                                               \
         at += ((size_t)(n) + 15) / 16 * 16;                                                        \
     } while (0)
+    size_t per = (size_t)e->cfg.in_channels * e->cfg.input_size * e->cfg.input_size;
+    TAKE(a->in_x, N * per);
+    TAKE(a->d_z, (size_t)N * e->E);
+    TAKE(a->d_x, N * per);
     TAKE(a->patches, NT * e->F_in);
     for (int i = 0; i < e->cfg.depth; i++) {
         enc_block_acts *b = base ? &a->blocks[i] : &(enc_block_acts){0};
@@ -305,9 +334,9 @@ static size_t layout_acts(sadm_encoder *e, int N, float *base) {
 static sadm_status ensure_acts(sadm_encoder *e, int N) {
     size_t need = layout_acts(e, N, NULL);
     if (!e->act_mem || need > e->act_floats) {
-        sadm_free(e->act_mem);
+        e->be->free(e->be, e->act_mem);
         e->act_floats = 0;
-        if (!(e->act_mem = sadm_alloc(need * sizeof(float))))
+        if (!(e->act_mem = e->be->alloc(e->be, SADM_DTYPE_F32, need)))
             return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory for the activations of batch %d", N);
         e->act_floats = need;
     }
@@ -316,18 +345,24 @@ static sadm_status ensure_acts(sadm_encoder *e, int N) {
 }
 
 /* ------------------------------------------------------------------ forward */
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        sadm_status st_ = (call);                                                                  \
-        if (st_) return st_;                                                                       \
-    } while (0)
-
+/* The edge: host x and z. */
 sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *z) {
     SADM_REQUIRE_PTR(e);
     SADM_REQUIRE_POSITIVE(N);
     SADM_REQUIRE_PTR(x);
     SADM_REQUIRE_PTR(z);
-    TRY(ensure_acts(e, N));
+    if (e->be->host_memory) return enc_forward_dev(e, N, x, z);
+    SADM_TRY(ensure_acts(e, N));
+    sadm_backend *be = e->be;
+    size_t per = (size_t)e->cfg.in_channels * e->cfg.input_size * e->cfg.input_size;
+    SADM_TRY(be->upload(be, e->acts.in_x, x, (size_t)N * per * sizeof(float)));
+    SADM_TRY(enc_forward_dev(e, N, e->acts.in_x, e->acts.z));
+    return be->download(be, z, e->acts.z, (size_t)N * e->E * sizeof(float));
+}
+
+sadm_status enc_forward_dev(sadm_encoder *e, int N, const float *x, float *z) {
+    SADM_TRY(ensure_acts(e, N));
+    sadm_backend *be = e->be;
     enc_acts *a = &e->acts;
     a->N_last = 0;
     const sadm_encoder_config *c = &e->cfg;
@@ -335,10 +370,9 @@ sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *
 
     /* patch embedding + fixed position embedding */
     float *h = c->depth ? a->blocks[0].x_in : a->x_last;
-    TRY(sadm_patchify(N, c->in_channels, H, H, c->patch_size, x, a->patches));
-    TRY(sadm_linear_forward(NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), enc_p(e, e->xe_b), h));
-    for (int n = 0; n < N; n++)
-        TRY(sadm_add((size_t)T * D, h + (size_t)n * T * D, enc_p(e, e->pos), h + (size_t)n * T * D));
+    SADM_OP(be, patchify, N, c->in_channels, H, H, c->patch_size, x, a->patches);
+    SADM_OP(be, linear_forward, NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), enc_p(e, e->xe_b), h);
+    SADM_OP(be, add_rows, (size_t)N, (size_t)T * D, h, enc_p(e, e->pos), h);
 
     for (int i = 0; i < c->depth; i++) {
         enc_block_params *bp = &e->blk[i];
@@ -346,34 +380,28 @@ sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *
         float *next = i + 1 < c->depth ? a->blocks[i + 1].x_in : a->x_last;
         size_t NTD = (size_t)NT * D;
         /* x = x + attn.proj(attn(norm1(x))) */
-        TRY(sadm_layernorm_forward(NT, D, b->x_in, enc_p(e, bp->n1_w), enc_p(e, bp->n1_b), ENC_LN_EPS, b->ln1, b->mean1,
-                                   b->rstd1));
-        TRY(sadm_linear_forward(NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), enc_p(e, bp->qkv_b), b->qkv));
-        TRY(sadm_attention_forward(N, T, e->heads, e->hd, b->qkv, b->attn, b->lse));
-        TRY(sadm_linear_forward(NT, D, D, b->attn, enc_p(e, bp->proj_w), enc_p(e, bp->proj_b), b->x_mid));
-        TRY(sadm_add(NTD, b->x_mid, b->x_in, b->x_mid));
+        SADM_OP(be, layernorm_forward, NT, D, b->x_in, enc_p(e, bp->n1_w), enc_p(e, bp->n1_b), ENC_LN_EPS, b->ln1, b->mean1,
+                                   b->rstd1);
+        SADM_OP(be, linear_forward, NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), enc_p(e, bp->qkv_b), b->qkv);
+        SADM_OP(be, attention_forward, N, T, e->heads, e->hd, b->qkv, b->attn, b->lse);
+        SADM_OP(be, linear_forward, NT, D, D, b->attn, enc_p(e, bp->proj_w), enc_p(e, bp->proj_b), b->x_mid);
+        SADM_OP(be, add, NTD, b->x_mid, b->x_in, b->x_mid);
         /* x = x + mlp(norm2(x)) */
-        TRY(sadm_layernorm_forward(NT, D, b->x_mid, enc_p(e, bp->n2_w), enc_p(e, bp->n2_b), ENC_LN_EPS, b->ln2, b->mean2,
-                                   b->rstd2));
-        TRY(sadm_linear_forward(NT, D, e->Hd, b->ln2, enc_p(e, bp->fc1_w), enc_p(e, bp->fc1_b), b->fc1));
-        TRY(sadm_gelu_forward((size_t)NT * e->Hd, b->fc1, b->gelu));
-        TRY(sadm_linear_forward(NT, e->Hd, D, b->gelu, enc_p(e, bp->fc2_w), enc_p(e, bp->fc2_b), next));
-        TRY(sadm_add(NTD, next, b->x_mid, next));
+        SADM_OP(be, layernorm_forward, NT, D, b->x_mid, enc_p(e, bp->n2_w), enc_p(e, bp->n2_b), ENC_LN_EPS, b->ln2, b->mean2,
+                                   b->rstd2);
+        SADM_OP(be, linear_forward, NT, D, e->Hd, b->ln2, enc_p(e, bp->fc1_w), enc_p(e, bp->fc1_b), b->fc1);
+        SADM_OP(be, gelu_forward, (size_t)NT * e->Hd, b->fc1, b->gelu);
+        SADM_OP(be, linear_forward, NT, e->Hd, D, b->gelu, enc_p(e, bp->fc2_w), enc_p(e, bp->fc2_b), next);
+        SADM_OP(be, add, NTD, next, b->x_mid, next);
     }
 
     /* final norm, mean over tokens, head, L2 normalisation (in double, as a reduction) */
-    TRY(sadm_layernorm_forward(NT, D, a->x_last, enc_p(e, e->nf_w), enc_p(e, e->nf_b), ENC_LN_EPS, a->lnf, a->meanf,
-                               a->rstdf));
-    TRY(sadm_mean_tokens_forward(N, T, D, a->lnf, a->pooled));
-    TRY(sadm_linear_forward(N, D, E, a->pooled, enc_p(e, e->head_w), enc_p(e, e->head_b), a->head));
-    for (int n = 0; n < N; n++) {
-        const float *hn = a->head + (size_t)n * E;
-        double ss = 0;
-        for (int k = 0; k < E; k++) ss += (double)hn[k] * hn[k];
-        double norm = sqrt(ss), div = norm > ENC_NORM_EPS ? norm : ENC_NORM_EPS;
-        for (int k = 0; k < E; k++) a->z[(size_t)n * E + k] = (float)(hn[k] / div);
-    }
-    memcpy(z, a->z, (size_t)N * E * sizeof(float));
+    SADM_OP(be, layernorm_forward, NT, D, a->x_last, enc_p(e, e->nf_w), enc_p(e, e->nf_b), ENC_LN_EPS, a->lnf, a->meanf,
+                               a->rstdf);
+    SADM_OP(be, mean_tokens_forward, N, T, D, a->lnf, a->pooled);
+    SADM_OP(be, linear_forward, N, D, E, a->pooled, enc_p(e, e->head_w), enc_p(e, e->head_b), a->head);
+    SADM_OP(be, l2_normalize_forward, (size_t)N, E, ENC_NORM_EPS, a->head, a->z);
+    if (z != a->z) SADM_TRY(be->copy(be, z, a->z, (size_t)N * E * sizeof(float)));
     a->N_last = N;
     return SADM_OK;
 }

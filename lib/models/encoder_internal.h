@@ -24,10 +24,13 @@ typedef struct enc_acts {
     float *pooled, *head, *z;    /* (N,D), (N,E), (N,E) */
     /* backward scratch */
     float *d_h, *d_ln, *d_attn, *d_wide, *d_wide2, *d_pooled, *d_head, *d_patches;
+    /* the edges, for host callers when the backend's memory is not host memory */
+    float *in_x, *d_z, *d_x;
 } enc_acts;
 
 struct sadm_encoder {
     sadm_encoder_config cfg;
+    sadm_backend *be; /* where data, grad and the activations live */
     int grid, T, D, heads, hd, Hd, F_in, E;
     sadm_param_table tab;
     float *data, *grad;
@@ -42,6 +45,11 @@ static inline float *enc_p(sadm_encoder *e, size_t idx) { return e->data + e->ta
 
 #define ENC_LN_EPS 1e-6f
 #define ENC_NORM_EPS 1e-12 /* F.normalize's eps */
+
+/* The passes on memory of the encoder's backend (x, z, dz, dx there); the public
+ * sadm_encoder_forward/backward take host memory and copy at the edges. */
+sadm_status enc_forward_dev(sadm_encoder *e, int N, const float *x, float *z);
+sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int param_grads);
 
 /* Encoder config <-> metadata with keys prefix + "input_size", ... ("" in encoder files,
  * "disc." in SADM training checkpoints). */

@@ -167,15 +167,17 @@ sadm_status sadm_ptab_read(const sadm_param_table *t, const sadm_st_file *f, con
     return SADM_OK;
 }
 
-float *sadm_ptab_grad(const sadm_param_table *t, float **grad) {
-    if (!*grad) *grad = sadm_calloc(t->total, sizeof(float));
+float *sadm_ptab_grad(const sadm_param_table *t, float **grad, sadm_backend *be) {
+    if (!*grad && (*grad = be->alloc(be, SADM_DTYPE_F32, t->total)) && be->zero(be, *grad, t->total * sizeof(float))) {
+        be->free(be, *grad);
+        *grad = NULL;
+    }
     return *grad;
 }
 
-sadm_status sadm_ptab_zero_grad(const sadm_param_table *t, float **grad, const char *what) {
-    if (!sadm_ptab_grad(t, grad)) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory for the gradients", what);
-    memset(*grad, 0, t->total * sizeof(float));
-    return SADM_OK;
+sadm_status sadm_ptab_zero_grad(const sadm_param_table *t, float **grad, sadm_backend *be, const char *what) {
+    if (!sadm_ptab_grad(t, grad, be)) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory for the gradients", what);
+    return be->zero(be, *grad, t->total * sizeof(float));
 }
 
 sadm_status sadm_ptab_check_only(const sadm_param_table *t, const sadm_st_file *f, const char *path, const char *what) {

@@ -2,6 +2,7 @@
 #ifndef SADM_PARAMS_H
 #define SADM_PARAMS_H
 
+#include "../backend.h"
 #include "../internal.h"
 
 typedef struct sadm_param_table {
@@ -62,8 +63,8 @@ sadm_status sadm_ptab_read(const sadm_param_table *t, const sadm_st_file *f, con
 
 /* The gradient block in the table's layout, allocated zeroed at first use (NULL when out
  * of memory), and zeroing it; `what` names the model in the error. */
-float *sadm_ptab_grad(const sadm_param_table *t, float **grad);
-sadm_status sadm_ptab_zero_grad(const sadm_param_table *t, float **grad, const char *what);
+float *sadm_ptab_grad(const sadm_param_table *t, float **grad, sadm_backend *be);
+sadm_status sadm_ptab_zero_grad(const sadm_param_table *t, float **grad, sadm_backend *be, const char *what);
 /* A model's own file holds nothing else: an error naming the first tensor of f that is
  * not in the table. */
 sadm_status sadm_ptab_check_only(const sadm_param_table *t, const sadm_st_file *f, const char *path, const char *what);
