@@ -24,7 +24,6 @@ typedef struct fid_setup {
 static int setup(const char *cmd, const cli_opt *o, size_t n, fid_setup *s) {
     const char *w = cli_get(o, n, "inception"), *mode = cli_get(o, n, "mode");
     if (cli_runtime(o, n) || cli_int(o, n, "batch-size", 1, 4096, &s->batch) < 0) return 2;
-    if (cli_require_cpu(cmd, "the FID Inception-v3")) return 2;
     if (!strcmp(mode, "adm")) s->mode = SADM_FID_ADM;
     else if (!strcmp(mode, "pytorch-fid")) s->mode = SADM_FID_PYTORCH;
     else {
@@ -37,6 +36,11 @@ static int setup(const char *cmd, const cli_opt *o, size_t n, fid_setup *s) {
         return 2;
     }
     if (sadm_inception_load(w, &s->net)) return cli_fail(cmd);
+    if (sadm_inception_to_backend(s->net, cli_backend())) {
+        sadm_inception_free(s->net);
+        s->net = NULL;
+        return cli_fail(cmd);
+    }
     return 0;
 }
 

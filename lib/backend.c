@@ -53,7 +53,7 @@ static sadm_status cpu_sync(sadm_backend *be) {
  * operator reads it yet (the bf16 CPU issue). */
 static int cpu_dtype(const sadm_backend *be, sadm_dtype dtype) {
     (void)be;
-    return dtype == SADM_DTYPE_F32 || dtype == SADM_DTYPE_BF16 || dtype == SADM_DTYPE_I64;
+    return dtype == SADM_DTYPE_F32 || dtype == SADM_DTYPE_BF16 || dtype == SADM_DTYPE_I64 || dtype == SADM_DTYPE_U8;
 }
 
 static int cpu_precision(const sadm_backend *be, sadm_precision p) {
@@ -98,6 +98,12 @@ const sadm_ops sadm_cpu_ops = {
     .conv2d_backward = sadm_conv2d_backward,
     .pool2d_forward = sadm_pool2d_forward,
     .pool2d_backward = sadm_pool2d_backward,
+    .conv2d_nhwc_forward = sadm_conv2d_nhwc_forward,
+    .pool2d_nhwc_forward = sadm_pool2d_nhwc_forward,
+    .mean_pixels_nhwc = sadm_mean_pixels_nhwc,
+    .linear_forward_exact = sadm_linear_forward_exact,
+    .copy_channels = sadm_copy_channels,
+    .fid_resize = sadm_fid_resize,
     .embedding_forward = sadm_embedding_forward,
     .embedding_backward = sadm_embedding_backward,
     .timestep_embedding = sadm_timestep_embedding,

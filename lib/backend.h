@@ -75,6 +75,14 @@ typedef struct sadm_ops {
                                    float *dx, float *dw, float *db);
     sadm_status (*pool2d_forward)(const sadm_pool2d_shape *s, const float *x, float *y);
     sadm_status (*pool2d_backward)(const sadm_pool2d_shape *s, const float *x, const float *dy, float *dx);
+    /* NHWC (the FID Inception) */
+    sadm_status (*conv2d_nhwc_forward)(const sadm_nhwc_conv_shape *s, const float *x, const float *w, const float *b,
+                                       int relu, float *y);
+    sadm_status (*pool2d_nhwc_forward)(const sadm_nhwc_pool_shape *s, const float *x, float *y);
+    sadm_status (*mean_pixels_nhwc)(int N, int HW, int C, int ld, const float *x, float *out);
+    sadm_status (*linear_forward_exact)(int M, int K, int N, const float *x, const float *w, const float *b, float *y);
+    sadm_status (*copy_channels)(size_t rows, int C, const float *src, int ld_src, float *dst, int ld_dst);
+    sadm_status (*fid_resize)(sadm_fid_mode mode, int N, int H, int W, const uint8_t *images, float *x);
     /* embeddings */
     sadm_status (*embedding_forward)(size_t n, int dim, int rows, const float *table, const int64_t *idx, float *out);
     sadm_status (*embedding_backward)(size_t n, int dim, int rows, const int64_t *idx, const float *dout,

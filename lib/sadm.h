@@ -207,6 +207,31 @@ sadm_status sadm_pool2d_forward(const sadm_pool2d_shape *s, const float *x, floa
 /* For max pooling the gradient goes to the first maximum of each window (as PyTorch). */
 sadm_status sadm_pool2d_backward(const sadm_pool2d_shape *s, const float *x, const float *dy, float *dx);
 
+/* NHWC feature maps (the FID Inception's layout): pixel (n, y, x) of a map starts at
+ * ((n H + y) W + x) ld, ld >= channels, so that a view can be some channels of a wider
+ * map (a concatenation). Convolution: weights (kh, kw, C, K), bias (K) or NULL, then ReLU
+ * when relu != 0; im2col + GEMM. Pooling: k×k windows; the average excludes padding
+ * (count_include_pad False). */
+typedef struct sadm_nhwc_conv_shape {
+    int N, H, W, C; /* input */
+    int K;          /* output channels */
+    int kh, kw, sh, sw, ph, pw;
+    int ldx, ldy;   /* pixel strides of input and output, in floats */
+} sadm_nhwc_conv_shape;
+sadm_status sadm_conv2d_nhwc_forward(const sadm_nhwc_conv_shape *s, const float *x, const float *w, const float *b,
+                                     int relu, float *y);
+typedef struct sadm_nhwc_pool_shape {
+    int N, H, W, C, k, s, p, ldx, ldy;
+    sadm_pool_kind kind;
+} sadm_nhwc_pool_shape;
+sadm_status sadm_pool2d_nhwc_forward(const sadm_nhwc_pool_shape *s, const float *x, float *y);
+/* out[n, c] = mean over the HW pixels of channel c (in double). */
+sadm_status sadm_mean_pixels_nhwc(int N, int HW, int C, int ld, const float *x, float *out);
+/* y = x w^T + b as plain dot products in double: the same result for any batch. */
+sadm_status sadm_linear_forward_exact(int M, int K, int N, const float *x, const float *w, const float *b, float *y);
+/* The first C floats of each of `rows` rows, from rows ld_src apart to rows ld_dst apart. */
+sadm_status sadm_copy_channels(size_t rows, int C, const float *src, int ld_src, float *dst, int ld_dst);
+
 /* Embedding lookup: out[i,:] = table[idx[i],:], idx in [0, rows). Backward scatter-adds. */
 sadm_status sadm_embedding_forward(size_t n, int dim, int rows, const float *table, const int64_t *idx, float *out);
 sadm_status sadm_embedding_backward(size_t n, int dim, int rows, const int64_t *idx, const float *dout, float *dtable);
@@ -508,10 +533,19 @@ sadm_status sadm_encoder_backward(sadm_encoder *e, const float *dz, float *dx, i
  * whose numbers DiT and SADM report) and SADM_FID_PYTORCH (F.interpolate bilinear,
  * align_corners False, then 2x - 1 for x in [0, 1], as pytorch-fid). */
 typedef enum sadm_fid_mode { SADM_FID_ADM = 0, SADM_FID_PYTORCH = 1 } sadm_fid_mode;
+#define SADM_FID_SIZE 299
+/* Images (N, H, W, 3) uint8 to the network's SADM_FID_SIZE² × 3 input in [-1, 1] (NHWC):
+ * ADM's TensorFlow-1 bilinear resize with (x - 128) / 128, or pytorch-fid's
+ * F.interpolate (align_corners False) with 2 x / 255 - 1. */
+sadm_status sadm_fid_resize(sadm_fid_mode mode, int N, int H, int W, const uint8_t *images, float *x);
 const char *sadm_fid_mode_name(sadm_fid_mode mode); /* "adm", "pytorch-fid" */
 typedef struct sadm_inception sadm_inception;
 sadm_status sadm_inception_load(const char *path, sadm_inception **out);
 void sadm_inception_free(sadm_inception *m);
+/* Loaded on the CPU backend; this moves the folded weights to another (drop the model on
+ * failure). Features take and return host memory whatever the backend. */
+sadm_status sadm_inception_to_backend(sadm_inception *m, sadm_backend *be);
+sadm_backend *sadm_inception_backend(const sadm_inception *m);
 /* images (N, H, W, 3) uint8 -> pool (N, 2048) average-pool features, logits (N, 1008), and
  * spatial (N, 2023): ADM's sFID features "mixed_6/conv", i.e. (as far as we know) the
  * ReLU output of the 1×1 branch of the block torchvision calls Mixed_6d, first 7 of its

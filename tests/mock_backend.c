@@ -140,7 +140,7 @@ static sadm_status mock_sync(sadm_backend *be) {
 
 static int mock_dtype(const sadm_backend *be, sadm_dtype dtype) {
     (void)be;
-    return dtype == SADM_DTYPE_F32 || dtype == SADM_DTYPE_I64 || dtype == SADM_DTYPE_BF16;
+    return dtype == SADM_DTYPE_F32 || dtype == SADM_DTYPE_I64 || dtype == SADM_DTYPE_BF16 || dtype == SADM_DTYPE_U8;
 }
 
 static int mock_precision(const sadm_backend *be, sadm_precision p) {
@@ -167,6 +167,7 @@ static sadm_status check_nothing(int index, ...) {
     do {                                                                                           \
         sadm_status st_chk_ = _Generic((a), float *: check_pointer, const float *: check_pointer,       \
                                        int64_t *: check_pointer, const int64_t *: check_pointer,          \
+                                       uint8_t *: check_pointer, const uint8_t *: check_pointer,          \
                                        default: check_nothing)(++arg_index, (a));                         \
         if (st_chk_) return st_chk_;                                                               \
     } while (0)
@@ -186,7 +187,7 @@ static sadm_status close_memory(sadm_status st) {
 #define LEAVE(call) (open_memory(), close_memory(call))
 
 /* BEGIN GENERATED WRAPPERS (tools/gen_mock_wrappers.py; do not edit by hand) */
-static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "l2_normalize_forward", "l2_normalize_backward", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", "predict_x0", "x0_grad_to_eps", "struct_weights", "struct_loss", NULL};
+static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "l2_normalize_forward", "l2_normalize_backward", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "conv2d_nhwc_forward", "pool2d_nhwc_forward", "mean_pixels_nhwc", "linear_forward_exact", "copy_channels", "fid_resize", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", "predict_x0", "x0_grad_to_eps", "struct_weights", "struct_loss", NULL};
 
 static sadm_status mock_matmul(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, const float *B, float beta, float *C, const float *bias) {
     ENTER("matmul");
@@ -416,6 +417,42 @@ static sadm_status mock_pool2d_backward(const sadm_pool2d_shape *s, const float 
     return LEAVE(sadm_cpu_ops.pool2d_backward(s, x, dy, dx));
 }
 
+static sadm_status mock_conv2d_nhwc_forward(const sadm_nhwc_conv_shape *s, const float *x, const float *w, const float *b, int relu, float *y) {
+    ENTER("conv2d_nhwc_forward");
+    CHECK(s); CHECK(x); CHECK(w); CHECK(b); CHECK(relu); CHECK(y);
+    return LEAVE(sadm_cpu_ops.conv2d_nhwc_forward(s, x, w, b, relu, y));
+}
+
+static sadm_status mock_pool2d_nhwc_forward(const sadm_nhwc_pool_shape *s, const float *x, float *y) {
+    ENTER("pool2d_nhwc_forward");
+    CHECK(s); CHECK(x); CHECK(y);
+    return LEAVE(sadm_cpu_ops.pool2d_nhwc_forward(s, x, y));
+}
+
+static sadm_status mock_mean_pixels_nhwc(int N, int HW, int C, int ld, const float *x, float *out) {
+    ENTER("mean_pixels_nhwc");
+    CHECK(N); CHECK(HW); CHECK(C); CHECK(ld); CHECK(x); CHECK(out);
+    return LEAVE(sadm_cpu_ops.mean_pixels_nhwc(N, HW, C, ld, x, out));
+}
+
+static sadm_status mock_linear_forward_exact(int M, int K, int N, const float *x, const float *w, const float *b, float *y) {
+    ENTER("linear_forward_exact");
+    CHECK(M); CHECK(K); CHECK(N); CHECK(x); CHECK(w); CHECK(b); CHECK(y);
+    return LEAVE(sadm_cpu_ops.linear_forward_exact(M, K, N, x, w, b, y));
+}
+
+static sadm_status mock_copy_channels(size_t rows, int C, const float *src, int ld_src, float *dst, int ld_dst) {
+    ENTER("copy_channels");
+    CHECK(rows); CHECK(C); CHECK(src); CHECK(ld_src); CHECK(dst); CHECK(ld_dst);
+    return LEAVE(sadm_cpu_ops.copy_channels(rows, C, src, ld_src, dst, ld_dst));
+}
+
+static sadm_status mock_fid_resize(sadm_fid_mode mode, int N, int H, int W, const uint8_t *images, float *x) {
+    ENTER("fid_resize");
+    CHECK(mode); CHECK(N); CHECK(H); CHECK(W); CHECK(images); CHECK(x);
+    return LEAVE(sadm_cpu_ops.fid_resize(mode, N, H, W, images, x));
+}
+
 static sadm_status mock_embedding_forward(size_t n, int dim, int rows, const float *table, const int64_t *idx, float *out) {
     ENTER("embedding_forward");
     CHECK(n); CHECK(dim); CHECK(rows); CHECK(table); CHECK(idx); CHECK(out);
@@ -575,6 +612,12 @@ static const sadm_ops mock_ops = {
     .conv2d_backward = mock_conv2d_backward,
     .pool2d_forward = mock_pool2d_forward,
     .pool2d_backward = mock_pool2d_backward,
+    .conv2d_nhwc_forward = mock_conv2d_nhwc_forward,
+    .pool2d_nhwc_forward = mock_pool2d_nhwc_forward,
+    .mean_pixels_nhwc = mock_mean_pixels_nhwc,
+    .linear_forward_exact = mock_linear_forward_exact,
+    .copy_channels = mock_copy_channels,
+    .fid_resize = mock_fid_resize,
     .embedding_forward = mock_embedding_forward,
     .embedding_backward = mock_embedding_backward,
     .timestep_embedding = mock_timestep_embedding,

@@ -17,7 +17,7 @@
 #include "mock_backend.h"
 #include "testutil.h"
 
-enum { F32 = 0, I64 = 1 };
+enum { F32 = 0, I64 = 1, U8 = 2 };
 enum { ZERO, UNIFORM, POSITIVE, INDEX, TIMESTEP };
 
 typedef struct buf_spec {
@@ -49,6 +49,7 @@ static sadm_diffusion *diffusion;
 #define P(n) {(n), F32, POSITIVE, 0}
 #define Z(n) {(n), F32, ZERO, 0}
 #define IX(n, k) {(n), I64, INDEX, (k)}
+#define BYTES(n) {(n), U8, INDEX, 256}
 
 /* matmul: every transpose combination, beta 0.5, with and without bias */
 enum { MM_M = 19, MM_N = 23, MM_K = 37 };
@@ -309,6 +310,42 @@ static sadm_status c_struct_loss(const sadm_ops *o, void **p, double *h) {
     return SADM_OK;
 }
 
+/* NHWC: a 3×2 stride (2,1) padded conv reading channels 1..5 of a 7-wide map and writing
+ * channels 2..6 of a 9-wide one, with bias and ReLU; a pointwise conv without either. */
+static const sadm_nhwc_conv_shape NCONV = {2, 11, 9, 5, 4, 3, 2, 2, 1, 1, 0, 7, 9};
+static const sadm_nhwc_conv_shape NCONV1 = {2, 11, 9, 5, 4, 1, 1, 1, 1, 0, 0, 7, 4};
+enum { NMAP_IN = 2 * 11 * 9 * 7, NMAP_OUT = 2 * 6 * 8 * 9, NMAP_OUT1 = 2 * 11 * 9 * 4 };
+static sadm_status c_conv2d_nhwc_forward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->conv2d_nhwc_forward(&NCONV, F(0) + 1, F(1), F(2), 1, F(3) + 2));
+    return o->conv2d_nhwc_forward(&NCONV1, F(0) + 1, F(4), NULL, 0, F(5));
+}
+static const sadm_nhwc_pool_shape NPOOLMAX = {2, 9, 7, 5, 3, 2, 1, 7, 6, SADM_POOL_MAX};
+static const sadm_nhwc_pool_shape NPOOLAVG = {2, 9, 7, 5, 3, 1, 1, 7, 5, SADM_POOL_AVG};
+static sadm_status c_pool2d_nhwc_forward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->pool2d_nhwc_forward(&NPOOLMAX, F(0), F(1)));
+    return o->pool2d_nhwc_forward(&NPOOLAVG, F(0) + 2, F(2));
+}
+static sadm_status c_mean_pixels_nhwc(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->mean_pixels_nhwc(3, 17, 5, 7, F(0), F(1));
+}
+static sadm_status c_linear_forward_exact(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->linear_forward_exact(LM, LK, LN, F(0), F(1), F(2), F(3)));
+    return o->linear_forward_exact(LM, LK, LN, F(0), F(1), NULL, F(4));
+}
+static sadm_status c_copy_channels(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->copy_channels(13, 3, F(0) + 1, 7, F(1), 4);
+}
+static sadm_status c_fid_resize(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->fid_resize(SADM_FID_ADM, 2, 23, 31, (const uint8_t *)p[0], F(1)));
+    return o->fid_resize(SADM_FID_PYTORCH, 2, 23, 31, (const uint8_t *)p[0], F(2));
+}
+
 /* Thresholds: copies and layout operators are exact; elementwise arithmetic is within a
  * rounding or two of the scalar kernels; GEMM-based ones sum in other orders (1e-12 = relative 1e-6 squared);
  * transcendental kernels (exp, tanh, log, sin/cos) use vector approximations. */
@@ -383,17 +420,29 @@ static const op_case CASES[] = {
     {"predict_x0", ROUNDING, c_predict_x0, 4, {U(QN * QPER), IX(QN, 1000), U(QN * 2 * QPER), Z(QN * QPER)}, 0},
     {"x0_grad_to_eps", ROUNDING, c_x0_grad_to_eps, 3, {IX(QN, 1000), U(QN * QPER), U(QN * 2 * QPER)}, 0},
     {"struct_weights", EXACT, c_struct_weights, 3, {IX(QN, 1000), Z(QN), Z(QN)}, 0},
+    {"conv2d_nhwc_forward", SUMS, c_conv2d_nhwc_forward, 6,
+     {U(NMAP_IN), U(3 * 2 * 5 * 4), U(4), U(NMAP_OUT), U(5 * 4), U(NMAP_OUT1)}, 0},
+    {"pool2d_nhwc_forward", SUMS, c_pool2d_nhwc_forward, 3, {U(2 * 9 * 7 * 7), U(2 * 5 * 4 * 6), U(2 * 9 * 7 * 5)}, 0},
+    {"mean_pixels_nhwc", SUMS, c_mean_pixels_nhwc, 2, {U(3 * 17 * 7), Z(3 * 5)}, 0},
+    {"linear_forward_exact", SUMS, c_linear_forward_exact, 5, {U(LM * LK), U(LN * LK), U(LN), Z(LM * LN), Z(LM * LN)}, 0},
+    {"copy_channels", EXACT, c_copy_channels, 2, {U(13 * 7), U(13 * 4)}, 0},
+    {"fid_resize", ROUNDING, c_fid_resize, 3, {BYTES(2 * 23 * 31 * 3), Z(2 * 299 * 299 * 3), Z(2 * 299 * 299 * 3)}, 0},
     {"struct_loss", SUMS, c_struct_loss, 6, {U(5 * 7), U(5 * 7), P(5), U(5 * 7), U(5 * 7), U(5 * 7)}, 6},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
 /* ------------------------------------------------------------------ the harness */
+static size_t bytes_of(const buf_spec *b) {
+    return b->n * (b->type == I64 ? sizeof(int64_t) : b->type == U8 ? 1 : sizeof(float));
+}
+
 /* The host values of buffer i of a case (the same on every run). */
 static void fill(const buf_spec *b, uint64_t seed, void *host) {
     float *f = host;
     int64_t *l = host;
+    uint8_t *u8 = host;
     if (b->init == ZERO) {
-        memset(host, 0, b->n * (b->type == I64 ? sizeof(int64_t) : sizeof(float)));
+        memset(host, 0, bytes_of(b));
         return;
     }
     float *u = tu_uniform(b->n, seed, 0, 1);
@@ -401,12 +450,15 @@ static void fill(const buf_spec *b, uint64_t seed, void *host) {
         case UNIFORM: f[i] = 2 * u[i] - 1; break;
         case POSITIVE: f[i] = 0.5f + u[i]; break;
         case TIMESTEP: f[i] = floorf(u[i] * 1000); break;
-        case INDEX: l[i] = (int64_t)(u[i] * (float)b->k) % b->k; break;
+        case INDEX:
+            if (b->type == U8)
+                u8[i] = (uint8_t)((int)(u[i] * 256.0f) % 256);
+            else
+                l[i] = (int64_t)(u[i] * (float)b->k) % b->k;
+            break;
         }
     free(u);
 }
-
-static size_t bytes_of(const buf_spec *b) { return b->n * (b->type == I64 ? sizeof(int64_t) : sizeof(float)); }
 
 /* Runs a case on a backend; out[i] gets buffer i's host copy afterwards (caller frees). */
 static sadm_status run_case(const op_case *c, sadm_backend *be, void **out, double *host) {
@@ -415,7 +467,8 @@ static sadm_status run_case(const op_case *c, sadm_backend *be, void **out, doub
     for (int i = 0; i < c->nb && !st; i++) {
         out[i] = malloc(bytes_of(&c->b[i]));
         fill(&c->b[i], 1000 + 17 * (uint64_t)i, out[i]);
-        dev[i] = be->alloc(be, c->b[i].type == I64 ? SADM_DTYPE_I64 : SADM_DTYPE_F32, c->b[i].n);
+        sadm_dtype dt = c->b[i].type == I64 ? SADM_DTYPE_I64 : c->b[i].type == U8 ? SADM_DTYPE_U8 : SADM_DTYPE_F32;
+        dev[i] = be->alloc(be, dt, c->b[i].n);
         ck_assert_ptr_nonnull(out[i]);
         ck_assert_ptr_nonnull(dev[i]);
         st = be->upload(be, dev[i], out[i], bytes_of(&c->b[i]));
@@ -432,8 +485,10 @@ static sadm_status run_case(const op_case *c, sadm_backend *be, void **out, doub
 static double nerr(const buf_spec *b, const void *got, const void *ref) {
     double num = 0, den = 0;
     for (size_t i = 0; i < b->n; i++) {
-        double g = b->type == I64 ? (double)((const int64_t *)got)[i] : ((const float *)got)[i];
-        double r = b->type == I64 ? (double)((const int64_t *)ref)[i] : ((const float *)ref)[i];
+        double g = b->type == I64 ? (double)((const int64_t *)got)[i]
+                   : b->type == U8 ? (double)((const uint8_t *)got)[i] : ((const float *)got)[i];
+        double r = b->type == I64 ? (double)((const int64_t *)ref)[i]
+                   : b->type == U8 ? (double)((const uint8_t *)ref)[i] : ((const float *)ref)[i];
         num += (g - r) * (g - r), den += r * r;
     }
     return den > 0 ? num / den : num;

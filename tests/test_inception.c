@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "reference.h"
+#include "mock_backend.h"
 #include "testutil.h"
 
 static void compare(const sadm_st_file *f, const char *key, const float *ours, int N, int D) {
@@ -92,6 +93,24 @@ START_TEST(test_features_vs_torchvision) {
         /* one image at a time vs both at once: OpenBLAS's Haswell/Zen kernels sum a row by
          * where it falls in the batch (3e-5 relative seen on small features), SkylakeX's did not */
         tu_assert_close("Inception pool features one image at a time", pool, first, (size_t)N * 2048, 1e-4, 1e-5);
+    }
+    /* on the mock backend (memory the host cannot touch): bitwise the CPU's features, in
+     * both modes (natively only: the backend logic does not depend on the CPU) */
+    if (!emulated) {
+        sadm_inception *mm;
+        TU_OK(sadm_inception_load(ref_path("w.safetensors"), &mm));
+        TU_OK(sadm_inception_to_backend(mm, mock_backend()));
+        float *lg = tu_alloc(1008), *lg1 = tu_alloc(1008);
+        for (int mode = 0; mode < 2; mode++) {
+            TU_OK(sadm_inception_features(m, (sadm_fid_mode)mode, 1, S, S, img, first, lg, sp1));
+            TU_OK(sadm_inception_features(mm, (sadm_fid_mode)mode, 1, S, S, img, pool, lg1, sp));
+            tu_assert_same("Inception pool features, mock vs cpu", pool, first, 2048);
+            tu_assert_same("Inception logits, mock vs cpu", lg1, lg, 1008);
+            tu_assert_same("Inception spatial features, mock vs cpu", sp, sp1, 2023);
+        }
+        sadm_inception_free(mm);
+        ck_assert_uint_eq(mock_backend_live(), 0);
+        free(lg), free(lg1);
     }
     free(img), free(u), free(first), free(pool), free(sp), free(sp1);
     sadm_inception_free(m);

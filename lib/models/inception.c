@@ -32,10 +32,13 @@ typedef struct inc_buffer {
 } inc_buffer;
 
 struct sadm_inception {
+    sadm_backend *be; /* where the weights and the buffers live */
     inc_conv conv[INC_MAX_CONVS];
     int nconv;
     float *fc_w, *fc_b; /* (1008, 2048), (1008) */
     inc_buffer buf[INC_SLOTS];
+    uint8_t *images;    /* the batch of images on the backend (when not host memory) */
+    size_t images_cap;
 };
 
 /* ------------------------------------------------------------------ architecture */
@@ -117,12 +120,44 @@ static void build(sadm_inception *m) {
     }
 }
 
+static void free_buffers(sadm_inception *m) {
+    for (int i = 0; i < INC_SLOTS; i++) {
+        m->be->free(m->be, m->buf[i].p);
+        m->buf[i] = (inc_buffer){NULL, 0, 0};
+    }
+    m->be->free(m->be, m->images);
+    m->images = NULL, m->images_cap = 0;
+}
+
 void sadm_inception_free(sadm_inception *m) {
     if (!m) return;
-    for (int i = 0; i < m->nconv; i++) sadm_free(m->conv[i].w), sadm_free(m->conv[i].b);
-    for (int i = 0; i < INC_SLOTS; i++) sadm_free(m->buf[i].p);
-    sadm_free(m->fc_w), sadm_free(m->fc_b);
+    for (int i = 0; i < m->nconv; i++) m->be->free(m->be, m->conv[i].w), m->be->free(m->be, m->conv[i].b);
+    free_buffers(m);
+    m->be->free(m->be, m->fc_w), m->be->free(m->be, m->fc_b);
     free(m);
+}
+
+sadm_backend *sadm_inception_backend(const sadm_inception *m) { return m ? m->be : NULL; }
+
+/* The folded weights move; the cached buffers are dropped. A failure part way leaves
+ * every weight on one backend or the other, and the model usable on neither: free it. */
+sadm_status sadm_inception_to_backend(sadm_inception *m, sadm_backend *be) {
+    SADM_REQUIRE_PTR(m);
+    SADM_REQUIRE_PTR(be);
+    if (be == m->be) return SADM_OK;
+    free_buffers(m);
+    sadm_backend *from = m->be;
+    sadm_status st = SADM_OK;
+    for (int i = 0; i < m->nconv && !st; i++) {
+        inc_conv *c = &m->conv[i];
+        size_t nw = (size_t)c->cout * c->cin * c->kh * c->kw;
+        st = sadm_backend_move(from, be, (void **)&c->w, SADM_DTYPE_F32, nw);
+        if (!st) st = sadm_backend_move(from, be, (void **)&c->b, SADM_DTYPE_F32, (size_t)c->cout);
+    }
+    if (!st) st = sadm_backend_move(from, be, (void **)&m->fc_w, SADM_DTYPE_F32, (size_t)1008 * 2048);
+    if (!st) st = sadm_backend_move(from, be, (void **)&m->fc_b, SADM_DTYPE_F32, 1008);
+    if (!st) m->be = be;
+    return st;
 }
 
 /* ------------------------------------------------------------------ loading */
@@ -192,6 +227,7 @@ sadm_status sadm_inception_load(const char *path, sadm_inception **out) {
     *out = NULL;
     sadm_inception *m = calloc(1, sizeof *m);
     if (!m) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+    m->be = sadm_backend_cpu(); /* loaded on the host; sadm_inception_to_backend moves it */
     build(m);
     sadm_st_file *f;
     sadm_status st = sadm_st_open(path, &f);
@@ -232,9 +268,9 @@ static float *take(sadm_inception *m, size_t floats) {
         if (spare < 0 || m->buf[i].cap < m->buf[spare].cap) spare = i;
     }
     if (best < 0 && spare >= 0) {
-        sadm_free(m->buf[spare].p);
+        m->be->free(m->be, m->buf[spare].p);
         m->buf[spare].cap = 0;
-        if (!(m->buf[spare].p = sadm_alloc(floats * sizeof(float)))) return NULL;
+        if (!(m->buf[spare].p = m->be->alloc(m->be, SADM_DTYPE_F32, floats))) return NULL;
         m->buf[spare].cap = floats;
         best = spare;
     }
@@ -258,62 +294,11 @@ static void out_size(const inc_conv *c, const view *x, int *Ho, int *Wo) {
     *Wo = (x->W + 2 * c->pw - c->kw) / c->sw + 1;
 }
 
-/* col rows r0 .. r0+n of the im2col matrix, one row per output pixel, (kh, kw, cin) each. */
-static void im2col_rows(const inc_conv *c, const view *x, int Ho, int Wo, size_t r0, size_t n, float *col) {
-    size_t K = (size_t)c->kh * c->kw * c->cin;
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < (long)n; i++) {
-        size_t r = r0 + (size_t)i;
-        int ox = (int)(r % (size_t)Wo), oy = (int)(r / (size_t)Wo % (size_t)Ho);
-        size_t b = r / ((size_t)Wo * Ho);
-        float *dst = col + (size_t)i * K;
-        for (int ki = 0; ki < c->kh; ki++) {
-            int iy = oy * c->sh - c->ph + ki;
-            for (int kj = 0; kj < c->kw; kj++, dst += c->cin) {
-                int ix = ox * c->sw - c->pw + kj;
-                if (iy < 0 || iy >= x->H || ix < 0 || ix >= x->W)
-                    memset(dst, 0, (size_t)c->cin * sizeof(float));
-                else
-                    memcpy(dst, x->x + ((b * x->H + iy) * x->W + ix) * x->ld, (size_t)c->cin * sizeof(float));
-            }
-        }
-    }
-}
-
-#define IM2COL_FLOATS ((size_t)1 << 20) /* 4 MiB of im2col rows at a time: they stay in cache for the GEMM */
-
 /* y = relu(conv(x) + b) with the folded BatchNorm, into the view y (its channels of a
  * concatenation, or a map of its own). */
 static sadm_status conv_into(sadm_inception *m, const inc_conv *c, int N, const view *x, const view *y) {
-    int Ho, Wo;
-    out_size(c, x, &Ho, &Wo);
-    size_t R = (size_t)N * Ho * Wo, K = (size_t)c->kh * c->kw * c->cin;
-    if (c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->ph == 0 && c->pw == 0) {
-        sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, (int)R, c->cout, c->cin, 1.0f, x->x, x->ld, c->w, c->cout, 0.0f, y->x, y->ld);
-    } else {
-        size_t chunk = IM2COL_FLOATS / K;
-        if (chunk < 1) chunk = 1;
-        if (chunk > R) chunk = R;
-        float *col = take(m, chunk * K);
-        if (!col) return sadm_error(SADM_ERR_NOMEM, "Inception: out of memory for im2col (%zu floats)", chunk * K);
-        for (size_t r0 = 0; r0 < R; r0 += chunk) {
-            size_t n = R - r0 < chunk ? R - r0 : chunk;
-            im2col_rows(c, x, Ho, Wo, r0, n, col);
-            sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, (int)n, c->cout, (int)K, 1.0f, col, (int)K, c->w, c->cout, 0.0f,
-                      y->x + r0 * (size_t)y->ld, y->ld);
-        }
-        give(m, col);
-    }
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)R; r++) {
-        float *row = y->x + (size_t)r * y->ld;
-#pragma omp simd
-        for (int o = 0; o < c->cout; o++) {
-            float v = row[o] + c->b[o];
-            row[o] = v > 0 ? v : 0;
-        }
-    }
-    return SADM_OK;
+    sadm_nhwc_conv_shape s = {N, x->H, x->W, c->cin, c->cout, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, x->ld, y->ld};
+    return m->be->ops->conv2d_nhwc_forward(&s, x->x, c->w, c->b, 1, y->x);
 }
 
 /* The same into a new map. */
@@ -326,41 +311,14 @@ static sadm_status conv_new(sadm_inception *m, const inc_conv *c, int N, const v
 
 /* 3×3 pooling with stride s and padding p into the view y: the maximum, or the average of
  * the positions inside the image (count_include_pad = False, TensorFlow's average). */
-static void pool_into(int N, const view *x, int s, int p, sadm_pool_kind kind, const view *y) {
-    int C = x->C;
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)N * y->H * y->W; r++) {
-        int ox = (int)(r % y->W), oy = (int)(r / y->W % y->H);
-        size_t b = (size_t)r / ((size_t)y->W * y->H);
-        int y0 = oy * s - p, x0 = ox * s - p;
-        int ya = y0 < 0 ? 0 : y0, yb = y0 + 3 > x->H ? x->H : y0 + 3;
-        int xa = x0 < 0 ? 0 : x0, xb = x0 + 3 > x->W ? x->W : x0 + 3;
-        float *dst = y->x + (size_t)r * y->ld;
-        const float *first = x->x + ((b * x->H + ya) * x->W + xa) * x->ld;
-        memcpy(dst, first, (size_t)C * sizeof(float));
-        for (int iy = ya; iy < yb; iy++)
-            for (int ix = xa; ix < xb; ix++) {
-                if (iy == ya && ix == xa) continue;
-                const float *src = x->x + ((b * x->H + iy) * x->W + ix) * x->ld;
-                if (kind == SADM_POOL_MAX) {
-#pragma omp simd
-                    for (int c = 0; c < C; c++) dst[c] = src[c] > dst[c] ? src[c] : dst[c];
-                } else {
-#pragma omp simd
-                    for (int c = 0; c < C; c++) dst[c] += src[c];
-                }
-            }
-        if (kind == SADM_POOL_AVG) {
-            float inv = 1.0f / (float)((yb - ya) * (xb - xa));
-            for (int c = 0; c < C; c++) dst[c] *= inv;
-        }
-    }
+static sadm_status pool_into(sadm_inception *m, int N, const view *x, int s, int p, sadm_pool_kind kind, const view *y) {
+    sadm_nhwc_pool_shape ps = {N, x->H, x->W, x->C, 3, s, p, x->ld, y->ld, kind};
+    return m->be->ops->pool2d_nhwc_forward(&ps, x->x, y->x);
 }
 
 static sadm_status pool_new(sadm_inception *m, int N, const view *x, int s, int p, sadm_pool_kind kind, view *y) {
     sadm_status st = new_map(m, N, (x->H + 2 * p - 3) / s + 1, (x->W + 2 * p - 3) / s + 1, x->C, y);
-    if (!st) pool_into(N, x, s, p, kind, y);
-    return st;
+    return st ? st : pool_into(m, N, x, s, p, kind, y);
 }
 
 /* The blocks take their convolutions in the order build() added them: `next` walks it. */
@@ -422,7 +380,7 @@ static void block_reduce(walk *w, const view *x, int len1, int c1, int len2, int
     chain_into(w, len1, x, sub(*out, 0, c1));
     chain_into(w, len2, x, sub(*out, c1, c2));
     view pooled = sub(*out, c1 + c2, x->C);
-    if (!w->st) pool_into(w->N, x, 2, 0, SADM_POOL_MAX, &pooled);
+    if (!w->st) w->st = pool_into(w->m, w->N, x, 2, 0, SADM_POOL_MAX, &pooled);
 }
 
 /* E blocks: branches 3x3 and 3x3dbl end in a (1,3) and a (3,1) conv side by side. The
@@ -448,47 +406,11 @@ static void block_e(walk *w, const view *x, sadm_pool_kind kind, view *out) {
     pool_branch(w, x, kind, sub(*out, 1856, 192));
 }
 
-/* Input images (N, H, W, 3) uint8 to the network's 299×299×3 input in [-1, 1] (NHWC). */
-static void prepare(sadm_fid_mode mode, int N, int H, int W, const uint8_t *img, float *x) {
-    const int S = 299;
-    double sy = (double)H / S, sx = (double)W / S;
-#pragma omp parallel for schedule(static)
-    for (long ny = 0; ny < (long)N * S; ny++) {
-        int n = (int)(ny / S), oy = (int)(ny % S);
-        const uint8_t *src = img + (size_t)n * H * W * 3;
-        float *dst = x + (size_t)ny * S * 3;
-        /* ADM (TensorFlow 1 ResizeBilinear, no half-pixel centres): src = dst * scale;
-         * pytorch-fid (F.interpolate, align_corners False): (dst + 0.5) * scale - 0.5, >= 0 */
-        double fy = mode == SADM_FID_ADM ? oy * sy : fmax((oy + 0.5) * sy - 0.5, 0.0);
-        int y0 = (int)fy, y1 = y0 + 1 < H ? y0 + 1 : H - 1;
-        float ly = (float)(fy - y0);
-        for (int ox = 0; ox < S; ox++) {
-            double fx = mode == SADM_FID_ADM ? ox * sx : fmax((ox + 0.5) * sx - 0.5, 0.0);
-            int x0 = (int)fx, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
-            float lx = (float)(fx - x0);
-            for (int c = 0; c < 3; c++) {
-                float a = src[((size_t)y0 * W + x0) * 3 + c], b = src[((size_t)y0 * W + x1) * 3 + c];
-                float cc = src[((size_t)y1 * W + x0) * 3 + c], d = src[((size_t)y1 * W + x1) * 3 + c];
-                float v;
-                if (mode == SADM_FID_ADM) {
-                    float top = a + (b - a) * lx, bottom = cc + (d - cc) * lx;
-                    v = top + (bottom - top) * ly;
-                    v = (v - 128.0f) / 128.0f;
-                } else {
-                    a /= 255.0f, b /= 255.0f, cc /= 255.0f, d /= 255.0f;
-                    v = (1 - ly) * ((1 - lx) * a + lx * b) + ly * ((1 - lx) * cc + lx * d);
-                    v = 2 * v - 1;
-                }
-                dst[(size_t)ox * 3 + c] = v;
-            }
-        }
-    }
-}
-
 const char *sadm_fid_mode_name(sadm_fid_mode mode) {
     return mode == SADM_FID_ADM ? "adm" : mode == SADM_FID_PYTORCH ? "pytorch-fid" : "?";
 }
 
+/* The edges: images come in from the host, features go out to it. */
 sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N, int H, int W, const uint8_t *images,
                                     float *pool_out, float *logits, float *spatial) {
     SADM_REQUIRE_PTR(m);
@@ -496,12 +418,26 @@ sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N
     SADM_REQUIRE(H >= 2 && W >= 2, "sadm_inception_features: images of %d×%d are too small", H, W);
     SADM_REQUIRE_PTR(images);
     SADM_REQUIRE(mode == SADM_FID_ADM || mode == SADM_FID_PYTORCH, "sadm_inception_features: unknown mode %d", (int)mode);
+    sadm_backend *be = m->be;
     walk w = {m, 0, N, SADM_OK};
     for (int i = 0; i < INC_SLOTS; i++) m->buf[i].used = 0; /* whatever a failed call left taken */
+    const uint8_t *img = images;
+    size_t img_bytes = (size_t)N * H * W * 3;
+    if (!be->host_memory) {
+        if (img_bytes > m->images_cap) {
+            be->free(be, m->images);
+            m->images_cap = 0;
+            if (!(m->images = be->alloc(be, SADM_DTYPE_U8, img_bytes)))
+                return sadm_error(SADM_ERR_NOMEM, "Inception: out of memory for %d images of %d×%d", N, H, W);
+            m->images_cap = img_bytes;
+        }
+        SADM_TRY(be->upload(be, m->images, images, img_bytes));
+        img = m->images;
+    }
     view a, b;
-    w.st = new_map(m, N, 299, 299, 3, &a);
+    w.st = new_map(m, N, SADM_FID_SIZE, SADM_FID_SIZE, 3, &a);
     if (w.st) return w.st;
-    prepare(mode, N, H, W, images, a.x);
+    if ((w.st = be->ops->fid_resize(mode, N, H, W, img, a.x))) return w.st;
     /* each step makes b from a, then b becomes a */
 #define STEP(call)                                                                                 \
     do {                                                                                           \
@@ -525,10 +461,13 @@ sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N
     STEP(block_c(&w, &a, &b));     /* Mixed_6c */
     b.x = NULL;
     if (!w.st) block_c(&w, &a, &b); /* Mixed_6d: ADM's sFID features come from its branch1x1 */
+    float *sp = NULL;
+    size_t sp_floats = (size_t)N * b.H * b.W * 7;
     if (!w.st && spatial) {
         /* the first 7 channels, flattened in TensorFlow's (h, w, c) order: NHWC already */
-        size_t HW = (size_t)b.H * b.W;
-        for (size_t q = 0; q < (size_t)N * HW; q++) memcpy(spatial + q * 7, b.x + q * b.ld, 7 * sizeof(float));
+        sp = be->host_memory ? spatial : take(m, sp_floats);
+        if (!sp) w.st = sadm_error(SADM_ERR_NOMEM, "Inception: out of memory");
+        if (!w.st) w.st = be->ops->copy_channels((size_t)N * b.H * b.W, 7, b.x, b.ld, sp, 7);
     }
     give(m, a.x);
     a = b;
@@ -540,30 +479,17 @@ sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N
     if (!w.st && w.next != m->nconv)
         w.st = sadm_error(SADM_ERR_ARG, "Inception: the forward used %d of %d convolutions", w.next, m->nconv);
     float *pooled = w.st ? NULL : take(m, (size_t)N * 2048);
-    if (!w.st && !pooled) w.st = sadm_error(SADM_ERR_NOMEM, "Inception: out of memory");
-    if (!w.st) {
-        /* adaptive average pool to 1×1: the mean over the 8×8 positions of each channel */
-        size_t HW = (size_t)a.H * a.W;
-#pragma omp parallel for schedule(static)
-        for (long q = 0; q < (long)N * 2048; q++) {
-            size_t n = (size_t)q / 2048, c = (size_t)q % 2048;
-            double s = 0;
-            for (size_t i = 0; i < HW; i++) s += a.x[(n * HW + i) * a.ld + c];
-            pooled[q] = (float)(s / (double)HW);
-        }
-        if (pool_out) memcpy(pool_out, pooled, (size_t)N * 2048 * sizeof(float));
-        /* the fc layer as plain dot products: a GEMM of a few rows takes other code paths in
-         * OpenBLAS for other batch sizes, and logits should not depend on the batching */
-        if (logits) {
-#pragma omp parallel for schedule(static)
-            for (long q = 0; q < (long)N * 1008; q++) {
-                const float *x = pooled + (size_t)(q / 1008) * 2048, *wr = m->fc_w + (size_t)(q % 1008) * 2048;
-                double s = m->fc_b[q % 1008];
-                for (int k = 0; k < 2048; k++) s += (double)x[k] * wr[k];
-                logits[q] = (float)s;
-            }
-        }
-    }
+    float *lg = w.st || !logits ? NULL : be->host_memory ? logits : take(m, (size_t)N * 1008);
+    if (!w.st && (!pooled || (logits && !lg))) w.st = sadm_error(SADM_ERR_NOMEM, "Inception: out of memory");
+    /* adaptive average pool to 1×1: the mean over the 8×8 positions of each channel; the
+     * fc layer as dot products in double, so that logits do not depend on the batching */
+    if (!w.st) w.st = be->ops->mean_pixels_nhwc(N, a.H * a.W, 2048, a.ld, a.x, pooled);
+    if (!w.st && lg) w.st = be->ops->linear_forward_exact(N, 2048, 1008, pooled, m->fc_w, m->fc_b, lg);
+    if (!w.st && pool_out) w.st = be->download(be, pool_out, pooled, (size_t)N * 2048 * sizeof(float));
+    if (!w.st && lg && lg != logits) w.st = be->download(be, logits, lg, (size_t)N * 1008 * sizeof(float));
+    if (!w.st && sp && sp != spatial) w.st = be->download(be, spatial, sp, sp_floats * sizeof(float));
+    if (lg != logits) give(m, lg);
+    if (sp != spatial) give(m, sp);
     give(m, pooled);
     give(m, a.x);
     return w.st;
