@@ -34,6 +34,11 @@ int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **ou
                         "`sadm classifier train --out FILE` makes it again\n", cmd, CLASSIFIER_FILE, SADM_PKGDATADIR);
         return 1;
     }
+    if (sadm_classifier_to_backend(*out, cli_backend())) {
+        sadm_classifier_free(*out);
+        *out = NULL;
+        return cli_fail(cmd);
+    }
     return 0;
 }
 
@@ -135,8 +140,7 @@ static int cmd_train(int argc, char **argv) {
     if (cli_int(o, n, "epochs", 1, 10000, &epochs) < 0 || cli_int(o, n, "batch-size", 1, 60000, &batch) < 0 ||
         cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 || cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0 ||
         cli_int(o, n, "test-images", 0, 1L << 30, &test_images) < 0 || cli_double(o, n, "lr", 1e-12, 10, &lr) < 0 ||
-        cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 || cli_runtime(o, n) ||
-        cli_require_cpu("classifier train", "the classifier"))
+        cli_double(o, n, "weight-decay", 0, 10, &wd) < 0 || cli_runtime(o, n))
         return 2;
     const char *out = cli_get(o, n, "out");
     if (!out) {
@@ -149,7 +153,7 @@ static int cmd_train(int argc, char **argv) {
     sadm_classifier *c = NULL;
     const char *dir = cli_get(o, n, "data-dir");
     if (sadm_dataset_fmnist(dir, "train", &train) || sadm_dataset_fmnist(dir, "test", &test) ||
-        sadm_classifier_create(tc.seed, &c)) {
+        sadm_classifier_create(tc.seed, &c) || sadm_classifier_to_backend(c, cli_backend())) {
         rc = cli_fail("classifier train");
     } else {
         fprintf(stderr, "sadm classifier train: %d epochs of batch %d, lr %g, seed %llu, %d threads, %s kernels\n", tc.epochs,
@@ -189,9 +193,7 @@ static int cmd_eval(int argc, char **argv) {
                        "Prints the classifier's accuracy and mean cross-entropy on a Fashion-MNIST split.");
     if (rc) return rc == 1 ? 0 : rc;
     long subset = 0;
-    if (cli_runtime(o, n) || cli_require_cpu("classifier eval", "the classifier") ||
-        cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0)
-        return 2;
+    if (cli_runtime(o, n) || cli_int(o, n, "subset", 1, 1L << 30, &subset) < 0) return 2;
     const char *split = cli_get(o, n, "split");
     if (strcmp(split, "train") && strcmp(split, "test")) {
         fprintf(stderr, "sadm classifier eval: --split %s: expected train or test\n", split);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "models/classifier_internal.h"
 
 enum { IMG = SADM_CLASSIFIER_SIZE, CLASSES = 10, EVAL_BATCH = 500 };
 enum { STREAM_SHUFFLE = 1 << 20, STREAM_FLIP = 2 };
@@ -71,9 +72,15 @@ sadm_status sadm_classifier_train(sadm_classifier *c, const sadm_dataset *train,
     long steps = (long)per_epoch * cfg->epochs;
     batch_bufs b;
     st = bufs_alloc(&b, B);
-    float *m = sadm_calloc(total, sizeof(float)), *v = sadm_calloc(total, sizeof(float));
+    /* on the classifier's backend: the moments, and the batch with its logits and their gradient */
+    sadm_backend *be = sadm_classifier_backend(c);
+    float *m = be->alloc(be, SADM_DTYPE_F32, 2 * total), *v = m ? m + total : NULL;
+    float *dev = be->alloc(be, SADM_DTYPE_F32, (size_t)B * (per + 2 * CLASSES));
+    int64_t *dev_y = be->alloc(be, SADM_DTYPE_I64, (size_t)B);
+    float *dev_x = dev, *dev_logits = dev ? dev + (size_t)B * per : NULL, *dev_dlogits = dev ? dev_logits + B * CLASSES : NULL;
     uint32_t *perm = malloc(n * sizeof(uint32_t));
-    if (!st && (!m || !v || !perm)) st = sadm_error(SADM_ERR_NOMEM, "classifier training: out of memory");
+    if (!st && (!m || !dev || !dev_y || !perm)) st = sadm_error(SADM_ERR_NOMEM, "classifier training: out of memory");
+    if (!st) st = be->zero(be, m, 2 * total * sizeof(float));
     sadm_adamw_config opt = {cfg->lr, 0.9f, 0.999f, 1e-8f, cfg->weight_decay};
     for (long s = 0; !st && s < steps; s++) {
         long epoch = s / (long)per_epoch, j = s % (long)per_epoch;
@@ -82,18 +89,21 @@ sadm_status sadm_classifier_train(sadm_classifier *c, const sadm_dataset *train,
         for (int i = 0; !st && i < B; i++)
             st = sadm_dataset_get(train, perm[(size_t)j * B + i], cfg->flip && b.u[i] < 0.5f, b.x + i * per, &b.y[i]);
         double loss = 0;
-        if (!st) st = sadm_classifier_forward(c, B, b.x, b.logits, NULL);
-        if (!st) st = sadm_cross_entropy((size_t)B, CLASSES, b.logits, b.y, &loss, b.dlogits);
+        if (!st) st = be->upload(be, dev_x, b.x, (size_t)B * per * sizeof(float));
+        if (!st) st = be->upload(be, dev_y, b.y, (size_t)B * sizeof(int64_t));
+        if (!st) st = cls_forward_dev(c, B, dev_x, dev_logits, NULL);
+        if (!st) st = be->ops->cross_entropy((size_t)B, CLASSES, dev_logits, dev_y, &loss, dev_dlogits);
         if (!st) st = sadm_classifier_zero_grad(c);
-        if (!st) st = sadm_classifier_backward(c, b.dlogits);
+        if (!st) st = cls_backward_dev(c, dev_dlogits);
         /* cosine decay: the step s runs at lr (1 + cos(pi s / steps)) / 2 */
         opt.lr = (float)(cfg->lr * 0.5 * (1.0 + cos(M_PI * (double)s / (double)steps)));
         if (!st)
-            st = sadm_adamw_step(total, sadm_classifier_param_data(c), sadm_classifier_grad_data(c), m, v, &opt, s + 1);
+            st = be->ops->adamw_step(total, sadm_classifier_param_data(c), sadm_classifier_grad_data(c), m, v, &opt, s + 1);
         if (!st && progress && progress(ctx, s + 1, steps, loss)) break;
     }
     bufs_free(&b);
-    sadm_free(m), sadm_free(v), free(perm);
+    be->free(be, m), be->free(be, dev), be->free(be, dev_y);
+    free(perm);
     return st;
 }
 

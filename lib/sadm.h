@@ -842,6 +842,10 @@ typedef struct sadm_classifier sadm_classifier;
 /* Initialised as PyTorch's Conv2d/Linear: weights and biases uniform in ±1/sqrt(fan_in). */
 sadm_status sadm_classifier_create(uint64_t seed, sadm_classifier **out);
 void sadm_classifier_free(sadm_classifier *c);
+/* As sadm_dit_to_backend: parameters and gradients move; forward/backward/features keep
+ * taking host memory, training runs on that backend. */
+sadm_status sadm_classifier_to_backend(sadm_classifier *c, sadm_backend *be);
+sadm_backend *sadm_classifier_backend(const sadm_classifier *c);
 size_t sadm_classifier_num_params(const sadm_classifier *c);
 const sadm_param *sadm_classifier_param(const sadm_classifier *c, size_t i);
 float *sadm_classifier_param_data(sadm_classifier *c);

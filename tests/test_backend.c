@@ -325,6 +325,48 @@ START_TEST(test_mock_sadm_public) {
 }
 END_TEST
 
+/* The Fashion-MNIST classifier on the mock: training, evaluation, features and files
+ * equal the CPU's bitwise. */
+START_TEST(test_mock_classifier) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    sadm_classifier *a, *b;
+    TU_OK(sadm_classifier_create(4, &a));
+    TU_OK(sadm_classifier_create(4, &b));
+    TU_OK(sadm_classifier_to_backend(b, mock_backend()));
+    sadm_classifier_train_config tc;
+    sadm_classifier_train_config_default(&tc);
+    tc.epochs = 1, tc.batch_size = 32, tc.max_images = 96, tc.seed = 5;
+    TU_OK(sadm_classifier_train(a, d, &tc, NULL, NULL));
+    TU_OK(sadm_classifier_train(b, d, &tc, NULL, NULL));
+    size_t P = sadm_classifier_param_total(a);
+    float *w = tu_alloc(P);
+    TU_OK(sadm_backend_download(mock_backend(), w, sadm_classifier_param_data(b), P * sizeof(float)));
+    tu_assert_same("classifier weights after training, mock vs cpu", w, sadm_classifier_param_data(a), P);
+    double acc_a, acc_b, loss_a, loss_b;
+    TU_OK(sadm_classifier_evaluate_first(a, d, 600, &acc_a, &loss_a));
+    TU_OK(sadm_classifier_evaluate_first(b, d, 600, &acc_b, &loss_b));
+    ck_assert(acc_a == acc_b && loss_a == loss_b);
+    enum { N = 3 };
+    uint8_t img[N * 28 * 28 * 3];
+    for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(i * 37 % 251);
+    float fa[N * SADM_CLASSIFIER_FEATURES], fb[N * SADM_CLASSIFIER_FEATURES];
+    TU_OK(sadm_classifier_features_u8(a, N, 28, 28, img, fa));
+    TU_OK(sadm_classifier_features_u8(b, N, 28, 28, img, fb));
+    tu_assert_same("classifier features, mock vs cpu", fb, fa, N * SADM_CLASSIFIER_FEATURES);
+    char pa[] = "/tmp/sadm_test_mcls_a_XXXXXX", pb[] = "/tmp/sadm_test_mcls_b_XXXXXX";
+    close(mkstemp(pa)), close(mkstemp(pb));
+    TU_OK(sadm_classifier_save(a, pa));
+    TU_OK(sadm_classifier_save(b, pb));
+    assert_same_files(pa, pb);
+    unlink(pa), unlink(pb);
+    free(w);
+    sadm_classifier_free(a), sadm_classifier_free(b);
+    ck_assert_uint_eq(mock_backend_live(), 0);
+    sadm_dataset_free(d);
+}
+END_TEST
+
 /* The public passes take host memory and copy at the edges on the mock. */
 START_TEST(test_mock_public_passes) {
     sadm_dit_config cfg = {16, 4, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1};
@@ -465,6 +507,7 @@ int main(void) {
     tcase_add_test(tc, test_mock_public_passes);
     tcase_add_test(tc, test_mock_sadm_training);
     tcase_add_test(tc, test_mock_sadm_public);
+    tcase_add_test(tc, test_mock_classifier);
     tcase_add_test(tc, test_mock_sampling);
     tcase_add_test(tc, test_mock_guards);
     suite_add_tcase(s, tc);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params.h"
+#include "classifier_internal.h"
 
 enum { IMG = SADM_CLASSIFIER_SIZE, C1 = 32, C2 = 64, FEAT = SADM_CLASSIFIER_FEATURES, CLASSES = 10 };
 enum { IMG2 = IMG / 2, IMG4 = IMG / 4, FLAT = C2 * IMG4 * IMG4 };
@@ -22,9 +22,11 @@ typedef struct cls_acts {
     float *c2, *r2, *p2;                   /* (N,64,16,16), ..., (N,64,8,8) = (N, FLAT) */
     float *f1, *h;                         /* fc1 out and its ReLU, the features: (N,128) */
     float *d_big, *d_p1, *d_mid, *d_flat, *d_feat; /* scratch */
+    float *logits, *d_logits;              /* (N,10): the edges, when the backend's memory is not the host's */
 } cls_acts;
 
 struct sadm_classifier {
+    sadm_backend *be; /* where data, grad and the activations live */
     sadm_param_table tab;
     float *data, *grad;
     size_t conv1_w, conv1_b, conv2_w, conv2_b, fc1_w, fc1_b, fc2_w, fc2_b;
@@ -89,6 +91,7 @@ static void initialise(sadm_classifier *c, uint64_t seed) {
 static sadm_status allocate(sadm_classifier **out) {
     sadm_classifier *c = calloc(1, sizeof *c);
     if (!c) return sadm_error(SADM_ERR_NOMEM, "classifier: out of memory");
+    c->be = sadm_backend_cpu(); /* created and loaded on the host; sadm_classifier_to_backend moves it */
     sadm_status st = build_table(c);
     if (!st && !(c->data = sadm_calloc(c->tab.total, sizeof(float))))
         st = sadm_error(SADM_ERR_NOMEM, "classifier: out of memory for its parameters");
@@ -111,10 +114,30 @@ sadm_status sadm_classifier_create(uint64_t seed, sadm_classifier **out) {
 void sadm_classifier_free(sadm_classifier *c) {
     if (!c) return;
     sadm_ptab_free(&c->tab);
-    sadm_free(c->act_mem);
-    sadm_free(c->grad);
-    sadm_free(c->data);
+    c->be->free(c->be, c->act_mem);
+    c->be->free(c->be, c->grad);
+    c->be->free(c->be, c->data);
     free(c);
+}
+
+sadm_backend *sadm_classifier_backend(const sadm_classifier *c) { return c ? c->be : NULL; }
+
+sadm_status sadm_classifier_to_backend(sadm_classifier *c, sadm_backend *be) {
+    SADM_REQUIRE_PTR(c);
+    SADM_REQUIRE_PTR(be);
+    if (be == c->be) return SADM_OK;
+    float *data = c->data, *grad = c->grad;
+    SADM_TRY(sadm_backend_move(c->be, be, (void **)&data, SADM_DTYPE_F32, c->tab.total));
+    sadm_status st = sadm_backend_move(c->be, be, (void **)&grad, SADM_DTYPE_F32, c->tab.total);
+    if (st) { /* put the parameters back where they were */
+        sadm_backend_move(be, c->be, (void **)&data, SADM_DTYPE_F32, c->tab.total);
+        c->data = data;
+        return st;
+    }
+    c->be->free(c->be, c->act_mem);
+    c->act_mem = NULL, c->act_floats = 0, c->acts.N = 0;
+    c->data = data, c->grad = grad, c->be = be;
+    return SADM_OK;
 }
 
 size_t sadm_classifier_num_params(const sadm_classifier *c) { return c ? c->tab.count : 0; }
@@ -124,11 +147,11 @@ const sadm_param *sadm_classifier_param(const sadm_classifier *c, size_t i) {
 float *sadm_classifier_param_data(sadm_classifier *c) { return c ? c->data : NULL; }
 size_t sadm_classifier_param_total(const sadm_classifier *c) { return c ? c->tab.total : 0; }
 
-float *sadm_classifier_grad_data(sadm_classifier *c) { return c ? sadm_ptab_grad(&c->tab, &c->grad, sadm_backend_cpu()) : NULL; }
+float *sadm_classifier_grad_data(sadm_classifier *c) { return c ? sadm_ptab_grad(&c->tab, &c->grad, c->be) : NULL; }
 
 sadm_status sadm_classifier_zero_grad(sadm_classifier *c) {
     SADM_REQUIRE_PTR(c);
-    return sadm_ptab_zero_grad(&c->tab, &c->grad, sadm_backend_cpu(), "classifier");
+    return sadm_ptab_zero_grad(&c->tab, &c->grad, c->be, "classifier");
 }
 
 /* ------------------------------------------------------------------ files */
@@ -137,10 +160,13 @@ sadm_status sadm_classifier_save(const sadm_classifier *c, const char *path) {
     SADM_REQUIRE_PTR(path);
     sadm_st_writer *w = sadm_st_writer_new();
     if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
-    sadm_status st = sadm_st_writer_metadata(w, "architecture", ARCH_NAME);
-    if (!st) st = sadm_ptab_write(&c->tab, c->data, "", 0, w);
+    float *copy;
+    const float *host = sadm_backend_host_view(c->be, c->data, c->tab.total, &copy);
+    sadm_status st = host ? sadm_st_writer_metadata(w, "architecture", ARCH_NAME) : SADM_ERR_NOMEM;
+    if (!st) st = sadm_ptab_write(&c->tab, host, "", 0, w);
     if (!st) st = sadm_st_writer_save(w, path);
     sadm_st_writer_free(w);
+    sadm_free(copy);
     return st;
 }
 
@@ -190,6 +216,8 @@ static size_t layout_acts(cls_acts *a, int N, float *base) {
     TAKE(a->d_mid, n * C2 * IMG2 * IMG2);
     TAKE(a->d_flat, n * FLAT);
     TAKE(a->d_feat, n * FEAT);
+    TAKE(a->logits, n * CLASSES);
+    TAKE(a->d_logits, n * CLASSES);
 #undef TAKE
     return at;
 }
@@ -197,9 +225,9 @@ static size_t layout_acts(cls_acts *a, int N, float *base) {
 static sadm_status ensure_acts(sadm_classifier *c, int N) {
     size_t need = layout_acts(&c->acts, N, NULL);
     if (!c->act_mem || need > c->act_floats) {
-        sadm_free(c->act_mem);
+        c->be->free(c->be, c->act_mem);
         c->act_floats = 0;
-        if (!(c->act_mem = sadm_alloc(need * sizeof(float))))
+        if (!(c->act_mem = c->be->alloc(c->be, SADM_DTYPE_F32, need)))
             return sadm_error(SADM_ERR_NOMEM, "classifier: out of memory for the activations of batch %d", N);
         c->act_floats = need;
     }
@@ -207,41 +235,57 @@ static sadm_status ensure_acts(sadm_classifier *c, int N) {
     return SADM_OK;
 }
 
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        sadm_status st_ = (call);                                                                  \
-        if (st_) return st_;                                                                       \
-    } while (0)
-
 /* ------------------------------------------------------------------ forward, backward */
+/* The edges: host x, logits, features and dlogits. */
 sadm_status sadm_classifier_forward(sadm_classifier *c, int N, const float *x, float *logits, float *features) {
     SADM_REQUIRE_PTR(c);
     SADM_REQUIRE_POSITIVE(N);
     SADM_REQUIRE_PTR(x);
-    TRY(ensure_acts(c, N));
+    if (c->be->host_memory) return cls_forward_dev(c, N, x, logits, features);
+    SADM_TRY(ensure_acts(c, N));
+    sadm_backend *be = c->be;
     cls_acts *a = &c->acts;
-    a->N = 0;
     size_t n = (size_t)N;
-    memcpy(a->x, x, n * IMG * IMG * sizeof(float));
-    sadm_conv2d_shape s1 = conv1_shape(N), s2 = conv2_shape(N);
-    sadm_pool2d_shape q1 = pool_shape(N, C1, IMG), q2 = pool_shape(N, C2, IMG2);
-    TRY(sadm_conv2d_forward(&s1, a->x, P(c, c->conv1_w), P(c, c->conv1_b), a->c1));
-    TRY(sadm_relu_forward(n * C1 * IMG * IMG, a->c1, a->r1));
-    TRY(sadm_pool2d_forward(&q1, a->r1, a->p1));
-    TRY(sadm_conv2d_forward(&s2, a->p1, P(c, c->conv2_w), P(c, c->conv2_b), a->c2));
-    TRY(sadm_relu_forward(n * C2 * IMG2 * IMG2, a->c2, a->r2));
-    TRY(sadm_pool2d_forward(&q2, a->r2, a->p2));
-    TRY(sadm_linear_forward(N, FLAT, FEAT, a->p2, P(c, c->fc1_w), P(c, c->fc1_b), a->f1));
-    TRY(sadm_relu_forward(n * FEAT, a->f1, a->h));
-    if (logits) TRY(sadm_linear_forward(N, FEAT, CLASSES, a->h, P(c, c->fc2_w), P(c, c->fc2_b), logits));
-    if (features) memcpy(features, a->h, n * FEAT * sizeof(float));
-    a->N = N;
-    return SADM_OK;
+    SADM_TRY(be->upload(be, a->x, x, n * IMG * IMG * sizeof(float)));
+    SADM_TRY(cls_forward_dev(c, N, a->x, logits ? a->logits : NULL, NULL));
+    if (logits) SADM_TRY(be->download(be, logits, a->logits, n * CLASSES * sizeof(float)));
+    return features ? be->download(be, features, a->h, n * FEAT * sizeof(float)) : SADM_OK;
 }
 
 sadm_status sadm_classifier_backward(sadm_classifier *c, const float *dlogits) {
     SADM_REQUIRE_PTR(c);
     SADM_REQUIRE_PTR(dlogits);
+    SADM_REQUIRE(c->acts.N > 0, "sadm_classifier_backward: no forward to go back through");
+    if (c->be->host_memory) return cls_backward_dev(c, dlogits);
+    SADM_TRY(c->be->upload(c->be, c->acts.d_logits, dlogits, (size_t)c->acts.N * CLASSES * sizeof(float)));
+    return cls_backward_dev(c, c->acts.d_logits);
+}
+
+sadm_status cls_forward_dev(sadm_classifier *c, int N, const float *x, float *logits, float *features) {
+    SADM_TRY(ensure_acts(c, N));
+    sadm_backend *be = c->be;
+    cls_acts *a = &c->acts;
+    a->N = 0;
+    size_t n = (size_t)N;
+    if (x != a->x) SADM_TRY(be->copy(be, a->x, x, n * IMG * IMG * sizeof(float)));
+    sadm_conv2d_shape s1 = conv1_shape(N), s2 = conv2_shape(N);
+    sadm_pool2d_shape q1 = pool_shape(N, C1, IMG), q2 = pool_shape(N, C2, IMG2);
+    SADM_OP(be, conv2d_forward, &s1, a->x, P(c, c->conv1_w), P(c, c->conv1_b), a->c1);
+    SADM_OP(be, relu_forward, n * C1 * IMG * IMG, a->c1, a->r1);
+    SADM_OP(be, pool2d_forward, &q1, a->r1, a->p1);
+    SADM_OP(be, conv2d_forward, &s2, a->p1, P(c, c->conv2_w), P(c, c->conv2_b), a->c2);
+    SADM_OP(be, relu_forward, n * C2 * IMG2 * IMG2, a->c2, a->r2);
+    SADM_OP(be, pool2d_forward, &q2, a->r2, a->p2);
+    SADM_OP(be, linear_forward, N, FLAT, FEAT, a->p2, P(c, c->fc1_w), P(c, c->fc1_b), a->f1);
+    SADM_OP(be, relu_forward, n * FEAT, a->f1, a->h);
+    if (logits) SADM_OP(be, linear_forward, N, FEAT, CLASSES, a->h, P(c, c->fc2_w), P(c, c->fc2_b), logits);
+    if (features && features != a->h) SADM_TRY(be->copy(be, features, a->h, n * FEAT * sizeof(float)));
+    a->N = N;
+    return SADM_OK;
+}
+
+sadm_status cls_backward_dev(sadm_classifier *c, const float *dlogits) {
+    sadm_backend *be = c->be;
     cls_acts *a = &c->acts;
     SADM_REQUIRE(a->N > 0, "sadm_classifier_backward: no forward to go back through");
     if (!sadm_classifier_grad_data(c)) return sadm_error(SADM_ERR_NOMEM, "classifier: out of memory for the gradients");
@@ -250,22 +294,22 @@ sadm_status sadm_classifier_backward(sadm_classifier *c, const float *dlogits) {
     sadm_conv2d_shape s1 = conv1_shape(N), s2 = conv2_shape(N);
     sadm_pool2d_shape q1 = pool_shape(N, C1, IMG), q2 = pool_shape(N, C2, IMG2);
     /* fc2, ReLU, fc1 */
-    memset(a->d_feat, 0, n * FEAT * sizeof(float));
-    TRY(sadm_linear_backward(N, FEAT, CLASSES, a->h, P(c, c->fc2_w), dlogits, a->d_feat, G(c, c->fc2_w), G(c, c->fc2_b)));
-    TRY(sadm_relu_backward(n * FEAT, a->f1, a->d_feat, a->d_feat));
-    memset(a->d_flat, 0, n * FLAT * sizeof(float));
-    TRY(sadm_linear_backward(N, FLAT, FEAT, a->p2, P(c, c->fc1_w), a->d_feat, a->d_flat, G(c, c->fc1_w), G(c, c->fc1_b)));
+    SADM_TRY(be->zero(be, a->d_feat, n * FEAT * sizeof(float)));
+    SADM_OP(be, linear_backward, N, FEAT, CLASSES, a->h, P(c, c->fc2_w), dlogits, a->d_feat, G(c, c->fc2_w), G(c, c->fc2_b));
+    SADM_OP(be, relu_backward, n * FEAT, a->f1, a->d_feat, a->d_feat);
+    SADM_TRY(be->zero(be, a->d_flat, n * FLAT * sizeof(float)));
+    SADM_OP(be, linear_backward, N, FLAT, FEAT, a->p2, P(c, c->fc1_w), a->d_feat, a->d_flat, G(c, c->fc1_w), G(c, c->fc1_b));
     /* pool2, ReLU, conv2 */
-    memset(a->d_mid, 0, n * C2 * IMG2 * IMG2 * sizeof(float));
-    TRY(sadm_pool2d_backward(&q2, a->r2, a->d_flat, a->d_mid));
-    TRY(sadm_relu_backward(n * C2 * IMG2 * IMG2, a->c2, a->d_mid, a->d_mid));
+    SADM_TRY(be->zero(be, a->d_mid, n * C2 * IMG2 * IMG2 * sizeof(float)));
+    SADM_OP(be, pool2d_backward, &q2, a->r2, a->d_flat, a->d_mid);
+    SADM_OP(be, relu_backward, n * C2 * IMG2 * IMG2, a->c2, a->d_mid, a->d_mid);
     float *d_p1 = a->d_p1;
-    memset(d_p1, 0, n * C1 * IMG2 * IMG2 * sizeof(float));
-    TRY(sadm_conv2d_backward(&s2, a->p1, P(c, c->conv2_w), a->d_mid, d_p1, G(c, c->conv2_w), G(c, c->conv2_b)));
+    SADM_TRY(be->zero(be, d_p1, n * C1 * IMG2 * IMG2 * sizeof(float)));
+    SADM_OP(be, conv2d_backward, &s2, a->p1, P(c, c->conv2_w), a->d_mid, d_p1, G(c, c->conv2_w), G(c, c->conv2_b));
     /* pool1, ReLU, conv1 (no input gradient) */
-    memset(a->d_big, 0, n * C1 * IMG * IMG * sizeof(float));
-    TRY(sadm_pool2d_backward(&q1, a->r1, d_p1, a->d_big));
-    TRY(sadm_relu_backward(n * C1 * IMG * IMG, a->c1, a->d_big, a->d_big));
-    TRY(sadm_conv2d_backward(&s1, a->x, P(c, c->conv1_w), a->d_big, NULL, G(c, c->conv1_w), G(c, c->conv1_b)));
+    SADM_TRY(be->zero(be, a->d_big, n * C1 * IMG * IMG * sizeof(float)));
+    SADM_OP(be, pool2d_backward, &q1, a->r1, d_p1, a->d_big);
+    SADM_OP(be, relu_backward, n * C1 * IMG * IMG, a->c1, a->d_big, a->d_big);
+    SADM_OP(be, conv2d_backward, &s1, a->x, P(c, c->conv1_w), a->d_big, NULL, G(c, c->conv1_w), G(c, c->conv1_b));
     return SADM_OK;
 }
