@@ -44,18 +44,7 @@ int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **ou
 
 int cli_fmnist_split_stats(const char *cmd, sadm_classifier *c, const char *data_dir, const char *split, size_t first,
                            double *mu, double *sigma, size_t *count) {
-    sadm_dataset *d;
-    sadm_feature_stats *fs = NULL;
-    int rc = 0;
-    if (sadm_dataset_fmnist(data_dir, split, &d)) return cli_fail(cmd);
-    if (sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs) || sadm_classifier_dataset_stats_first(c, d, first, fs) ||
-        sadm_feature_stats_get(fs, mu, sigma))
-        rc = cli_fail(cmd);
-    else
-        *count = sadm_feature_stats_count(fs);
-    sadm_feature_stats_free(fs);
-    sadm_dataset_free(d);
-    return rc;
+    return sadm_fmnist_split_stats(c, data_dir, split, first, mu, sigma, count) ? cli_fail(cmd) : 0;
 }
 
 /* Statistics of one side of `sadm fid compare --features fmnist`: "fmnist-test" or

@@ -222,7 +222,7 @@ typedef struct backend_entry {
 } backend_entry;
 
 static sadm_backend *open_cuda(const char **why) {
-    *why = "this libsadm has no CUDA backend built in (gpu/ holds no kernels yet)";
+    *why = "built without the CUDA backend: gpu/ has no kernels yet";
     return NULL;
 }
 

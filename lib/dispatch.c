@@ -74,41 +74,46 @@ static const sadm_kernels *best(void) {
     return b;
 }
 
+/* The active set: read by every operator call, on any thread, and replaced by
+ * sadm_set_isa; an atomic pointer, so that a switch while other threads compute is no
+ * data race (each call sees the old set or the new one, whole). */
 static const sadm_kernels *active;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void set_active(const sadm_kernels *k) { __atomic_store_n(&active, k, __ATOMIC_RELEASE); }
 
 static void init_active(void) {
     const char *env = getenv("SADM_ISA");
     if (env && *env && strcmp(env, "auto") != 0) {
         const sadm_kernels *k = find(env);
         if (k && cpu_supports(k)) {
-            active = k;
+            set_active(k);
             return;
         }
         fprintf(stderr, "libsadm: SADM_ISA=%s is not available here (built: ", env);
         for (size_t i = 0; isa_names[i]; i++) fprintf(stderr, "%s%s", i ? ", " : "", isa_names[i]);
         fprintf(stderr, "); using the best supported set instead\n");
     }
-    active = best();
+    set_active(best());
 }
 
 const sadm_kernels *sadm_kernels_active(void) {
     pthread_once(&init_once, init_active);
-    return active;
+    return __atomic_load_n(&active, __ATOMIC_ACQUIRE);
 }
 
 sadm_status sadm_set_isa(const char *name) {
     SADM_REQUIRE_PTR(name);
     pthread_once(&init_once, init_active);
     if (strcmp(name, "auto") == 0) {
-        active = best();
+        set_active(best());
         return SADM_OK;
     }
     const sadm_kernels *k = find(name);
     if (!k) return sadm_error(SADM_ERR_UNSUPPORTED, "sadm_set_isa: no kernel set '%s' in this build", name);
     if (!cpu_supports(k))
         return sadm_error(SADM_ERR_UNSUPPORTED, "sadm_set_isa: this CPU does not support '%s'", name);
-    active = k;
+    set_active(k);
     return SADM_OK;
 }
 

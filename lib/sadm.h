@@ -915,6 +915,11 @@ typedef struct sadm_fd_fmnist_config {
     uint64_t seed;   /* 0 */
 } sadm_fd_fmnist_config;
 void sadm_fd_fmnist_config_default(sadm_fd_fmnist_config *cfg);
+/* Feature statistics (mu 128, sigma 128x128) of the first `first` images ((size_t)-1: all)
+ * of a Fashion-MNIST split ("train" or "test"; data_dir NULL: the embedded copy); *count
+ * (may be NULL) gets how many images that was. */
+sadm_status sadm_fmnist_split_stats(sadm_classifier *c, const char *data_dir, const char *split, size_t first, double *mu,
+                                    double *sigma, size_t *count);
 sadm_status sadm_fd_fmnist(sadm_dit *m, sadm_classifier *c, const double *mu_ref, const double *sigma_ref,
                            const sadm_fd_fmnist_config *cfg, void (*progress)(void *ctx, int done, int total), void *ctx,
                            double *fd);

@@ -502,7 +502,6 @@ sadm_status sadm_trainer_to_backend(sadm_trainer *tr, sadm_backend *be) {
 const sadm_sadm_config *sadm_trainer_sadm_config(const sadm_trainer *tr) { return tr && tr->enc ? &tr->scfg : NULL; }
 
 /* ------------------------------------------------------------------ checkpoints */
-static const char *const PREFIXES[] = {"ema.", "opt.m.", "opt.v.", "disc.", NULL};
 
 /* Weights, EMA and moments readable by the host: the backend's own memory when that is
  * host memory, else one downloaded copy (*copy, to be freed). */
@@ -692,7 +691,7 @@ sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_t
         return st;
     }
     sadm_dit *m = NULL;
-    st = dit_load_open_file(f, path, NULL, PREFIXES, &m);
+    st = dit_load_open_file(f, path, NULL, dit_checkpoint_prefixes, &m);
     sadm_trainer *tr = NULL;
     if (!st) st = sadm_trainer_create(m, data, &c, &tr);
     if (st) sadm_dit_free(m);
@@ -732,29 +731,4 @@ sadm_status sadm_trainer_save_ema_model(const sadm_trainer *tr, const char *path
     sadm_status back = be->copy(be, w, keep, bytes);
     be->free(be, keep);
     return st ? st : back;
-}
-
-sadm_status sadm_dit_load_any(const char *path, int use_ema, sadm_dit **out) {
-    SADM_REQUIRE_PTR(path);
-    SADM_REQUIRE_PTR(out);
-    *out = NULL;
-    sadm_st_file *f;
-    sadm_status st = sadm_st_open(path, &f);
-    if (st) return st;
-    sadm_dit *m = NULL;
-    st = dit_load_open_file(f, path, NULL, PREFIXES, &m);
-    int is_ckpt = sadm_st_metadata(f, "train.step") != NULL;
-    for (size_t i = 0; !st && is_ckpt && use_ema && i < sadm_dit_num_params(m); i++) {
-        const sadm_param *p = sadm_dit_param(m, i);
-        char key[160];
-        snprintf(key, sizeof key, "ema.%s", p->name);
-        st = sadm_st_read_f32(f, key, p->ndim, p->shape, sadm_dit_param_data(m) + p->offset);
-    }
-    sadm_st_close(f);
-    if (st) {
-        sadm_dit_free(m);
-        return st;
-    }
-    *out = m;
-    return SADM_OK;
 }

@@ -67,3 +67,21 @@ sadm_status sadm_fd_fmnist(sadm_dit *m, sadm_classifier *c, const double *mu_ref
     free(xT), free(x), free(feat), free(y), free(mu), free(sigma);
     return st;
 }
+
+sadm_status sadm_fmnist_split_stats(sadm_classifier *c, const char *data_dir, const char *split, size_t first, double *mu,
+                                    double *sigma, size_t *count) {
+    SADM_REQUIRE_PTR(c);
+    SADM_REQUIRE_PTR(split);
+    SADM_REQUIRE_PTR(mu);
+    SADM_REQUIRE_PTR(sigma);
+    sadm_dataset *d;
+    SADM_TRY(sadm_dataset_fmnist(data_dir, split, &d));
+    sadm_feature_stats *fs = NULL;
+    sadm_status st = sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs);
+    if (!st) st = sadm_classifier_dataset_stats_first(c, d, first, fs);
+    if (!st) st = sadm_feature_stats_get(fs, mu, sigma);
+    if (!st && count) *count = sadm_feature_stats_count(fs);
+    sadm_feature_stats_free(fs);
+    sadm_dataset_free(d);
+    return st;
+}

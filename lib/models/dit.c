@@ -8,7 +8,6 @@
 
 #include "dit_internal.h"
 
-#define FREQ_DIM 256 /* TimestepEmbedder.frequency_embedding_size */
 #define LN_EPS 1e-6f
 
 static size_t add(sadm_dit *m, int *fail, const char *name, int trainable, int ndim, int64_t a, int64_t b, int64_t c,
@@ -40,9 +39,9 @@ static sadm_status build_table(sadm_dit *m) {
         BLK(qkv_b, "attn.qkv.bias", 1, 3 * D, 0);
         BLK(proj_w, "attn.proj.weight", 2, D, D);
         BLK(proj_b, "attn.proj.bias", 1, D, 0);
-        BLK(fc1_w, "mlp.fc1.weight", 2, m->Hd, D);
-        BLK(fc1_b, "mlp.fc1.bias", 1, m->Hd, 0);
-        BLK(fc2_w, "mlp.fc2.weight", 2, D, m->Hd);
+        BLK(fc1_w, "mlp.fc1.weight", 2, m->mlp_dim, D);
+        BLK(fc1_b, "mlp.fc1.bias", 1, m->mlp_dim, 0);
+        BLK(fc2_w, "mlp.fc2.weight", 2, D, m->mlp_dim);
         BLK(fc2_b, "mlp.fc2.bias", 1, D, 0);
         BLK(ada_w, "adaLN_modulation.1.weight", 2, 6 * D, D);
         BLK(ada_b, "adaLN_modulation.1.bias", 1, 6 * D, 0);
@@ -108,8 +107,8 @@ static sadm_status allocate(const sadm_dit_config *cfg, sadm_dit **out) {
     m->T = m->grid * m->grid;
     m->D = cfg->hidden_size;
     m->heads = cfg->num_heads;
-    m->hd = m->D / m->heads;
-    m->Hd = (int)(m->D * cfg->mlp_ratio);
+    m->head_dim = m->D / m->heads;
+    m->mlp_dim = (int)(m->D * cfg->mlp_ratio);
     m->C_out = cfg->learn_sigma ? 2 * cfg->in_channels : cfg->in_channels;
     m->F_in = cfg->in_channels * cfg->patch_size * cfg->patch_size;
     m->F_out = m->C_out * cfg->patch_size * cfg->patch_size;
@@ -276,6 +275,35 @@ sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sa
     return SADM_OK;
 }
 
+/* The tensors of a training checkpoint that are not the model's own. */
+const char *const dit_checkpoint_prefixes[] = {"ema.", "opt.m.", "opt.v.", "disc.", NULL};
+
+/* A model file, or a training checkpoint's weights (its EMA with use_ema). */
+sadm_status sadm_dit_load_any(const char *path, int use_ema, sadm_dit **out) {
+    SADM_REQUIRE_PTR(path);
+    SADM_REQUIRE_PTR(out);
+    *out = NULL;
+    sadm_st_file *f;
+    sadm_status st = sadm_st_open(path, &f);
+    if (st) return st;
+    sadm_dit *m = NULL;
+    st = dit_load_open_file(f, path, NULL, dit_checkpoint_prefixes, &m);
+    int is_ckpt = sadm_st_metadata(f, "train.step") != NULL;
+    for (size_t i = 0; !st && is_ckpt && use_ema && i < sadm_dit_num_params(m); i++) {
+        const sadm_param *p = sadm_dit_param(m, i);
+        char key[160];
+        snprintf(key, sizeof key, "ema.%s", p->name);
+        st = sadm_st_read_f32(f, key, p->ndim, p->shape, sadm_dit_param_data(m) + p->offset);
+    }
+    sadm_st_close(f);
+    if (st) {
+        sadm_dit_free(m);
+        return st;
+    }
+    *out = m;
+    return SADM_OK;
+}
+
 /* ------------------------------------------------------------------ activations */
 /* Lays the activations of a batch of N out in one block; with base == NULL only counts.
  * For inference, all blocks share one set of buffers and the residual stream alternates
@@ -333,8 +361,8 @@ static size_t layout_acts(sadm_dit *m, int N, float *base, int inference) {
         TAKE(b->mean2, NT);
         TAKE(b->rstd2, NT);
         TAKE(b->mod2, NT * D);
-        TAKE(b->fc1, NT * m->Hd);
-        TAKE(b->gelu, NT * m->Hd);
+        TAKE(b->fc1, NT * m->mlp_dim);
+        TAKE(b->gelu, NT * m->mlp_dim);
         TAKE(b->fc2, NT * D);
     }
     if (inference)
@@ -349,7 +377,7 @@ static size_t layout_acts(sadm_dit *m, int N, float *base, int inference) {
     TAKE(a->modf, NT * D);
     TAKE(a->lin, NT * m->F_out);
     if (inference) return at;
-    size_t wide = (size_t)(3 * D > (size_t)m->Hd ? 3 * D : (size_t)m->Hd);
+    size_t wide = (size_t)(3 * D > (size_t)m->mlp_dim ? 3 * D : (size_t)m->mlp_dim);
     dit_grad_scratch *g = &a->g;
     TAKE(g->d_h, NT * D);
     TAKE(g->d_mod, NT * D);
@@ -450,11 +478,11 @@ sadm_status dit_forward_dev(sadm_dit *m, int N, const float *x, const float *t, 
     dit_acts *a = &m->acts;
     a->N_last = 0; /* a failure below leaves nothing to run a backward on */
     if (y != a->y) SADM_TRY(be->copy(be, a->y, y, (size_t)N * sizeof(int64_t)));
-    int D = m->D, T = m->T, NT = N * T, H = c->input_size, p = c->patch_size;
+    int D = m->D, T = m->T, NT = N * T, side = c->input_size, p = c->patch_size;
 
     /* x_embedder (conv p×p stride p = patchify + Linear) + pos_embed */
     float *h = c->depth ? a->blocks[0].x_in : a->x_last;
-    SADM_OP(be, patchify, N, c->in_channels, H, H, p, x, a->patches);
+    SADM_OP(be, patchify, N, c->in_channels, side, side, p, x, a->patches);
     SADM_OP(be, linear_forward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), dit_p(m, m->xe_b), h);
     SADM_OP(be, add_rows, (size_t)N, (size_t)T * D, h, dit_p(m, m->pos), h);
 
@@ -479,15 +507,15 @@ sadm_status dit_forward_dev(sadm_dit *m, int N, const float *x, const float *t, 
         SADM_OP(be, layernorm_forward, NT, D, b->x_in, NULL, NULL, LN_EPS, b->ln1, b->mean1, b->rstd1);
         SADM_OP(be, modulate_forward, N, T, D, b->ln1, b->ada, b->ada + ND, b->mod1);
         SADM_OP(be, linear_forward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), dit_p(m, bp->qkv_b), b->qkv);
-        SADM_OP(be, attention_forward, N, T, m->heads, m->hd, b->qkv, b->attn, b->lse);
+        SADM_OP(be, attention_forward, N, T, m->heads, m->head_dim, b->qkv, b->attn, b->lse);
         SADM_OP(be, linear_forward, NT, D, D, b->attn, dit_p(m, bp->proj_w), dit_p(m, bp->proj_b), b->proj);
         SADM_OP(be, gated_add_forward, N, T, D, b->x_in, b->ada + 2 * ND, b->proj, b->x_mid);
         /* x = x + gate_mlp * mlp(modulate(norm2(x), shift_mlp, scale_mlp)) */
         SADM_OP(be, layernorm_forward, NT, D, b->x_mid, NULL, NULL, LN_EPS, b->ln2, b->mean2, b->rstd2);
         SADM_OP(be, modulate_forward, N, T, D, b->ln2, b->ada + 3 * ND, b->ada + 4 * ND, b->mod2);
-        SADM_OP(be, linear_forward, NT, D, m->Hd, b->mod2, dit_p(m, bp->fc1_w), dit_p(m, bp->fc1_b), b->fc1);
-        SADM_OP(be, gelu_forward, (size_t)NT * m->Hd, b->fc1, b->gelu);
-        SADM_OP(be, linear_forward, NT, m->Hd, D, b->gelu, dit_p(m, bp->fc2_w), dit_p(m, bp->fc2_b), b->fc2);
+        SADM_OP(be, linear_forward, NT, D, m->mlp_dim, b->mod2, dit_p(m, bp->fc1_w), dit_p(m, bp->fc1_b), b->fc1);
+        SADM_OP(be, gelu_forward, (size_t)NT * m->mlp_dim, b->fc1, b->gelu);
+        SADM_OP(be, linear_forward, NT, m->mlp_dim, D, b->gelu, dit_p(m, bp->fc2_w), dit_p(m, bp->fc2_b), b->fc2);
         SADM_OP(be, gated_add_forward, N, T, D, b->x_mid, b->ada + 5 * ND, b->fc2, next);
     }
 
@@ -497,7 +525,7 @@ sadm_status dit_forward_dev(sadm_dit *m, int N, const float *x, const float *t, 
     SADM_OP(be, layernorm_forward, NT, D, a->x_last, NULL, NULL, LN_EPS, a->lnf, a->meanf, a->rstdf);
     SADM_OP(be, modulate_forward, N, T, D, a->lnf, a->adaf, a->adaf + (size_t)N * D, a->modf);
     SADM_OP(be, linear_forward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin);
-    SADM_OP(be, unpatchify, N, m->C_out, H, H, p, a->lin, out);
+    SADM_OP(be, unpatchify, N, m->C_out, side, side, p, a->lin, out);
     a->N_last = inference ? 0 : N; /* shared buffers hold nothing a backward could use */
     return SADM_OK;
 }

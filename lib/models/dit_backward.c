@@ -5,7 +5,6 @@
 
 #include "dit_internal.h"
 
-#define FREQ_DIM 256
 
 float *sadm_dit_grad_data(sadm_dit *m) { return m ? sadm_ptab_grad(&m->tab, &m->grad, m->be) : NULL; }
 
@@ -43,12 +42,12 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
     const sadm_dit_config *c = &m->cfg;
     dit_acts *a = &m->acts;
     dit_grad_scratch *g = &a->g;
-    int N = a->N_last, D = m->D, T = m->T, NT = N * T, H = c->input_size, p = c->patch_size;
+    int N = a->N_last, D = m->D, T = m->T, NT = N * T, side = c->input_size, p = c->patch_size;
     size_t ND = (size_t)N * D, NTD = (size_t)NT * D;
 
     /* final layer */
     zero(g->d_lin, (size_t)NT * m->F_out);
-    SADM_OP(be, unpatchify_backward, N, m->C_out, H, H, p, dout, g->d_lin);
+    SADM_OP(be, unpatchify_backward, N, m->C_out, side, side, p, dout, g->d_lin);
     zero(g->d_mod, NTD);
     SADM_OP(be, linear_backward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), g->d_lin, g->d_mod, G(m, m->fl_w), G(m, m->fl_b));
     zero(g->d_ln, NTD);
@@ -68,13 +67,13 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
         /* x_out = x_mid + gate_mlp * fc2: d_h already is d x_mid's direct part */
         zero(g->d_branch, NTD);
         SADM_OP(be, gated_add_backward, N, T, D, b->ada + 5 * ND, b->fc2, g->d_h, NULL, g->d_ada + 5 * ND, g->d_branch);
-        zero(g->d_wide, (size_t)NT * m->Hd);
-        SADM_OP(be, linear_backward, NT, m->Hd, D, b->gelu, dit_p(m, bp->fc2_w), g->d_branch, g->d_wide, G(m, bp->fc2_w),
+        zero(g->d_wide, (size_t)NT * m->mlp_dim);
+        SADM_OP(be, linear_backward, NT, m->mlp_dim, D, b->gelu, dit_p(m, bp->fc2_w), g->d_branch, g->d_wide, G(m, bp->fc2_w),
                                  G(m, bp->fc2_b));
-        zero(g->d_wide2, (size_t)NT * m->Hd);
-        SADM_OP(be, gelu_backward, (size_t)NT * m->Hd, b->fc1, g->d_wide, g->d_wide2);
+        zero(g->d_wide2, (size_t)NT * m->mlp_dim);
+        SADM_OP(be, gelu_backward, (size_t)NT * m->mlp_dim, b->fc1, g->d_wide, g->d_wide2);
         zero(g->d_mod, NTD);
-        SADM_OP(be, linear_backward, NT, D, m->Hd, b->mod2, dit_p(m, bp->fc1_w), g->d_wide2, g->d_mod, G(m, bp->fc1_w),
+        SADM_OP(be, linear_backward, NT, D, m->mlp_dim, b->mod2, dit_p(m, bp->fc1_w), g->d_wide2, g->d_mod, G(m, bp->fc1_w),
                                  G(m, bp->fc1_b));
         zero(g->d_ln, NTD);
         SADM_OP(be, modulate_backward, N, T, D, b->ln2, b->ada + 4 * ND, g->d_mod, g->d_ln, g->d_ada + 3 * ND, g->d_ada + 4 * ND);
@@ -86,7 +85,7 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
         SADM_OP(be, linear_backward, NT, D, D, b->attn, dit_p(m, bp->proj_w), g->d_branch, g->d_attn, G(m, bp->proj_w),
                                  G(m, bp->proj_b));
         zero(g->d_wide, (size_t)NT * 3 * D);
-        SADM_OP(be, attention_backward, N, T, m->heads, m->hd, b->qkv, b->attn, b->lse, g->d_attn, g->d_wide);
+        SADM_OP(be, attention_backward, N, T, m->heads, m->head_dim, b->qkv, b->attn, b->lse, g->d_attn, g->d_wide);
         zero(g->d_mod, NTD);
         SADM_OP(be, linear_backward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), g->d_wide, g->d_mod, G(m, bp->qkv_w),
                                  G(m, bp->qkv_b));
@@ -107,7 +106,7 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
     }
     SADM_OP(be, linear_backward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), g->d_h, d_patches, G(m, m->xe_w),
                              G(m, m->xe_b));
-    if (dx) SADM_OP(be, patchify_backward, N, c->in_channels, H, H, p, d_patches, dx);
+    if (dx) SADM_OP(be, patchify_backward, N, c->in_channels, side, side, p, d_patches, dx);
 
     /* conditioning: c = t_emb + y_emb, silu_c = silu(c) */
     zero(g->d_c, ND);

@@ -50,9 +50,9 @@ sadm_status sadm_dit_config_check(const sadm_dit_config *c) {
 uint64_t sadm_dit_config_param_count(const sadm_dit_config *c) {
     /* in double: every field is bounded, so this cannot overflow and is exact below 2^53 */
     double D = c->hidden_size, T = (double)(c->input_size / c->patch_size) * (c->input_size / c->patch_size);
-    double Hd = (int)(c->hidden_size * c->mlp_ratio), pp = (double)c->patch_size * c->patch_size;
+    double mlp_dim = (int)(c->hidden_size * c->mlp_ratio), pp = (double)c->patch_size * c->patch_size;
     double F_in = c->in_channels * pp, F_out = (c->learn_sigma ? 2.0 : 1.0) * c->in_channels * pp;
-    double block = D * 6 * D + 6 * D + D * 3 * D + 3 * D + D * D + D + D * Hd + Hd + Hd * D + D;
+    double block = D * 6 * D + 6 * D + D * 3 * D + 3 * D + D * D + D + D * mlp_dim + mlp_dim + mlp_dim * D + D;
     double n = F_in * D + D + 256 * D + D + D * D + D + (c->num_classes + (c->class_dropout_prob > 0)) * D + T * D + c->depth * block + D * 2 * D +
                2 * D + D * F_out + F_out;
     return n < 1.8e19 ? (uint64_t)n : UINT64_MAX;

@@ -5,6 +5,8 @@
 #include "../backend.h"
 #include "params.h"
 
+#define FREQ_DIM 256 /* TimestepEmbedder.frequency_embedding_size */
+
 typedef struct dit_block_params {
     size_t qkv_w, qkv_b, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b, ada_w, ada_b; /* param indices */
 } dit_block_params;
@@ -25,7 +27,7 @@ typedef struct dit_grad_scratch {
     float *d_h;              /* (N,T,D) gradient of the residual stream, updated in place */
     float *d_mod, *d_ln;     /* (N,T,D) */
     float *d_branch, *d_attn;/* (N,T,D) */
-    float *d_wide, *d_wide2; /* (N,T,max(3D,Hd)) */
+    float *d_wide, *d_wide2; /* (N,T,max(3D,mlp_dim)) */
     float *d_ada, *d_ada_raw;/* (N,6D) */
     float *d_silu_c, *d_c, *d_t_act, *d_t_h; /* (N,D) */
     float *d_lin;            /* (N,T,F_out) */
@@ -50,7 +52,7 @@ typedef struct dit_acts {
 struct sadm_dit {
     sadm_dit_config cfg;
     sadm_backend *be; /* where data, grad and the activations live */
-    int T, grid, D, heads, hd, Hd, F_in, F_out, C_out, label_rows;
+    int T, grid, D, heads, head_dim, mlp_dim, F_in, F_out, C_out, label_rows;
     sadm_param_table tab;
     float *data;
     size_t pos, xe_w, xe_b, t0_w, t0_b, t2_w, t2_b, y_table, fl_w, fl_b, fa_w, fa_b;
@@ -81,6 +83,9 @@ sadm_status dit_prepare(sadm_dit *m, int N, int inference);
  * (NULL-terminated; e.g. a checkpoint's "ema.") are left to the caller. */
 sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sadm_dit_config *fallback,
                                const char *const *other_prefixes, sadm_dit **out);
+
+/* Prefixes of a training checkpoint's other tensors (EMA, moments, the SADM encoder). */
+extern const char *const dit_checkpoint_prefixes[];
 
 /* Config <-> safetensors metadata. */
 sadm_status sadm_dit_write_metadata(const sadm_dit_config *cfg, sadm_st_writer *w);

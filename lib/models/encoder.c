@@ -22,8 +22,8 @@ sadm_status sadm_encoder_config_check(const sadm_encoder_config *c) {
 /* Parameters of a valid config (build_table's sizes), in double: the bounds above keep it
  * exact. */
 uint64_t sadm_encoder_config_param_count(const sadm_encoder_config *c) {
-    double D = c->hidden_size, g = c->input_size / c->patch_size, Hd = (int)(c->hidden_size * c->mlp_ratio);
-    double block = 4 * D + 3 * D * D + 3 * D + D * D + D + Hd * D + Hd + D * Hd + D;
+    double D = c->hidden_size, g = c->input_size / c->patch_size, mlp_dim = (int)(c->hidden_size * c->mlp_ratio);
+    double block = 4 * D + 3 * D * D + 3 * D + D * D + D + mlp_dim * D + mlp_dim + D * mlp_dim + D;
     return (uint64_t)(D * c->in_channels * c->patch_size * c->patch_size + D + g * g * D + c->depth * block + 2 * D +
                       c->embed_dim * D + c->embed_dim);
 }
@@ -94,9 +94,9 @@ static sadm_status build_table(sadm_encoder *e) {
         BLK(proj_b, "attn.proj.bias", 1, D, 0);
         BLK(n2_w, "norm2.weight", 1, D, 0);
         BLK(n2_b, "norm2.bias", 1, D, 0);
-        BLK(fc1_w, "mlp.fc1.weight", 2, e->Hd, D);
-        BLK(fc1_b, "mlp.fc1.bias", 1, e->Hd, 0);
-        BLK(fc2_w, "mlp.fc2.weight", 2, D, e->Hd);
+        BLK(fc1_w, "mlp.fc1.weight", 2, e->mlp_dim, D);
+        BLK(fc1_b, "mlp.fc1.bias", 1, e->mlp_dim, 0);
+        BLK(fc2_w, "mlp.fc2.weight", 2, D, e->mlp_dim);
         BLK(fc2_b, "mlp.fc2.bias", 1, D, 0);
 #undef BLK
     }
@@ -151,8 +151,8 @@ static sadm_status allocate(const sadm_encoder_config *cfg, sadm_encoder **out) 
     e->T = e->grid * e->grid;
     e->D = cfg->hidden_size;
     e->heads = cfg->num_heads;
-    e->hd = e->D / e->heads;
-    e->Hd = (int)(e->D * cfg->mlp_ratio);
+    e->head_dim = e->D / e->heads;
+    e->mlp_dim = (int)(e->D * cfg->mlp_ratio);
     e->F_in = cfg->in_channels * cfg->patch_size * cfg->patch_size;
     e->E = cfg->embed_dim;
     e->blk = calloc(cfg->depth ? cfg->depth : 1, sizeof *e->blk);
@@ -308,8 +308,8 @@ static size_t layout_acts(sadm_encoder *e, int N, float *base) {
         TAKE(b->ln2, NT * D);
         TAKE(b->mean2, NT);
         TAKE(b->rstd2, NT);
-        TAKE(b->fc1, NT * e->Hd);
-        TAKE(b->gelu, NT * e->Hd);
+        TAKE(b->fc1, NT * e->mlp_dim);
+        TAKE(b->gelu, NT * e->mlp_dim);
     }
     TAKE(a->x_last, NT * D);
     TAKE(a->lnf, NT * D);
@@ -318,7 +318,7 @@ static size_t layout_acts(sadm_encoder *e, int N, float *base) {
     TAKE(a->pooled, (size_t)N * D);
     TAKE(a->head, (size_t)N * e->E);
     TAKE(a->z, (size_t)N * e->E);
-    size_t wide = 3 * D > (size_t)e->Hd ? 3 * D : (size_t)e->Hd;
+    size_t wide = 3 * D > (size_t)e->mlp_dim ? 3 * D : (size_t)e->mlp_dim;
     TAKE(a->d_h, NT * D);
     TAKE(a->d_ln, NT * D);
     TAKE(a->d_attn, NT * D);
@@ -366,11 +366,11 @@ sadm_status enc_forward_dev(sadm_encoder *e, int N, const float *x, float *z) {
     enc_acts *a = &e->acts;
     a->N_last = 0;
     const sadm_encoder_config *c = &e->cfg;
-    int D = e->D, T = e->T, NT = N * T, H = c->input_size, E = e->E;
+    int D = e->D, T = e->T, NT = N * T, side = c->input_size, E = e->E;
 
     /* patch embedding + fixed position embedding */
     float *h = c->depth ? a->blocks[0].x_in : a->x_last;
-    SADM_OP(be, patchify, N, c->in_channels, H, H, c->patch_size, x, a->patches);
+    SADM_OP(be, patchify, N, c->in_channels, side, side, c->patch_size, x, a->patches);
     SADM_OP(be, linear_forward, NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), enc_p(e, e->xe_b), h);
     SADM_OP(be, add_rows, (size_t)N, (size_t)T * D, h, enc_p(e, e->pos), h);
 
@@ -383,15 +383,15 @@ sadm_status enc_forward_dev(sadm_encoder *e, int N, const float *x, float *z) {
         SADM_OP(be, layernorm_forward, NT, D, b->x_in, enc_p(e, bp->n1_w), enc_p(e, bp->n1_b), ENC_LN_EPS, b->ln1, b->mean1,
                                    b->rstd1);
         SADM_OP(be, linear_forward, NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), enc_p(e, bp->qkv_b), b->qkv);
-        SADM_OP(be, attention_forward, N, T, e->heads, e->hd, b->qkv, b->attn, b->lse);
+        SADM_OP(be, attention_forward, N, T, e->heads, e->head_dim, b->qkv, b->attn, b->lse);
         SADM_OP(be, linear_forward, NT, D, D, b->attn, enc_p(e, bp->proj_w), enc_p(e, bp->proj_b), b->x_mid);
         SADM_OP(be, add, NTD, b->x_mid, b->x_in, b->x_mid);
         /* x = x + mlp(norm2(x)) */
         SADM_OP(be, layernorm_forward, NT, D, b->x_mid, enc_p(e, bp->n2_w), enc_p(e, bp->n2_b), ENC_LN_EPS, b->ln2, b->mean2,
                                    b->rstd2);
-        SADM_OP(be, linear_forward, NT, D, e->Hd, b->ln2, enc_p(e, bp->fc1_w), enc_p(e, bp->fc1_b), b->fc1);
-        SADM_OP(be, gelu_forward, (size_t)NT * e->Hd, b->fc1, b->gelu);
-        SADM_OP(be, linear_forward, NT, e->Hd, D, b->gelu, enc_p(e, bp->fc2_w), enc_p(e, bp->fc2_b), next);
+        SADM_OP(be, linear_forward, NT, D, e->mlp_dim, b->ln2, enc_p(e, bp->fc1_w), enc_p(e, bp->fc1_b), b->fc1);
+        SADM_OP(be, gelu_forward, (size_t)NT * e->mlp_dim, b->fc1, b->gelu);
+        SADM_OP(be, linear_forward, NT, e->mlp_dim, D, b->gelu, enc_p(e, bp->fc2_w), enc_p(e, bp->fc2_b), next);
         SADM_OP(be, add, NTD, next, b->x_mid, next);
     }
 

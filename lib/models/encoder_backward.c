@@ -29,7 +29,7 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
     sadm_backend *be = e->be;
     enc_acts *a = &e->acts;
     const sadm_encoder_config *c = &e->cfg;
-    int N = a->N_last, D = e->D, T = e->T, NT = N * T, E = e->E, H = c->input_size;
+    int N = a->N_last, D = e->D, T = e->T, NT = N * T, E = e->E, side = c->input_size;
     size_t NTD = (size_t)NT * D;
 #define G(idx) (param_grads ? e->grad + e->tab.items[idx].offset : NULL)
 
@@ -48,13 +48,13 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
         enc_block_params *bp = &e->blk[i];
         enc_block_acts *b = &a->blocks[i];
         /* x_out = x_mid + fc2(gelu(fc1(norm2(x_mid)))): d_h is d x_mid's direct part */
-        zero(a->d_wide, (size_t)NT * e->Hd);
-        SADM_OP(be, linear_backward, NT, e->Hd, D, b->gelu, enc_p(e, bp->fc2_w), a->d_h, a->d_wide, G(bp->fc2_w),
+        zero(a->d_wide, (size_t)NT * e->mlp_dim);
+        SADM_OP(be, linear_backward, NT, e->mlp_dim, D, b->gelu, enc_p(e, bp->fc2_w), a->d_h, a->d_wide, G(bp->fc2_w),
                                  G(bp->fc2_b));
-        zero(a->d_wide2, (size_t)NT * e->Hd);
-        SADM_OP(be, gelu_backward, (size_t)NT * e->Hd, b->fc1, a->d_wide, a->d_wide2);
+        zero(a->d_wide2, (size_t)NT * e->mlp_dim);
+        SADM_OP(be, gelu_backward, (size_t)NT * e->mlp_dim, b->fc1, a->d_wide, a->d_wide2);
         zero(a->d_ln, NTD);
-        SADM_OP(be, linear_backward, NT, D, e->Hd, b->ln2, enc_p(e, bp->fc1_w), a->d_wide2, a->d_ln, G(bp->fc1_w),
+        SADM_OP(be, linear_backward, NT, D, e->mlp_dim, b->ln2, enc_p(e, bp->fc1_w), a->d_wide2, a->d_ln, G(bp->fc1_w),
                                  G(bp->fc1_b));
         SADM_OP(be, layernorm_backward, NT, D, b->x_mid, enc_p(e, bp->n2_w), b->mean2, b->rstd2, a->d_ln, a->d_h,
                                     G(bp->n2_w), G(bp->n2_b));
@@ -63,7 +63,7 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
         SADM_OP(be, linear_backward, NT, D, D, b->attn, enc_p(e, bp->proj_w), a->d_h, a->d_attn, G(bp->proj_w),
                                  G(bp->proj_b));
         zero(a->d_wide, (size_t)NT * 3 * D);
-        SADM_OP(be, attention_backward, N, T, e->heads, e->hd, b->qkv, b->attn, b->lse, a->d_attn, a->d_wide);
+        SADM_OP(be, attention_backward, N, T, e->heads, e->head_dim, b->qkv, b->attn, b->lse, a->d_attn, a->d_wide);
         zero(a->d_ln, NTD);
         SADM_OP(be, linear_backward, NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), a->d_wide, a->d_ln, G(bp->qkv_w),
                                  G(bp->qkv_b));
@@ -80,7 +80,7 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
     if (dx || param_grads)
         SADM_OP(be, linear_backward, NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), a->d_h, d_patches, G(e->xe_w),
                                  G(e->xe_b));
-    if (dx) SADM_OP(be, patchify_backward, N, c->in_channels, H, H, c->patch_size, d_patches, dx);
+    if (dx) SADM_OP(be, patchify_backward, N, c->in_channels, side, side, c->patch_size, d_patches, dx);
 #undef G
     return SADM_OK;
 }

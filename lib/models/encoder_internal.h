@@ -31,7 +31,7 @@ typedef struct enc_acts {
 struct sadm_encoder {
     sadm_encoder_config cfg;
     sadm_backend *be; /* where data, grad and the activations live */
-    int grid, T, D, heads, hd, Hd, F_in, E;
+    int grid, T, D, heads, head_dim, mlp_dim, F_in, E;
     sadm_param_table tab;
     float *data, *grad;
     size_t pos, xe_w, xe_b, nf_w, nf_b, head_w, head_b;
