@@ -186,6 +186,19 @@ sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sa
     return SADM_OK;
 }
 
+sadm_status sadm_backend_move_params(sadm_backend *from, sadm_backend *to, float **data, float **grad, size_t count) {
+    float *d = *data, *g = *grad;
+    SADM_TRY(sadm_backend_move(from, to, (void **)&d, SADM_DTYPE_F32, count));
+    sadm_status st = sadm_backend_move(from, to, (void **)&g, SADM_DTYPE_F32, count);
+    if (st) { /* the parameters go back where they were */
+        sadm_backend_move(to, from, (void **)&d, SADM_DTYPE_F32, count);
+        *data = d;
+        return st;
+    }
+    *data = d, *grad = g;
+    return SADM_OK;
+}
+
 sadm_status sadm_backend_upload(sadm_backend *be, void *dst, const void *host_src, size_t bytes) {
     SADM_REQUIRE_PTR(be);
     if (!bytes) return SADM_OK;

@@ -156,6 +156,10 @@ const float *sadm_backend_host_view(sadm_backend *be, const float *p, size_t cou
  * freed only once the copy succeeded. A NULL *p stays NULL. */
 sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sadm_dtype dtype, size_t count);
 
+/* A model's parameter block and its gradient block (may be NULL), count floats each,
+ * moved together: both or, on failure, neither (the old ones stay valid). */
+sadm_status sadm_backend_move_params(sadm_backend *from, sadm_backend *to, float **data, float **grad, size_t count);
+
 /* A call through the table; returns from the caller on failure. */
 #define SADM_OP(be, name, ...)                                                                     \
     do {                                                                                           \

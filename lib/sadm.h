@@ -456,8 +456,8 @@ int sadm_dit_out_channels(const sadm_dit *m);
  * the config's shapes. */
 sadm_status sadm_dit_save(const sadm_dit *m, const char *path);
 sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sadm_dit **out);
-/* A model is created and loaded on the CPU backend; this moves its parameters to another
- * (its gradients and activations are dropped and come back there at their next use).
+/* A model is created and loaded on the CPU backend; this moves its parameters and
+ * gradients to another (the activations come back there at the next forward).
  * From then on sadm_dit_param_data/grad_data point into that backend's memory: read
  * them with sadm_dit_params_download or sadm_backend_download. */
 sadm_status sadm_dit_to_backend(sadm_dit *m, sadm_backend *be);

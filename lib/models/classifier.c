@@ -126,17 +126,10 @@ sadm_status sadm_classifier_to_backend(sadm_classifier *c, sadm_backend *be) {
     SADM_REQUIRE_PTR(c);
     SADM_REQUIRE_PTR(be);
     if (be == c->be) return SADM_OK;
-    float *data = c->data, *grad = c->grad;
-    SADM_TRY(sadm_backend_move(c->be, be, (void **)&data, SADM_DTYPE_F32, c->tab.total));
-    sadm_status st = sadm_backend_move(c->be, be, (void **)&grad, SADM_DTYPE_F32, c->tab.total);
-    if (st) { /* put the parameters back where they were */
-        sadm_backend_move(be, c->be, (void **)&data, SADM_DTYPE_F32, c->tab.total);
-        c->data = data;
-        return st;
-    }
-    c->be->free(c->be, c->act_mem);
+    SADM_TRY(sadm_backend_move_params(c->be, be, &c->data, &c->grad, c->tab.total));
+    c->be->free(c->be, c->act_mem); /* the activations come back at the next forward */
     c->act_mem = NULL, c->act_floats = 0, c->acts.N = 0;
-    c->data = data, c->grad = grad, c->be = be;
+    c->be = be;
     return SADM_OK;
 }
 

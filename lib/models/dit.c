@@ -151,30 +151,16 @@ void sadm_dit_free(sadm_dit *m) {
 
 sadm_backend *sadm_dit_backend(const sadm_dit *m) { return m ? m->be : NULL; }
 
-/* The parameters move; gradients and activations are dropped and come back on the new
- * backend at their next use. */
+/* The parameters and gradients move; the activations are dropped and come back on the
+ * new backend at the next forward. */
 sadm_status sadm_dit_to_backend(sadm_dit *m, sadm_backend *be) {
     SADM_REQUIRE_PTR(m);
     SADM_REQUIRE_PTR(be);
     if (be == m->be) return SADM_OK;
-    size_t bytes = m->tab.total * sizeof(float);
-    float *data = sadm_backend_floats(be, m->tab.total, "DiT parameters");
-    if (!data) return SADM_ERR_NOMEM;
-    float *host = m->be->host_memory ? m->data : sadm_alloc(bytes);
-    sadm_status st = host ? SADM_OK : sadm_error(SADM_ERR_NOMEM, "DiT: out of memory moving %zu parameters", m->tab.total);
-    if (!st && host != m->data) st = m->be->download(m->be, host, m->data, bytes);
-    if (!st) st = be->upload(be, data, host, bytes);
-    if (host != m->data) sadm_free(host);
-    if (st) {
-        be->free(be, data);
-        return st;
-    }
-    m->be->free(m->be, m->data);
-    m->be->free(m->be, m->grad);
-    m->be->free(m->be, m->act_mem);
+    SADM_TRY(sadm_backend_move_params(m->be, be, &m->data, &m->grad, m->tab.total));
+    m->be->free(m->be, m->act_mem); /* the activations come back at the next forward */
     m->be->free(m->be, m->acts.y);
-    m->grad = NULL, m->act_mem = NULL, m->acts.y = NULL, m->act_floats = 0, m->acts.N = 0, m->acts.N_last = 0;
-    m->data = data;
+    m->act_mem = NULL, m->acts.y = NULL, m->act_floats = 0, m->acts.N = 0, m->acts.N_last = 0;
     m->be = be;
     return SADM_OK;
 }

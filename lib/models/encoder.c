@@ -197,17 +197,10 @@ sadm_status sadm_encoder_to_backend(sadm_encoder *e, sadm_backend *be) {
     SADM_REQUIRE_PTR(e);
     SADM_REQUIRE_PTR(be);
     if (be == e->be) return SADM_OK;
-    float *data = e->data, *grad = e->grad;
-    SADM_TRY(sadm_backend_move(e->be, be, (void **)&data, SADM_DTYPE_F32, e->tab.total));
-    sadm_status st = sadm_backend_move(e->be, be, (void **)&grad, SADM_DTYPE_F32, e->tab.total);
-    if (st) { /* put the parameters back where they were */
-        sadm_backend_move(be, e->be, (void **)&data, SADM_DTYPE_F32, e->tab.total);
-        e->data = data;
-        return st;
-    }
+    SADM_TRY(sadm_backend_move_params(e->be, be, &e->data, &e->grad, e->tab.total));
     e->be->free(e->be, e->act_mem);
     e->act_mem = NULL, e->act_floats = 0, e->acts.N_last = 0;
-    e->data = data, e->grad = grad, e->be = be;
+    e->be = be;
     return SADM_OK;
 }
 
