@@ -316,9 +316,9 @@ static sadm_status encoder_steps(sadm_trainer *tr, const float *x0, sadm_struct_
                               "norm %g); stopped before its update %d of %d",
                               tr->step + 1, ds->loss, *dnorm, k + 1, c->d_steps);
         if (st) return st;
-        float *w = e->data, *g = e->grad;
-        for (size_t i = 0; i < e->tab.count; i++) {
-            const sadm_param *p = &e->tab.items[i];
+        float *w = sadm_encoder_param_data(e), *g = sadm_encoder_grad_data(e);
+        for (size_t i = 0; i < sadm_encoder_num_params(e); i++) {
+            const sadm_param *p = sadm_encoder_param(e, i);
             if (!p->trainable) continue;
             if ((st = tr->be->ops->adamw_step(p->numel, w + p->offset, g + p->offset, tr->em + p->offset,
                                               tr->ev + p->offset, &oc, tr->disc_step + 1)))
@@ -576,14 +576,14 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
         META("sadm.disc_step", "%ld", tr->disc_step);
         size_t EP = sadm_encoder_param_total(tr->enc);
         float *c1 = NULL, *c2 = NULL, *c3 = NULL;
-        const float *ed = st ? NULL : sadm_backend_host_view(tr->be, tr->enc->data, EP, &c1);
+        const float *ed = st ? NULL : sadm_backend_host_view(tr->be, sadm_encoder_param_data(tr->enc), EP, &c1);
         const float *em = ed ? sadm_backend_host_view(tr->be, tr->em, EP, &c2) : NULL;
         const float *ev = em ? sadm_backend_host_view(tr->be, tr->ev, EP, &c3) : NULL;
         if (!st && !ev) st = SADM_ERR_NOMEM;
-        if (!st) st = sadm_encoder_write_metadata(&tr->enc->cfg, "disc.", w);
-        if (!st) st = sadm_ptab_write(&tr->enc->tab, ed, "disc.", 0, w);
-        if (!st) st = sadm_ptab_write(&tr->enc->tab, em, "disc.opt.m.", 1, w);
-        if (!st) st = sadm_ptab_write(&tr->enc->tab, ev, "disc.opt.v.", 1, w);
+        if (!st) st = sadm_encoder_write_metadata(sadm_encoder_get_config(tr->enc), "disc.", w);
+        if (!st) st = sadm_encoder_write_tensors(tr->enc, ed, "disc.", 0, w);
+        if (!st) st = sadm_encoder_write_tensors(tr->enc, em, "disc.opt.m.", 1, w);
+        if (!st) st = sadm_encoder_write_tensors(tr->enc, ev, "disc.opt.v.", 1, w);
         /* the writer keeps pointers until it saves: the copies live until then */
         enc_copies[0] = c1, enc_copies[1] = c2, enc_copies[2] = c3;
     }
@@ -648,8 +648,9 @@ static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, cons
         return st;
     }
     tr->disc_step = (long)dstep;
-    if ((st = sadm_ptab_read(&e->tab, f, "disc.opt.m.", 1, tr->em))) return st;
-    return sadm_ptab_read(&e->tab, f, "disc.opt.v.", 1, tr->ev);
+    /* the trainer is on the CPU backend while it loads */
+    if ((st = sadm_encoder_read_tensors(e, f, "disc.opt.m.", 1, tr->em))) return st;
+    return sadm_encoder_read_tensors(e, f, "disc.opt.v.", 1, tr->ev);
 }
 
 sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_trainer **out) {

@@ -220,6 +220,16 @@ sadm_status sadm_encoder_zero_grad(sadm_encoder *e) {
 }
 
 /* ------------------------------------------------------------------ files */
+sadm_status sadm_encoder_write_tensors(const sadm_encoder *e, const float *host, const char *prefix, int only_trainable,
+                                       sadm_st_writer *w) {
+    return sadm_ptab_write(&e->tab, host, prefix, only_trainable, w);
+}
+
+sadm_status sadm_encoder_read_tensors(const sadm_encoder *e, const sadm_st_file *f, const char *prefix, int only_trainable,
+                                      float *host) {
+    return sadm_ptab_read(&e->tab, f, prefix, only_trainable, host);
+}
+
 sadm_status sadm_encoder_save(const sadm_encoder *e, const char *path) {
     SADM_REQUIRE_PTR(e);
     SADM_REQUIRE_PTR(path);

@@ -56,6 +56,13 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
 sadm_status sadm_encoder_write_metadata(const sadm_encoder_config *c, const char *prefix, sadm_st_writer *w);
 sadm_status sadm_encoder_read_metadata(const sadm_st_file *f, const char *path, const char *prefix,
                                        sadm_encoder_config *c);
+/* Blocks in the encoder's parameter layout (its weights, or optimiser moments: with
+ * only_trainable the trainable tensors alone) as prefix + name, from host memory / into
+ * host memory. */
+sadm_status sadm_encoder_write_tensors(const sadm_encoder *e, const float *host, const char *prefix, int only_trainable,
+                                       sadm_st_writer *w);
+sadm_status sadm_encoder_read_tensors(const sadm_encoder *e, const sadm_st_file *f, const char *prefix, int only_trainable,
+                                      float *host);
 /* An encoder whose tensors are prefix + name in an open file. */
 sadm_status sadm_encoder_load_open_file(const sadm_st_file *f, const char *path, const char *prefix, sadm_encoder **out);
 
