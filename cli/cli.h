@@ -73,9 +73,6 @@ sadm_backend *cli_backend(void);
 /* 0 when the chosen backend is the CPU; else prints that `what` runs only there and returns 1. */
 int cli_require_cpu(const char *cmd, const char *what);
 
-/* Drops the lines of log.jsonl at `path` whose "step" is after `step`, and a last line
- * without its newline (atomically; a missing file is fine). Nonzero on failure (printed). */
-int cli_log_truncate(const char *path, long step);
 
 /* Prints "sadm <cmd>: <message of the last library error>" and returns 1. */
 int cli_fail(const char *cmd);

@@ -12,9 +12,6 @@
 #include "sadm_opts.h"
 #include "sadm.h"
 
-#define COLLAPSE_COS 0.99
-#define COLLAPSE_STEPS 100
-
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) {
     (void)sig;
@@ -121,6 +118,30 @@ static void last_checkpoint_note(const char *ckpt) {
     } else {
         fprintf(stderr, "sadm train: stopped; no checkpoint was written yet (%s does not exist)\n", ckpt);
     }
+}
+
+/* What sadm_run's callback shows: a progress bar (or a line every 30 s), the collapse
+ * warning, and a stop after Ctrl-C / SIGTERM (the run then writes its checkpoint). */
+typedef struct run_view {
+    cli_progress_state prog;
+    long steps;
+    int sadm;
+} run_view;
+
+static int on_run_step(void *ctx, const sadm_run_event *ev) {
+    run_view *v = ctx;
+    const sadm_step_stats *s = ev->stats;
+    if (ev->collapsed)
+        fprintf(stderr, "%ssadm train: warning: the structure encoder has collapsed (mean cosine of real embeddings > %g "
+                        "for %ld steps, L_struct %.3g): SADM has no effect now; try a smaller --disc-lr or --lambda\n",
+                v->prog.tty ? "\n" : "", ev->collapse_cos, ev->collapse_steps, s->l_struct);
+    char status[128];
+    if (v->sadm)
+        snprintf(status, sizeof status, "loss %.4f struct %.4f", s->loss, s->l_struct);
+    else
+        snprintf(status, sizeof status, "loss %.4f", s->loss);
+    cli_progress(&v->prog, s->step, v->steps, status);
+    return stop_requested != 0;
 }
 
 /* FD_fmnist of the finished run's model against the test images: to stdout and the log. */
@@ -339,95 +360,41 @@ int sadm_cmd_train(int argc, char **argv) {
                 ec->depth, ec->hidden_size, ec->num_heads, ec->patch_size, ec->embed_dim, eparams, sc->disc_lr, sc->d_steps,
                 sc->d_steps == 1 ? "" : "s");
     }
-    /* the log holds one line per logged step: a run that resumes (or starts again after a
-     * kill before its first checkpoint) drops the lines after its starting step, so no
-     * step is logged twice; stale temporary files of killed writers go too */
-    sadm_remove_stale_temporaries(ckpt);
-    sadm_remove_stale_temporaries(ema_path);
-    if (cli_log_truncate(log_path, sadm_trainer_steps_done(tr))) {
-        sadm_trainer_free(tr);
-        sadm_dataset_free(data);
-        return 1;
-    }
-    FILE *log = fopen(log_path, "a");
-    if (!log) {
-        fprintf(stderr, "sadm train: cannot open %s: %s\n", log_path, strerror(errno));
-        sadm_trainer_free(tr);
-        sadm_dataset_free(data);
-        return 1;
-    }
     fd_setup fd;
     if ((rc = fd_prepare(o, n, data_arg, &fd))) {
-        fclose(log);
         sadm_trainer_free(tr);
         sadm_dataset_free(data);
         return rc;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    cli_progress_state prog = {0};
-    double t_last = cli_now();
-    long since = 0, collapsed_for = 0;
-    int B = sadm_trainer_config(tr)->batch_size;
+    /* the loop itself is the library's (sadm_run): log, checkpoints, collapse detection */
+    run_view view = {{0}, steps, sadm_trainer_encoder(tr) != NULL};
+    sadm_run_config rc_cfg = {ckpt, ema_path, log_path, steps, log_every, ckpt_every};
+    sadm_run_result res;
+    long start = sadm_trainer_steps_done(tr);
     rc = 0;
-    while (sadm_trainer_steps_done(tr) < steps && !stop_requested) {
-        sadm_step_stats s;
-        if (sadm_trainer_step(tr, &s)) {
-            rc = cli_fail("train");
-            last_checkpoint_note(ckpt);
-            break;
-        }
-        since++;
-        /* encoder collapse: every real embedding (nearly) the same point switches SADM off
-         * silently (the distance goes to 0); say so once, and mark it in the log */
-        collapsed_for = sadm_trainer_encoder(tr) && s.real_cos > COLLAPSE_COS ? collapsed_for + 1 : 0;
-        if (collapsed_for == COLLAPSE_STEPS)
-            fprintf(stderr, "%ssadm train: warning: the structure encoder has collapsed (mean cosine of real embeddings > %g "
-                            "for %d steps, L_struct %.3g): SADM has no effect now; try a smaller --disc-lr or --lambda\n",
-                    prog.tty ? "\n" : "", COLLAPSE_COS, COLLAPSE_STEPS, s.l_struct);
-        double now = cli_now();
-        if (s.step % log_every == 0 || s.step == steps) {
-            double ips = since * B / (now - t_last);
-            fprintf(log, "{\"step\": %ld, \"loss\": %.6g, \"mse\": %.6g, \"vb\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.4g, \"lr\": %.6g",
-                    s.step, s.loss, s.mse, s.vb, s.grad_norm, ips, sadm_trainer_config(tr)->lr);
-            if (sadm_trainer_encoder(tr))
-                fprintf(log, ", \"struct\": %.6g, \"real_cos\": %.6g, \"fake_cos\": %.6g, \"disc_grad_norm\": %.6g%s",
-                        s.l_struct, s.real_cos, s.fake_cos, s.disc_grad_norm, collapsed_for >= COLLAPSE_STEPS ? ", \"collapsed\": true" : "");
-            fprintf(log, "}\n");
-            if (fflush(log) != 0 || ferror(log)) {
-                fprintf(stderr, "%ssadm train: cannot write %s: %s; stopping\n", prog.tty ? "\n" : "", log_path,
-                        strerror(errno));
-                last_checkpoint_note(ckpt);
-                rc = 1;
-                break;
-            }
-            t_last = now, since = 0;
-        }
-        char status[128];
-        if (sadm_trainer_encoder(tr))
-            snprintf(status, sizeof status, "loss %.4f struct %.4f", s.loss, s.l_struct);
-        else
-            snprintf(status, sizeof status, "loss %.4f", s.loss);
-        cli_progress(&prog, s.step, steps, status);
-        if (s.step % ckpt_every == 0 && s.step < steps &&
-            (sadm_trainer_save(tr, ckpt) || sadm_trainer_save_ema_model(tr, ema_path))) {
-            rc = cli_fail("train");
-            last_checkpoint_note(ckpt);
-            break;
-        }
+    if (sadm_run(tr, &rc_cfg, on_run_step, &view, &res)) {
+        if (view.prog.tty) fprintf(stderr, "\n");
+        rc = cli_fail("train");
+        last_checkpoint_note(ckpt);
+    } else {
+        if (res.log_lines_dropped)
+            fprintf(stderr, "sadm train: %s: dropped %zu line%s after step %ld (logged by the run that was stopped)\n",
+                    log_path, res.log_lines_dropped, res.log_lines_dropped == 1 ? "" : "s", start);
+        fprintf(stderr, "%ssadm train: %s at step %ld: %s, %s\n", view.prog.tty && res.stopped ? "\n" : "",
+                res.stopped ? "stopped" : "done", res.steps_done, ckpt, ema_path);
+        if (res.stopped) rc = 130;
     }
-    if (!rc) {
-        if (sadm_trainer_save(tr, ckpt) || sadm_trainer_save_ema_model(tr, ema_path))
-            rc = cli_fail("train");
-        else
-            fprintf(stderr, "%ssadm train: %s at step %ld: %s, %s\n", prog.tty && stop_requested ? "\n" : "",
-                    stop_requested ? "stopped" : "done", sadm_trainer_steps_done(tr), ckpt, ema_path);
-        if (stop_requested && !rc) rc = 130;
+    FILE *log = NULL;
+    if (!rc && fd.judge && !(log = fopen(log_path, "a"))) {
+        fprintf(stderr, "sadm train: cannot open %s: %s\n", log_path, strerror(errno));
+        rc = 1;
     }
     /* the embedded default's own metric, once the run is complete */
-    if (!rc) rc = fd_report(&fd, tr, cli_get(o, n, "data-dir"), ema_path, log);
+    if (!rc && log) rc = fd_report(&fd, tr, cli_get(o, n, "data-dir"), ema_path, log);
     sadm_classifier_free(fd.judge);
-    if (fclose(log) != 0 && !rc) {
+    if (log && fclose(log) != 0 && !rc) {
         fprintf(stderr, "sadm train: cannot write %s: %s\n", log_path, strerror(errno));
         rc = 1;
     }

@@ -692,6 +692,40 @@ sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_t
 /* The EMA weights as a model file (what sampling uses). */
 sadm_status sadm_trainer_save_ema_model(const sadm_trainer *tr, const char *path);
 
+/* A training run as `sadm train` runs it, for any program: stale temporaries of killed
+ * writers removed, the log cut back to the trainer's step (so that a resumed run never
+ * logs a step twice), then steps until `steps` are done, with one JSON line per
+ * log_every steps (and the last), a checkpoint plus EMA model every checkpoint_every steps
+ * and at the end (also when the callback stops the run early). The callback sees every
+ * step; a nonzero return stops after that step. Errors name the file; the checkpoint on
+ * disk is then the last one written. */
+typedef struct sadm_run_config {
+    const char *checkpoint; /* training checkpoint (required) */
+    const char *ema_model;  /* EMA weights as a model file (NULL: none) */
+    const char *log;        /* JSON lines (NULL: none) */
+    long steps, log_every, checkpoint_every;
+} sadm_run_config;
+typedef struct sadm_run_event {
+    const sadm_step_stats *stats;
+    long total;            /* the run's steps */
+    double images_per_s;   /* since the last logged step (0 when this step was not logged) */
+    int collapsed;         /* 1 on the step the structure encoder is found collapsed: the mean
+                            * cosine of real embeddings above collapse_cos for collapse_steps */
+    double collapse_cos;
+    long collapse_steps;
+} sadm_run_event;
+typedef int (*sadm_run_callback)(void *ctx, const sadm_run_event *event);
+typedef struct sadm_run_result {
+    long steps_done;
+    int stopped;              /* the callback stopped the run */
+    size_t log_lines_dropped; /* lines after the starting step, cut from the log */
+} sadm_run_result;
+sadm_status sadm_run(sadm_trainer *tr, const sadm_run_config *cfg, sadm_run_callback cb, void *ctx, sadm_run_result *res);
+/* Drops the lines of a JSON-lines log whose "step" is after `step`, and a last line without
+ * its newline (atomically; a missing file or a pipe is fine); *dropped (may be NULL) gets
+ * how many. */
+sadm_status sadm_log_truncate(const char *path, long step, size_t *dropped);
+
 /* ------------------------------------------------------------------ 10. sampling */
 /* The samplers of improved-DDPM / ADM as DiT uses them, over a (possibly respaced)
  * diffusion: ancestral DDPM with the model's learned-range variance (fixed-large variance

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reference.h"
 #include "testutil.h"
@@ -256,12 +257,96 @@ START_TEST(test_set_seed) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------ sadm_run */
+static int stop_at = 0;
+static long seen_steps = 0;
+static int stop_cb(void *ctx, const sadm_run_event *ev) {
+    (void)ctx;
+    seen_steps++;
+    return stop_at && ev->stats->step == stop_at;
+}
+
+/* The steps logged in a log.jsonl, in order, as a string "2,4,5,". */
+static void logged_steps(const char *path, char *out, size_t size) {
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s missing", path);
+    char line[1024];
+    out[0] = 0;
+    while (fgets(line, sizeof line, f)) {
+        long step = -1;
+        ck_assert_msg(sscanf(line, "{\"step\": %ld,", &step) == 1, "log line: %s", line);
+        snprintf(out + strlen(out), size - strlen(out), "%ld,", step);
+    }
+    fclose(f);
+}
+
+static long checkpoint_step(const char *path) {
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(path, &f));
+    const char *v = sadm_st_metadata(f, "train.step");
+    long step = v ? atol(v) : -1;
+    sadm_st_close(f);
+    return step;
+}
+
+/* The library's training run: log cadence, checkpoints, a stop by the callback, resume
+ * with the log cut back, and bad settings refused. */
+START_TEST(test_run_loop) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    char dir[] = "/tmp/sadm_test_run_XXXXXX", ck[300], ema[300], lg[300], got[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", dir);
+    snprintf(ema, sizeof ema, "%s/model-ema.safetensors", dir);
+    snprintf(lg, sizeof lg, "%s/log.jsonl", dir);
+    sadm_run_config rc = {ck, ema, lg, 5, 2, 3};
+    sadm_run_result res;
+    sadm_trainer *tr = tu_small_trainer(d, 3);
+    stop_at = 2, seen_steps = 0;
+    TU_OK(sadm_run(tr, &rc, stop_cb, NULL, &res));
+    ck_assert(res.stopped && res.steps_done == 2 && seen_steps == 2);
+    ck_assert_int_eq(checkpoint_step(ck), 2); /* a stop still saves */
+    sadm_trainer_free(tr);
+    /* a line of a step the checkpoint never reached (a run killed after logging it) */
+    FILE *f = fopen(lg, "a");
+    fprintf(f, "{\"step\": 3, \"loss\": 1}\n{\"step\": 4, \"lo");
+    fclose(f);
+    TU_OK(sadm_trainer_load(ck, d, &tr));
+    stop_at = 0, seen_steps = 0;
+    TU_OK(sadm_run(tr, &rc, stop_cb, NULL, &res));
+    ck_assert(!res.stopped && res.steps_done == 5 && seen_steps == 3);
+    ck_assert_uint_eq(res.log_lines_dropped, 2);
+    logged_steps(lg, got, sizeof got);
+    ck_assert_str_eq(got, "2,4,5,");
+    ck_assert_int_eq(checkpoint_step(ck), 5);
+    sadm_dit *m;
+    TU_OK(sadm_dit_load(ema, NULL, &m));
+    tu_assert_same("EMA model file of the run", sadm_dit_param_data(m), sadm_trainer_ema(tr), sadm_dit_param_total(m));
+    sadm_dit_free(m);
+    /* done already: nothing more runs, the checkpoint is written again */
+    TU_OK(sadm_run(tr, &rc, NULL, NULL, &res));
+    ck_assert(res.steps_done == 5);
+    rc.log_every = 0;
+    ck_assert_int_eq(sadm_run(tr, &rc, NULL, NULL, NULL), SADM_ERR_ARG);
+    rc.log_every = 2;
+    char bad[400];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/log.jsonl", dir);
+    rc.log = bad;
+    ck_assert_int_eq(sadm_run(tr, &rc, NULL, NULL, NULL), SADM_ERR_IO);
+    ck_assert_msg(strstr(sadm_last_error(), "cannot open") && strstr(sadm_last_error(), bad), "%s", sadm_last_error());
+    sadm_trainer_free(tr);
+    unlink(ck), unlink(ema), unlink(lg), rmdir(dir);
+    sadm_dataset_free(d);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_resume_equals_uninterrupted);
     tcase_add_test(tc, test_set_seed);
+    tcase_add_test(tc, test_run_loop);
     tcase_add_test(tc, test_bad_checkpoints_and_nan);
     tcase_add_test(tc, test_loss_curve_matches_torch);
     suite_add_tcase(s, tc);

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "../internal.h"
 
 /* The "step" of a log line, or -1 when it has none. */
 static long line_step(const char *line, size_t len) {
@@ -19,11 +19,13 @@ static long line_step(const char *line, size_t len) {
     return -1;
 }
 
-int cli_log_truncate(const char *path, long step) {
+sadm_status sadm_log_truncate(const char *path, long step, size_t *dropped_out) {
+    SADM_REQUIRE_PTR(path);
+    if (dropped_out) *dropped_out = 0;
     struct stat sb;
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) return 0; /* a pipe or device: nothing to rewrite */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) return SADM_OK; /* a pipe or device: nothing to rewrite */
     FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : (fprintf(stderr, "sadm train: cannot read %s: %s\n", path, strerror(errno)), 1);
+    if (!f) return errno == ENOENT ? SADM_OK : sadm_error(SADM_ERR_IO, "cannot read %s: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     for (size_t got; buf && (got = fread(buf + len, 1, cap - len, f)) > 0;) {
@@ -38,8 +40,7 @@ int cli_log_truncate(const char *path, long step) {
     fclose(f);
     if (!buf || bad) {
         free(buf);
-        fprintf(stderr, "sadm train: cannot read %s\n", path);
-        return 1;
+        return sadm_error(SADM_ERR_IO, "cannot read %s", path);
     }
     size_t keep = 0, dropped = 0;
     for (size_t at = 0; at < len;) {
@@ -56,7 +57,7 @@ int cli_log_truncate(const char *path, long step) {
     }
     if (!dropped) {
         free(buf);
-        return 0;
+        return SADM_OK;
     }
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -66,11 +67,10 @@ int cli_log_truncate(const char *path, long step) {
     if (ok && rename(tmp, path) != 0) ok = 0;
     free(buf);
     if (!ok) {
-        fprintf(stderr, "sadm train: cannot rewrite %s: %s\n", path, strerror(errno));
+        sadm_status st = sadm_error(SADM_ERR_IO, "cannot rewrite %s: %s", path, strerror(errno));
         unlink(tmp);
-        return 1;
+        return st;
     }
-    fprintf(stderr, "sadm train: %s: dropped %zu line%s after step %ld (logged by the run that was stopped)\n", path, dropped,
-            dropped == 1 ? "" : "s", step);
-    return 0;
+    if (dropped_out) *dropped_out = dropped;
+    return SADM_OK;
 }
