@@ -83,7 +83,8 @@ int sadm_cmd_bench_fid(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     long N = 64, S = 256, B = 16, rounds = 3;
     if (cli_int(o, NOPT(o), "images", 2, 1 << 20, &N) < 0 || cli_int(o, NOPT(o), "rounds", 1, 100, &rounds) < 0 || cli_int(o, NOPT(o), "size", 8, 4096, &S) < 0 ||
-        cli_int(o, NOPT(o), "batch-size", 1, 4096, &B) < 0 || cli_runtime(o, NOPT(o)))
+        cli_int(o, NOPT(o), "batch-size", 1, 4096, &B) < 0 || cli_runtime(o, NOPT(o)) ||
+        cli_require_cpu("bench fid", "the benchmark (its models stay on the host)"))
         return 2;
     const char *mode_name = cli_get(o, NOPT(o), "mode");
     sadm_fid_mode mode = SADM_FID_ADM;

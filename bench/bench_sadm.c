@@ -88,7 +88,8 @@ int sadm_cmd_bench_sadm(int argc, char **argv) {
                        "--sadm` (depth 2, width 96, 4 heads, patch input/8, embed 64), in libsadm and in PyTorch.");
     if (rc) return rc == 1 ? 0 : rc;
     long steps = 5;
-    if (cli_int(o, 4, "steps", 1, 60, &steps) < 0 || cli_runtime(o, 4)) return 2;
+    if (cli_int(o, 4, "steps", 1, 60, &steps) < 0 || cli_runtime(o, 4) ||
+        cli_require_cpu("bench sadm", "the benchmark (its models stay on the host)")) return 2;
     int nt = sadm_num_threads();
     const char *which = cli_get(o, 4, "case");
     const bench_case *cases = bench_cases;

@@ -30,7 +30,8 @@ int sadm_cmd_bench_sample(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     long steps = 50;
     double cfg = 1.5;
-    if (cli_int(o, 5, "steps", 1, 1000, &steps) < 0 || cli_double(o, 5, "cfg-scale", 0, 100, &cfg) < 0 || cli_runtime(o, 5))
+    if (cli_int(o, 5, "steps", 1, 1000, &steps) < 0 || cli_double(o, 5, "cfg-scale", 0, 100, &cfg) < 0 || cli_runtime(o, 5) ||
+        cli_require_cpu("bench sample", "the benchmark (its models stay on the host)"))
         return 2;
     int nt = sadm_num_threads();
     const char *which = cli_get(o, 5, "case");

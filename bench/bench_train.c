@@ -86,7 +86,8 @@ int sadm_cmd_bench_train(int argc, char **argv) {
                        "With --sadm: a plain step against a SADM step instead (as `sadm bench sadm`).");
     if (rc) return rc == 1 ? 0 : rc;
     long steps = 5;
-    if (cli_int(o, 4, "steps", 1, 60, &steps) < 0 || cli_runtime(o, 4)) return 2;
+    if (cli_int(o, 4, "steps", 1, 60, &steps) < 0 || cli_runtime(o, 4) ||
+        cli_require_cpu("bench train", "the benchmark (its models stay on the host)")) return 2;
     int nt = sadm_num_threads();
     const char *which = cli_get(o, 4, "case");
     const bench_case *cases = bench_cases;
