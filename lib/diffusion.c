@@ -215,7 +215,7 @@ static void derive(sadm_diffusion *d) {
     for (int i = 0; i < steps; i++) d->a[POST_LOG_VAR_CLIPPED][i] = log(d->a[POST_VAR][steps > 1 && !i ? 1 : i]);
 }
 
-static sadm_status check_t(const sadm_diffusion *d, const char *fn, int N, const int64_t *t) {
+sadm_status sadm_diffusion_check_t(const sadm_diffusion *d, const char *fn, int N, const int64_t *t) {
     for (int n = 0; n < N; n++)
         SADM_REQUIRE(t[n] >= 0 && t[n] < d->steps, "%s: timestep %lld of sample %d is outside [0, %d)", fn,
                      (long long)t[n], n, d->steps);
@@ -229,7 +229,7 @@ sadm_status sadm_q_sample(const sadm_diffusion *d, int N, size_t per_sample, con
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(noise);
     SADM_REQUIRE_PTR(xt);
-    sadm_status st = check_t(d, __func__, N, t);
+    sadm_status st = sadm_diffusion_check_t(d, __func__, N, t);
     if (st) return st;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
@@ -280,7 +280,7 @@ sadm_status sadm_diffusion_loss(const sadm_diffusion *d, int N, int C, size_t HW
     SADM_REQUIRE_PTR(noise);
     SADM_REQUIRE_PTR(model_out);
     SADM_REQUIRE(!learn_sigma || (x0 && xt), "sadm_diffusion_loss: the vb term needs x0 and xt");
-    sadm_status st = check_t(d, __func__, N, t);
+    sadm_status st = sadm_diffusion_check_t(d, __func__, N, t);
     if (st) return st;
     const int Co = learn_sigma ? 2 * C : C;
     const size_t per = (size_t)C * HW;

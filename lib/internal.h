@@ -85,6 +85,9 @@ void sadm_scratch_release(sadm_scratch_mark mark);
 /* Gives the calling thread's blocks back (its next take starts afresh). */
 void sadm_scratch_free_thread(void);
 
+/* Every timestep of t (N of them, host memory) in [0, steps) of d; the error names fn. */
+sadm_status sadm_diffusion_check_t(const sadm_diffusion *d, const char *fn, int N, const int64_t *t);
+
 /* Physical memory of this machine in bytes (UINT64_MAX when unknown). */
 uint64_t sadm_physical_memory(void);
 /* A memory estimate before a large allocation: SADM_OK when `bytes` fits in physical

@@ -39,13 +39,6 @@ sadm_status sadm_l2_normalize_backward(size_t N, int E, double eps, const float 
     return SADM_OK;
 }
 
-static sadm_status check_t(const sadm_diffusion *d, int N, const int64_t *t, const char *fn) {
-    for (int n = 0; n < N; n++)
-        SADM_REQUIRE(t[n] >= 0 && t[n] < sadm_diffusion_steps(d), "%s: timestep %lld of sample %d is outside [0, %d)", fn,
-                     (long long)t[n], n, sadm_diffusion_steps(d));
-    return SADM_OK;
-}
-
 sadm_status sadm_predict_x0(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const float *xt,
                             const int64_t *t, const float *eps, float *x0) {
     SADM_REQUIRE_PTR(d);
@@ -53,7 +46,7 @@ sadm_status sadm_predict_x0(const sadm_diffusion *d, int N, size_t per, size_t e
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(eps);
     SADM_REQUIRE_PTR(x0);
-    SADM_TRY(check_t(d, N, t, __func__));
+    SADM_TRY(sadm_diffusion_check_t(d, __func__, N, t));
     const double *sr = sadm_diffusion_array(d, "sqrt_recip_alphas_cumprod");
     const double *srm1 = sadm_diffusion_array(d, "sqrt_recipm1_alphas_cumprod");
     for (int n = 0; n < N; n++) {
@@ -71,7 +64,7 @@ sadm_status sadm_x0_grad_to_eps(const sadm_diffusion *d, int N, size_t per, size
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(dx0);
     SADM_REQUIRE_PTR(deps);
-    SADM_TRY(check_t(d, N, t, __func__));
+    SADM_TRY(sadm_diffusion_check_t(d, __func__, N, t));
     const double *srm1 = sadm_diffusion_array(d, "sqrt_recipm1_alphas_cumprod");
     for (int n = 0; n < N; n++) {
         float b = (float)srm1[t[n]];
@@ -87,7 +80,7 @@ sadm_status sadm_struct_weights(const sadm_diffusion *d, sadm_struct_weighting w
     SADM_REQUIRE_PTR(d);
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(w);
-    SADM_TRY(check_t(d, N, t, __func__));
+    SADM_TRY(sadm_diffusion_check_t(d, __func__, N, t));
     const double *abar = sadm_diffusion_array(d, "alphas_cumprod");
     for (int n = 0; n < N; n++) w[n] = weighting == SADM_WEIGHT_ALPHA ? (float)abar[t[n]] : 1.0f;
     return SADM_OK;
