@@ -133,42 +133,18 @@ sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d
         return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for the gradients");
     sadm_backend *be = m->be;
     const sadm_dit_config *mc = sadm_dit_get_config(m);
-    size_t per = (size_t)mc->in_channels * mc->input_size * mc->input_size, xb = (size_t)N * per * sizeof(float);
-    size_t nb = (size_t)N * sizeof(float), ib = (size_t)N * sizeof(int64_t);
-    float *dx0 = NULL, *terms = NULL;
-    int64_t *dt = NULL;
-    sadm_status st = SADM_OK;
-    if (be->host_memory) {
-        dx0 = (float *)x0;
-    } else {
-        dx0 = be->alloc(be, SADM_DTYPE_F32, 2 * (size_t)N * per + 3 * (size_t)N);
-        dt = be->alloc(be, SADM_DTYPE_I64, 2 * (size_t)N);
-        if (!dx0 || !dt) st = sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for batch %d", N);
-        terms = dx0 ? dx0 + 2 * (size_t)N * per : NULL;
-        if (!st) st = be->upload(be, dx0, x0, xb);
-        if (!st) st = be->upload(be, dx0 + (size_t)N * per, noise, xb);
-        if (!st) st = be->upload(be, dt, t, ib);
-        if (!st) st = be->upload(be, dt + N, y, ib);
-    }
-    const float *x0d = dx0, *noised = be->host_memory ? noise : dx0 + (size_t)N * per;
-    const int64_t *td = be->host_memory ? t : dt, *yd = be->host_memory ? y : dt + N;
-    float *ld = be->host_memory ? loss : terms, *md = be->host_memory ? mse : terms + N, *vd = be->host_memory ? vb : terms + 2 * N;
+    size_t per = (size_t)mc->in_channels * mc->input_size * mc->input_size;
+    dit_batch b;
     sadm_objective o = {0};
     sadm_struct_stats s = {0};
-    if (!st) st = sobj_denoise(&o, m, e, d, cfg, N, x0d, td, yd, noised, ld, md, vd);
-    if (!st) st = sobj_denoiser_backward(&o, m, e, d, cfg, x0d, td, &s);
+    sadm_status st = dit_batch_in(be, N, per, x0, t, y, noise, loss, mse, vb, &b);
+    if (!st) st = sobj_denoise(&o, m, e, d, cfg, N, b.x0, b.t, b.y, b.noise, b.loss, b.mse, b.vb);
+    if (!st) st = sobj_denoiser_backward(&o, m, e, d, cfg, b.x0, b.t, &s);
     /* the encoder's gradient (and, with lambda 0, the distance itself) from [x0; x̂0] */
-    if (!st && (encoder_grads || cfg->lambda == 0)) st = sobj_encoder(&o, e, cfg, x0d, 1.0f, encoder_grads, &s);
-    if (!st && !be->host_memory) {
-        if (loss) st = be->download(be, loss, ld, nb);
-        if (!st && mse) st = be->download(be, mse, md, nb);
-        if (!st && vb) st = be->download(be, vb, vd, nb);
-    }
+    if (!st && (encoder_grads || cfg->lambda == 0)) st = sobj_encoder(&o, e, cfg, b.x0, 1.0f, encoder_grads, &s);
+    if (!st) st = dit_batch_out(be, N, &b, loss, mse, vb);
     if (!st && stats) *stats = s;
     sobj_free(&o);
-    if (!be->host_memory) {
-        if (dx0) be->free(be, dx0);
-        if (dt) be->free(be, dt);
-    }
+    dit_batch_free(be, &b);
     return st;
 }

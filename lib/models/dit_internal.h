@@ -74,6 +74,22 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx);
 /* The loss of one batch; x_t stays in m->acts.in_x. */
 sadm_status dit_loss_dev(sadm_dit *m, const sadm_diffusion *d, int N, const float *x0, const int64_t *t,
                          const int64_t *y, const float *noise, float *loss, float *mse, float *vb);
+/* A host batch (x0, noise: N x per floats; t, y: N each) as the backend sees it, with
+ * room for the per-sample loss terms: on a backend with host memory the caller's own
+ * pointers, else copies uploaded into one block. dit_batch_out downloads the loss terms
+ * (each of loss/mse/vb may be NULL) and dit_batch_free releases the copies. */
+typedef struct dit_batch {
+    const float *x0, *noise;
+    const int64_t *t, *y;
+    float *loss, *mse, *vb;
+    float *fblock; /* the copies, when the backend's memory is not the host's */
+    int64_t *iblock;
+} dit_batch;
+sadm_status dit_batch_in(sadm_backend *be, int N, size_t per, const float *x0, const int64_t *t, const int64_t *y,
+                         const float *noise, float *loss, float *mse, float *vb, dit_batch *b);
+sadm_status dit_batch_out(sadm_backend *be, int N, const dit_batch *b, float *loss, float *mse, float *vb);
+void dit_batch_free(sadm_backend *be, dit_batch *b);
+
 /* Labels (host memory) in [0, label_rows), with the message naming the sample. */
 sadm_status dit_check_labels(const sadm_dit *m, int N, const int64_t *y);
 /* Sizes the activation arena for a batch of N (and lays it out). */

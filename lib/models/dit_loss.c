@@ -19,6 +19,37 @@ sadm_status dit_loss_dev(sadm_dit *m, const sadm_diffusion *d, int N, const floa
     return dit_backward_dev(m, a->d_out, NULL);
 }
 
+sadm_status dit_batch_in(sadm_backend *be, int N, size_t per, const float *x0, const int64_t *t, const int64_t *y,
+                         const float *noise, float *loss, float *mse, float *vb, dit_batch *b) {
+    *b = (dit_batch){x0, noise, t, y, loss, mse, vb, NULL, NULL};
+    if (be->host_memory) return SADM_OK;
+    size_t n = (size_t)N, xbytes = n * per * sizeof(float);
+    b->fblock = be->alloc(be, SADM_DTYPE_F32, 2 * n * per + 3 * n);
+    b->iblock = be->alloc(be, SADM_DTYPE_I64, 2 * n);
+    if (!b->fblock || !b->iblock) return sadm_error(SADM_ERR_NOMEM, "out of memory for a batch of %d on backend %s", N, be->name);
+    float *dx0 = b->fblock, *dnoise = dx0 + n * per, *terms = dnoise + n * per;
+    b->x0 = dx0, b->noise = dnoise, b->t = b->iblock, b->y = b->iblock + n;
+    b->loss = terms, b->mse = terms + n, b->vb = terms + 2 * n;
+    SADM_TRY(be->upload(be, dx0, x0, xbytes));
+    SADM_TRY(be->upload(be, dnoise, noise, xbytes));
+    SADM_TRY(be->upload(be, b->iblock, t, n * sizeof(int64_t)));
+    return be->upload(be, b->iblock + n, y, n * sizeof(int64_t));
+}
+
+sadm_status dit_batch_out(sadm_backend *be, int N, const dit_batch *b, float *loss, float *mse, float *vb) {
+    if (be->host_memory) return SADM_OK; /* written in place */
+    size_t nb = (size_t)N * sizeof(float);
+    if (loss) SADM_TRY(be->download(be, loss, b->loss, nb));
+    if (mse) SADM_TRY(be->download(be, mse, b->mse, nb));
+    return vb ? be->download(be, vb, b->vb, nb) : SADM_OK;
+}
+
+void dit_batch_free(sadm_backend *be, dit_batch *b) {
+    if (b->fblock) be->free(be, b->fblock);
+    if (b->iblock) be->free(be, b->iblock);
+    b->fblock = NULL, b->iblock = NULL;
+}
+
 /* The edge: every argument in host memory. */
 sadm_status sadm_dit_loss(sadm_dit *m, const sadm_diffusion *d, int N, const float *x0, const int64_t *t,
                           const int64_t *y, const float *noise, float *loss, float *mse, float *vb, float *xt_out) {
@@ -32,29 +63,12 @@ sadm_status sadm_dit_loss(sadm_dit *m, const sadm_diffusion *d, int N, const flo
     SADM_TRY(dit_check_labels(m, N, y));
     const sadm_dit_config *c = &m->cfg;
     sadm_backend *be = m->be;
-    size_t per = (size_t)c->in_channels * c->input_size * c->input_size, xbytes = (size_t)N * per * sizeof(float);
-    size_t nb = (size_t)N * sizeof(float), ib = (size_t)N * sizeof(int64_t);
-    if (be->host_memory) {
-        SADM_TRY(dit_loss_dev(m, d, N, x0, t, y, noise, loss, mse, vb));
-        if (xt_out) memcpy(xt_out, m->acts.in_x, xbytes);
-        return SADM_OK;
-    }
-    /* another backend: the batch goes there for this call */
-    float *dx0 = be->alloc(be, SADM_DTYPE_F32, 2 * (size_t)N * per + 3 * (size_t)N);
-    int64_t *dt = be->alloc(be, SADM_DTYPE_I64, 2 * (size_t)N);
-    sadm_status st = dx0 && dt ? SADM_OK : sadm_error(SADM_ERR_NOMEM, "sadm_dit_loss: out of memory for batch %d", N);
-    float *dnoise = dx0 + (size_t)N * per, *dl = dnoise + (size_t)N * per, *dm = dl + N, *dv = dm + N;
-    int64_t *dy = dt + N;
-    if (!st) st = be->upload(be, dx0, x0, xbytes);
-    if (!st) st = be->upload(be, dnoise, noise, xbytes);
-    if (!st) st = be->upload(be, dt, t, ib);
-    if (!st) st = be->upload(be, dy, y, ib);
-    if (!st) st = dit_loss_dev(m, d, N, dx0, dt, dy, dnoise, dl, dm, dv);
-    if (!st && loss) st = be->download(be, loss, dl, nb);
-    if (!st && mse) st = be->download(be, mse, dm, nb);
-    if (!st && vb) st = be->download(be, vb, dv, nb);
-    if (!st && xt_out) st = be->download(be, xt_out, m->acts.in_x, xbytes);
-    be->free(be, dx0);
-    be->free(be, dt);
+    size_t per = (size_t)c->in_channels * c->input_size * c->input_size;
+    dit_batch b;
+    sadm_status st = dit_batch_in(be, N, per, x0, t, y, noise, loss, mse, vb, &b);
+    if (!st) st = dit_loss_dev(m, d, N, b.x0, b.t, b.y, b.noise, b.loss, b.mse, b.vb);
+    if (!st) st = dit_batch_out(be, N, &b, loss, mse, vb);
+    if (!st && xt_out) st = be->download(be, xt_out, m->acts.in_x, (size_t)N * per * sizeof(float));
+    dit_batch_free(be, &b);
     return st;
 }
