@@ -335,16 +335,19 @@ static sadm_status step_gradients(sadm_trainer *tr, batch_buf *b, sadm_step_stat
     sadm_status st = sadm_dit_zero_grad(tr->model);
     if (st) return st;
     float *loss = tr->dev_loss, *mse = loss + B, *vb = mse + B;
-    /* the batch in */
+    /* the batch in: the loader's buffers themselves on a backend with host memory */
     sadm_backend *be = tr->be;
-    size_t xbytes = (size_t)B * sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
-                    sadm_dataset_image_size(tr->data) * sizeof(float);
-    float *x0 = tr->dev_x0, *noise = tr->dev_noise;
-    int64_t *t = tr->dev_t, *y = tr->dev_t + B;
-    SADM_TRY(be->upload(be, x0, b->x0, xbytes));
-    SADM_TRY(be->upload(be, noise, b->noise, xbytes));
-    SADM_TRY(be->upload(be, t, b->t, (size_t)B * sizeof(int64_t)));
-    SADM_TRY(be->upload(be, y, b->y, (size_t)B * sizeof(int64_t)));
+    const float *x0 = b->x0, *noise = b->noise;
+    const int64_t *t = b->t, *y = b->y;
+    if (!be->host_memory) {
+        size_t xbytes = (size_t)B * sadm_dataset_channels(tr->data) * sadm_dataset_image_size(tr->data) *
+                        sadm_dataset_image_size(tr->data) * sizeof(float);
+        SADM_TRY(be->upload(be, tr->dev_x0, b->x0, xbytes));
+        SADM_TRY(be->upload(be, tr->dev_noise, b->noise, xbytes));
+        SADM_TRY(be->upload(be, tr->dev_t, b->t, (size_t)B * sizeof(int64_t)));
+        SADM_TRY(be->upload(be, tr->dev_t + B, b->y, (size_t)B * sizeof(int64_t)));
+        x0 = tr->dev_x0, noise = tr->dev_noise, t = tr->dev_t, y = tr->dev_t + B;
+    }
     if (!tr->enc) return dit_loss_dev(tr->model, tr->diffusion, B, x0, t, y, noise, loss, mse, vb);
     /* SADM */
     sadm_struct_stats ds = {0}, gs = {0};
