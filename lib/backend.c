@@ -168,19 +168,29 @@ const float *sadm_backend_host_view(sadm_backend *be, const float *p, size_t cou
     return *copy;
 }
 
-sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sadm_dtype dtype, size_t count) {
-    if (!*p || from == to) return SADM_OK;
+sadm_status sadm_backend_clone(sadm_backend *from, sadm_backend *to, const void *src, sadm_dtype dtype, size_t count,
+                               void **out) {
+    *out = NULL;
     size_t bytes = count * sadm_dtype_size(dtype);
-    void *fresh = to->alloc(to, dtype, count), *host = from->host_memory ? *p : sadm_alloc(bytes);
+    void *fresh = to->alloc(to, dtype, count);
+    const void *host = from->host_memory ? src : sadm_alloc(bytes);
     sadm_status st = fresh && host ? SADM_OK
                                    : sadm_error(SADM_ERR_NOMEM, "out of memory moving %zu bytes to backend %s", bytes, to->name);
-    if (!st && host != *p) st = from->download(from, host, *p, bytes);
+    if (!st && host != src) st = from->download(from, (void *)host, src, bytes);
     if (!st) st = to->upload(to, fresh, host, bytes);
-    if (host != *p) sadm_free(host);
+    if (host != src) sadm_free((void *)host);
     if (st) {
         if (fresh) to->free(to, fresh);
         return st;
     }
+    *out = fresh;
+    return SADM_OK;
+}
+
+sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sadm_dtype dtype, size_t count) {
+    if (!*p || from == to) return SADM_OK;
+    void *fresh;
+    SADM_TRY(sadm_backend_clone(from, to, *p, dtype, count, &fresh));
     from->free(from, *p);
     *p = fresh;
     return SADM_OK;

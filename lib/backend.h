@@ -152,6 +152,10 @@ float *sadm_backend_floats(sadm_backend *be, size_t count, const char *what);
  * else a downloaded copy in *copy (sadm_free it; NULL when none was needed). NULL on
  * failure, with the message set. */
 const float *sadm_backend_host_view(sadm_backend *be, const float *p, size_t count, float **copy);
+/* A copy of count elements of dtype at src (memory of `from`) in a fresh block of `to`
+ * (*out; NULL on failure). */
+sadm_status sadm_backend_clone(sadm_backend *from, sadm_backend *to, const void *src, sadm_dtype dtype, size_t count,
+                               void **out);
 /* *p (count elements of dtype on `from`) moved to a fresh block on `to`; the old block is
  * freed only once the copy succeeded. A NULL *p stays NULL. */
 sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sadm_dtype dtype, size_t count);

@@ -476,16 +476,8 @@ sadm_status sadm_trainer_to_backend(sadm_trainer *tr, sadm_backend *be) {
                             {(void **)&tr->ev, SADM_DTYPE_F32, tr->enc ? sadm_encoder_param_total(tr->enc) : 0, NULL}};
     const size_t nb = sizeof blocks / sizeof blocks[0] - (tr->enc ? 0 : 2);
     sadm_status st = SADM_OK;
-    for (size_t i = 0; i < nb && !st; i++) {
-        state_block *b = &blocks[i];
-        size_t bytes = b->count * sadm_dtype_size(b->dtype);
-        void *host = sadm_alloc(bytes);
-        b->fresh = be->alloc(be, b->dtype, b->count);
-        if (!host || !b->fresh) st = sadm_error(SADM_ERR_NOMEM, "trainer: out of memory moving to %s", be->name);
-        if (!st) st = from->download(from, host, *b->p, bytes);
-        if (!st) st = be->upload(be, b->fresh, host, bytes);
-        sadm_free(host);
-    }
+    for (size_t i = 0; i < nb && !st; i++)
+        st = sadm_backend_clone(from, be, *blocks[i].p, blocks[i].dtype, blocks[i].count, &blocks[i].fresh);
     if (!st && tr->enc) st = sadm_encoder_to_backend(tr->enc, be);
     if (!st && (st = sadm_dit_to_backend(tr->model, be)) && tr->enc) sadm_encoder_to_backend(tr->enc, from);
     if (st) {
