@@ -18,6 +18,9 @@ static const sadm_kernels *const all_kernels[] = {
 #ifdef SADM_HAVE_AVX512
     &sadm_kernels_avx512,
 #endif
+#ifdef SADM_HAVE_AVX512BF16
+    &sadm_kernels_avx512bf16,
+#endif
 #ifdef SADM_HAVE_NEON
     &sadm_kernels_neon,
 #endif
@@ -32,6 +35,9 @@ static const char *const isa_names[] = {
 #ifdef SADM_HAVE_AVX512
     "avx512",
 #endif
+#ifdef SADM_HAVE_AVX512BF16
+    "avx512bf16",
+#endif
 #ifdef SADM_HAVE_NEON
     "neon",
 #endif
@@ -44,10 +50,11 @@ static int cpu_supports(const sadm_kernels *k) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (strcmp(n, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (strcmp(n, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma");
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                 __builtin_cpu_supports("fma");
+    if (strcmp(n, "avx512") == 0) return avx512;
+    if (strcmp(n, "avx512bf16") == 0) return avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
 #if defined(__aarch64__)
     if (strcmp(n, "neon") == 0) {

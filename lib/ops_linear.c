@@ -1,4 +1,6 @@
 /* Matrix products and the linear layer (PyTorch weight layout: out × in). */
+#include <stdio.h>
+
 #include "internal.h"
 
 static void add_bias_rows(int M, int N, float *C, const float *bias) {
@@ -78,4 +80,51 @@ sadm_status sadm_linear_backward(int M, int K, int N, const float *x, const floa
     }
     if (db) add_column_sums(M, N, dy, db);
     return SADM_OK;
+}
+
+/* ---- bf16 products (lib/gemm_bf16.c) */
+
+sadm_status sadm_matmul_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha,
+                             const float *A, const float *B, float beta, float *C) {
+    sadm_status st = check_matmul(__func__, M, N, K, A, B, C);
+    if (st) return st;
+    return sadm_gemm_bf16(ta, tb, M, N, K, alpha, A, ta == SADM_TRANS ? M : K, B, tb == SADM_TRANS ? K : N, beta, C, N);
+}
+
+sadm_status sadm_linear_forward_bf16(int M, int K, int N, const float *x, const float *w, const float *b, float *y) {
+    SADM_REQUIRE(M > 0 && K > 0 && N > 0, "sadm_linear_forward_bf16: sizes must be positive, got M=%d K=%d N=%d", M, K,
+                 N);
+    SADM_REQUIRE_PTR(x);
+    SADM_REQUIRE_PTR(w);
+    SADM_REQUIRE_PTR(y);
+    SADM_TRY(sadm_gemm_bf16(SADM_NO_TRANS, SADM_TRANS, M, N, K, 1.0f, x, K, w, K, 0.0f, y, N));
+    if (b) add_bias_rows(M, N, y, b);
+    return SADM_OK;
+}
+
+sadm_status sadm_linear_backward_bf16(int M, int K, int N, const float *x, const float *w, const float *dy,
+                                      float *dx, float *dw, float *db) {
+    SADM_REQUIRE(M > 0 && K > 0 && N > 0, "sadm_linear_backward_bf16: sizes must be positive, got M=%d K=%d N=%d", M,
+                 K, N);
+    SADM_REQUIRE_PTR(dy);
+    if (dx) {
+        SADM_REQUIRE_PTR(w);
+        SADM_TRY(sadm_gemm_bf16(SADM_NO_TRANS, SADM_NO_TRANS, M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K));
+    }
+    if (dw) {
+        SADM_REQUIRE_PTR(x);
+        SADM_TRY(sadm_gemm_bf16(SADM_TRANS, SADM_NO_TRANS, N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K));
+    }
+    /* the bias gradient is a sum, not a product: fp32, as PyTorch's autocast keeps it */
+    if (db) add_column_sums(M, N, dy, db);
+    return SADM_OK;
+}
+
+int sadm_bf16_native(void) { return sadm_kernels_active()->bf16_words == 1; }
+
+const char *sadm_bf16_path(void) {
+    static __thread char text[64];
+    if (sadm_bf16_native()) return "native (AVX512-BF16)";
+    snprintf(text, sizeof text, "fp32 FMA emulation (%s)", sadm_kernels_active()->name);
+    return text;
 }

@@ -117,6 +117,21 @@ sadm_status sadm_linear_forward(int M, int K, int N, const float *x, const float
 sadm_status sadm_linear_backward(int M, int K, int N, const float *x, const float *w, const float *dy,
                                  float *dx, float *dw, float *db);
 
+/* bf16 products with fp32 accumulation (the speed mode's GEMM): the same operations with
+ * every element of A, B (and x, w, dy) rounded to bf16, round to nearest even, and the
+ * products summed in fp32 in one fixed order (simd/bf16.h has the exact definition).
+ * Native on CPUs with AVX512-BF16, the same bits with fp32 FMAs elsewhere; bitwise the
+ * same for any thread count and any position of a row in the batch. */
+sadm_status sadm_matmul_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha,
+                             const float *A, const float *B, float beta, float *C);
+sadm_status sadm_linear_forward_bf16(int M, int K, int N, const float *x, const float *w, const float *b, float *y);
+sadm_status sadm_linear_backward_bf16(int M, int K, int N, const float *x, const float *w, const float *dy,
+                                      float *dx, float *dw, float *db);
+/* How bf16 products run with the active kernel set: "native (AVX512-BF16)" or
+ * "fp32 FMA emulation (<kernel set>)". */
+const char *sadm_bf16_path(void);
+int sadm_bf16_native(void); /* 1 when the active kernel set multiplies bf16 in hardware */
+
 /* Layer norm over the last dimension C of `rows` rows, biased variance, eps inside the
  * square root. w and b (C each) may be NULL (no affine, as DiT). mean and rstd (rows each)
  * receive the statistics for the backward; either may be NULL in inference. */

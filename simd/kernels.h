@@ -6,6 +6,7 @@
 #define SADM_SIMD_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct sadm_kernels {
     const char *name;
@@ -57,6 +58,19 @@ typedef struct sadm_kernels {
                   float beta2, float eps, float weight_decay, float step_size, float bc2_sqrt);
     /* ema = decay * ema + (1 - decay) * p */
     void (*ema)(size_t n, float *ema, const float *p, float decay);
+
+    /* bf16 GEMM tiles (lib/gemm_bf16.c; the specification is in simd/bf16.h). A pair of
+     * consecutive k (2p, 2p+1) takes bf16_words 32-bit words: 1 = both bf16 in one word,
+     * k = 2p in the low half (the AVX512-BF16 layout); 2 = the two bf16 values as fp32 bit
+     * patterns, k = 2p+1 first (the layout fp32 FMAs read). */
+    int bf16_words;
+    /* src[0..n) rounded to bf16 into kp pairs of dst (n <= 2 kp; missing k read as 0) */
+    void (*bf16_convert)(size_t n, const float *src, size_t kp, uint32_t *dst);
+    /* c[mr x nr] = alpha * a b + beta * c (beta == 0: c not read) over kp pairs; a is a
+     * strip [kp][words][SADM_BF16_MR], b a panel [kp][words][SADM_BF16_NR], both
+     * zero-padded; mr <= SADM_BF16_MR, nr <= SADM_BF16_NR */
+    void (*bf16_tile)(size_t kp, const uint32_t *a, const uint32_t *b, float alpha, float beta, float *c, size_t ldc,
+                      int mr, int nr);
 } sadm_kernels;
 
 extern const sadm_kernels sadm_kernels_scalar;
@@ -65,6 +79,9 @@ extern const sadm_kernels sadm_kernels_avx2;
 #endif
 #ifdef SADM_HAVE_AVX512
 extern const sadm_kernels sadm_kernels_avx512;
+#endif
+#ifdef SADM_HAVE_AVX512BF16
+extern const sadm_kernels sadm_kernels_avx512bf16;
 #endif
 #ifdef SADM_HAVE_NEON
 extern const sadm_kernels sadm_kernels_neon;

@@ -1,5 +1,6 @@
 /* NEON kernel set (4 lanes, AArch64 Advanced SIMD). */
 #include <arm_neon.h>
+#include <stdint.h>
 
 typedef float32x4_t vf;
 #define VW 4
@@ -21,6 +22,13 @@ typedef float32x4_t vf;
 #define V_FLOOR(a) vrndmq_f32(a)
 #define V_POW2I(k) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23))
 #define V_HSUM(a) vaddvq_f32(a)
+
+/* flush-to-zero (FPCR.FZ) for the bf16 tile's sums */
+#define V_FTZ_BEGIN                                                          \
+    uint64_t sadm_fpcr_saved;                                                \
+    __asm__ volatile("mrs %0, fpcr" : "=r"(sadm_fpcr_saved));                \
+    __asm__ volatile("msr fpcr, %0" ::"r"(sadm_fpcr_saved | (1ull << 24)))
+#define V_FTZ_END __asm__ volatile("msr fpcr, %0" ::"r"(sadm_fpcr_saved))
 
 #define KERNELS_NAME sadm_kernels_neon
 #define KERNELS_STRING "neon"

@@ -1,8 +1,11 @@
 /* The scalar kernel set: the specification of every kernel and the oracle of the tests.
  * Written for clarity, with libm's expf/tanhf, and compiled without vector flags. */
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
+#include "bf16.h"
 #include "kernels.h"
 
 static void add_scalar(size_t n, const float *a, const float *b, float *out) {
@@ -178,6 +181,41 @@ static void ema_scalar(size_t n, float *ema, const float *p, float decay) {
     for (size_t i = 0; i < n; i++) ema[i] = ema[i] * decay + (1.0f - decay) * p[i];
 }
 
+/* ---- bf16 GEMM (simd/bf16.h): the specification, in the two-word layout */
+
+static void bf16_convert_scalar(size_t n, const float *src, size_t kp, uint32_t *dst) {
+    for (size_t p = 0; p < kp; p++) {
+        float odd = 2 * p + 1 < n ? src[2 * p + 1] : 0.0f, even = 2 * p < n ? src[2 * p] : 0.0f;
+        dst[2 * p] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd));
+        dst[2 * p + 1] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even));
+    }
+}
+
+static float word_as_float(uint32_t w) {
+    float f;
+    memcpy(&f, &w, sizeof f);
+    return f;
+}
+
+/* flush-to-zero of a sum, as VDPBF16PS does */
+static float ftz(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+
+static void bf16_tile_scalar(size_t kp, const uint32_t *a, const uint32_t *b, float alpha, float beta, float *c,
+                             size_t ldc, int mr, int nr) {
+    const int MR = SADM_BF16_MR, NR = SADM_BF16_NR;
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float acc = 0.0f;
+            for (size_t p = 0; p < kp; p++) {
+                const uint32_t *ap = a + p * 2 * MR, *bp = b + p * 2 * NR;
+                acc = ftz(fmaf(word_as_float(ap[i]), word_as_float(bp[j]), acc));           /* k = 2p+1 */
+                acc = ftz(fmaf(word_as_float(ap[MR + i]), word_as_float(bp[NR + j]), acc)); /* k = 2p */
+            }
+            float *cij = c + (size_t)i * ldc + j;
+            *cij = beta != 0.0f ? fmaf(beta, *cij, alpha * acc) : alpha * acc;
+        }
+}
+
 const sadm_kernels sadm_kernels_scalar = {
     .name = "scalar",
     .add = add_scalar,
@@ -201,4 +239,7 @@ const sadm_kernels sadm_kernels_scalar = {
     .gated_add_backward = gated_add_backward_scalar,
     .adamw = adamw_scalar,
     .ema = ema_scalar,
+    .bf16_words = 2,
+    .bf16_convert = bf16_convert_scalar,
+    .bf16_tile = bf16_tile_scalar,
 };

@@ -10,7 +10,10 @@
  *   V_ROUND(a) V_FLOOR(a)    to nearest-even / down, as floats
  *   V_POW2I(k)               2^k for whole-number k in [-126, 127]
  *   V_HSUM(a)                sum of the lanes, in the ISA's fixed order
+ *   V_FTZ_BEGIN V_FTZ_END    flush denormal results to zero in between (the bf16 tile)
  *   KERNELS_NAME, KERNELS_STRING   the table's C name and its display name
+ *   BF16_NATIVE              (optional) bf16_words/bf16_convert_native/bf16_tile_native
+ *                            are defined: the table takes them instead of the fp32 ones
  *
  * Tails shorter than a vector go through a stack buffer, so every element is
  * computed by the same instructions whatever its position. The math functions are
@@ -20,6 +23,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "bf16.h"
 #include "kernels.h"
 
 static inline vf load_n(const float *p, size_t k, float fill) {
@@ -327,6 +331,62 @@ static void ema_v(size_t n, float *ema, const float *p, float decay) {
     }
 }
 
+/* ---- bf16 GEMM tile with fp32 FMAs (simd/bf16.h), two-word layout: the product of two
+ * bf16 values is exact in fp32, so an FMA under flush-to-zero adds it exactly as
+ * VDPBF16PS does. Rows go in groups that keep the accumulators in registers. */
+#define BF16_NV (SADM_BF16_NR / VW)
+#define BF16_RG (VW == 16 ? 6 : 2)
+_Static_assert(SADM_BF16_MR % BF16_RG == 0, "row groups must tile the strip");
+
+#ifndef BF16_NATIVE
+
+static void bf16_convert_v(size_t n, const float *src, size_t kp, uint32_t *dst) {
+    for (size_t p = 0; p < kp; p++) {
+        float odd = 2 * p + 1 < n ? src[2 * p + 1] : 0.0f, even = 2 * p < n ? src[2 * p] : 0.0f;
+        dst[2 * p] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd));
+        dst[2 * p + 1] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even));
+    }
+}
+
+static void bf16_tile_v(size_t kp, const uint32_t *a, const uint32_t *b, float alpha, float beta, float *c, size_t ldc,
+                        int mr, int nr) {
+    const int MR = SADM_BF16_MR, NR = SADM_BF16_NR;
+    const float *af = (const float *)a, *bf = (const float *)b;
+    for (int i0 = 0; i0 < mr; i0 += BF16_RG) {
+        vf acc[BF16_RG][BF16_NV];
+        for (int r = 0; r < BF16_RG; r++)
+            for (int v = 0; v < BF16_NV; v++) acc[r][v] = V_SET1(0.0f);
+        V_FTZ_BEGIN;
+        for (size_t p = 0; p < kp; p++) {
+            const float *ap = af + p * 2 * MR + i0, *bp = bf + p * 2 * NR;
+            for (int half = 0; half < 2; half++) { /* k = 2p+1, then k = 2p */
+                vf bv[BF16_NV];
+                for (int v = 0; v < BF16_NV; v++) bv[v] = V_LOAD(bp + half * NR + v * VW);
+                for (int r = 0; r < BF16_RG; r++) {
+                    vf av = V_SET1(ap[half * MR + r]);
+                    for (int v = 0; v < BF16_NV; v++) acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+                }
+            }
+        }
+        V_FTZ_END;
+        vf va = V_SET1(alpha), vb = V_SET1(beta);
+        for (int r = 0; r < BF16_RG && i0 + r < mr; r++) {
+            float *crow = c + (size_t)(i0 + r) * ldc;
+            for (int v = 0; v < BF16_NV && v * VW < nr; v++) {
+                size_t k = (size_t)(nr - v * VW);
+                vf out = V_MUL(va, acc[r][v]);
+                if (beta != 0.0f) out = V_FMA(vb, load_n(crow + v * VW, k, 0), out);
+                store_n(crow + v * VW, out, k);
+            }
+        }
+    }
+}
+
+#define BF16_WORDS 2
+#define BF16_CONVERT bf16_convert_v
+#define BF16_TILE bf16_tile_v
+#endif
+
 const sadm_kernels KERNELS_NAME = {
     .name = KERNELS_STRING,
     .add = add_v,
@@ -350,4 +410,7 @@ const sadm_kernels KERNELS_NAME = {
     .gated_add_backward = gated_add_backward_v,
     .adamw = adamw_v,
     .ema = ema_v,
+    .bf16_words = BF16_WORDS,
+    .bf16_convert = BF16_CONVERT,
+    .bf16_tile = BF16_TILE,
 };

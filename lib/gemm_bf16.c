@@ -1,0 +1,138 @@
+/* bf16 matrix products with fp32 accumulation: C = alpha op(A) op(B) + beta C with op(A),
+ * op(B) rounded to bf16 (simd/bf16.h has the exact definition). op(B) is rounded and
+ * packed once per call into panels of SADM_BF16_NR columns, shared by all threads; each
+ * work unit packs a strip of SADM_BF16_MR rows of op(A) and runs the kernel set's tile
+ * over a chunk of panels. Every element of C is one tile call summing all of K in one
+ * fixed order, so results depend neither on the thread count nor on where a row sits in
+ * the batch. */
+#include <string.h>
+
+#include "../simd/bf16.h"
+#include "internal.h"
+
+#define MR SADM_BF16_MR
+#define NR SADM_BF16_NR
+/* the panels one unit sweeps: about half of a 1 MiB L2 */
+#define CHUNK_BYTES (512u * 1024u)
+
+typedef struct {
+    const sadm_kernels *k;
+    sadm_transpose ta, tb;
+    int M, N, K;
+    const float *A, *B;
+    int lda, ldb;
+    size_t kp, words;      /* pairs along K; 32-bit words per pair */
+    size_t panel_words;    /* kp * words * NR */
+    uint32_t *panels;      /* ceil(N / NR) panels */
+} gemm_bf16;
+
+/* Rows r0..r0+n-1 (n <= 32) of the R x K matrix op(X) as contiguous floats: X itself when
+ * those rows are contiguous, else gathered into buf[n][K] reading X row by row. */
+static const float *op_rows(const float *X, int ld, int trans, int r0, int n, int K, float *buf, size_t *stride) {
+    if (!trans) {
+        *stride = (size_t)ld;
+        return X + (size_t)r0 * ld;
+    }
+    for (int k = 0; k < K; k++) {
+        const float *src = X + (size_t)k * ld + r0;
+        for (int r = 0; r < n; r++) buf[(size_t)r * K + k] = src[r];
+    }
+    *stride = (size_t)K;
+    return buf;
+}
+
+/* Rounds n rows (each K floats, stride apart) and interleaves them into
+ * dst[kp][words][width]; rows n..width-1 become zeros. */
+static void pack_rows(const gemm_bf16 *g, const float *rows, size_t stride, int n, int width, uint32_t *conv,
+                      uint32_t *dst) {
+    size_t kw = g->kp * g->words;
+    if (n < width) memset(dst, 0, kw * width * sizeof *dst);
+    for (int r = 0; r < n; r++) {
+        g->k->bf16_convert((size_t)g->K, rows + (size_t)r * stride, g->kp, conv);
+        for (size_t w = 0; w < kw; w++) dst[w * width + r] = conv[w];
+    }
+}
+
+/* Panel q holds columns q*NR.. of op(B), i.e. rows of op(B)^T, which is B when tb is
+ * TRANS (the linear layers' weights) and B^T otherwise. */
+static void pack_panel(const gemm_bf16 *g, int q, float *buf, uint32_t *conv) {
+    int j0 = q * NR, n = g->N - j0 < NR ? g->N - j0 : NR;
+    size_t stride;
+    const float *rows = op_rows(g->B, g->ldb, g->tb != SADM_TRANS, j0, n, g->K, buf, &stride);
+    pack_rows(g, rows, stride, n, NR, conv, g->panels + (size_t)q * g->panel_words);
+}
+
+static void run_unit(const gemm_bf16 *g, int strip, int q0, int q1, float alpha, float beta, float *C, int ldc,
+                     float *buf, uint32_t *conv, uint32_t *apack) {
+    int i0 = strip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
+    size_t stride;
+    const float *rows = op_rows(g->A, g->lda, g->ta == SADM_TRANS, i0, mr, g->K, buf, &stride);
+    pack_rows(g, rows, stride, mr, MR, conv, apack);
+    for (int q = q0; q < q1; q++) {
+        int j0 = q * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
+        g->k->bf16_tile(g->kp, apack, g->panels + (size_t)q * g->panel_words, alpha, beta,
+                        C + (size_t)i0 * ldc + j0, (size_t)ldc, mr, nr);
+    }
+}
+
+static int in_parallel(void) {
+#ifdef SADM_HAVE_OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
+sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A,
+                           int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return SADM_OK;
+    if (K <= 0 || alpha == 0.0f) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return SADM_OK;
+    }
+    gemm_bf16 g = {sadm_kernels_active(), ta, tb, M, N, K, A, B, lda, ldb, 0, 0, 0, NULL};
+    g.kp = ((size_t)K + 1) / 2;
+    g.words = (size_t)g.k->bf16_words;
+    g.panel_words = g.kp * g.words * NR;
+    int panels = (N + NR - 1) / NR, strips = (M + MR - 1) / MR;
+    size_t chunk_panels = CHUNK_BYTES / (g.panel_words * sizeof(uint32_t));
+    int chunk = chunk_panels < 1 ? 1 : chunk_panels > (size_t)panels ? panels : (int)chunk_panels;
+    int chunks = (panels + chunk - 1) / chunk;
+    long units = (long)chunks * strips;
+
+    sadm_scratch_mark mark = sadm_scratch_mark_get();
+    g.panels = sadm_scratch_take((size_t)panels * g.panel_words * sizeof(uint32_t));
+    if (!g.panels) {
+        sadm_scratch_release(mark);
+        return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory packing a %d x %d operand", K, N);
+    }
+    int failed = 0;
+#pragma omp parallel if (!in_parallel())
+    {
+        /* this thread's buffers: gathered rows (32 x K floats), one converted row, a strip */
+        sadm_scratch_mark mine = sadm_scratch_mark_get();
+        float *buf = sadm_scratch_take((size_t)NR * K * sizeof(float));
+        uint32_t *conv = sadm_scratch_take(g.kp * g.words * sizeof(uint32_t));
+        uint32_t *apack = sadm_scratch_take(g.kp * g.words * MR * sizeof(uint32_t));
+        int ok = buf && conv && apack;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int q = 0; q < panels; q++)
+            if (ok) pack_panel(&g, q, buf, conv);
+        /* (the barrier after the loop: every panel is packed before any tile reads one) */
+#pragma omp for schedule(static)
+        for (long u = 0; u < units; u++) {
+            int c = (int)(u / strips), s = (int)(u % strips);
+            int q1 = (c + 1) * chunk < panels ? (c + 1) * chunk : panels;
+            if (ok) run_unit(&g, s, c * chunk, q1, alpha, beta, C, ldc, buf, conv, apack);
+        }
+        sadm_scratch_release(mine);
+    }
+    sadm_scratch_release(mark);
+    if (failed) return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory for a thread's packing buffers");
+    return SADM_OK;
+}
