@@ -1,8 +1,9 @@
 /* bf16 matrix products with fp32 accumulation: C = alpha op(A) op(B) + beta C with op(A),
- * op(B) rounded to bf16 (simd/bf16.h has the exact definition). op(B) is rounded and
- * packed once per call into panels of SADM_BF16_NR columns, shared by all threads; each
- * work unit packs a strip of SADM_BF16_MR rows of op(A) and runs the kernel set's tile
- * over a chunk of panels. Every element of C is one tile call summing all of K in one
+ * op(B) rounded to bf16 (simd/bf16.h has the exact definition). Both operands are rounded
+ * and packed once per call, by all threads: op(B) into panels of SADM_BF16_NR columns,
+ * op(A) into strips of SADM_BF16_MR rows. Then each work unit runs the kernel set's tile
+ * over one strip and a chunk of panels that stays in L2 (packing a strip per unit instead
+ * cost half the speed of the backward's products, whose K is the token count). Every element of C is one tile call summing all of K in one
  * fixed order, so results depend neither on the thread count nor on where a row sits in
  * the batch. */
 #include <string.h>
@@ -24,6 +25,7 @@ typedef struct {
     size_t kp, words;      /* pairs along K; 32-bit words per pair */
     size_t panel_words;    /* kp * words * NR */
     uint32_t *panels;      /* ceil(N / NR) panels */
+    uint32_t *strips;      /* ceil(M / MR) strips of kp * words * MR words */
 } gemm_bf16;
 
 /* Rows r0..r0+n-1 (n <= 32) of the R x K matrix op(X) as contiguous floats: X itself when
@@ -33,9 +35,15 @@ static const float *op_rows(const float *X, int ld, int trans, int r0, int n, in
         *stride = (size_t)ld;
         return X + (size_t)r0 * ld;
     }
-    for (int k = 0; k < K; k++) {
-        const float *src = X + (size_t)k * ld + r0;
-        for (int r = 0; r < n; r++) buf[(size_t)r * K + k] = src[r];
+    /* blocks of 16 k: reads of n contiguous floats, writes of whole cache lines (row by
+     * row, the writes of one k would land K floats apart, in the same cache set) */
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        int kb = K - k0 < 16 ? K - k0 : 16;
+        for (int r = 0; r < n; r++) {
+            const float *src = X + (size_t)k0 * ld + r0 + r;
+            float *dst = buf + (size_t)r * K + k0;
+            for (int k = 0; k < kb; k++) dst[k] = src[(size_t)k * ld];
+        }
     }
     *stride = (size_t)K;
     return buf;
@@ -62,12 +70,16 @@ static void pack_panel(const gemm_bf16 *g, int q, float *buf, uint32_t *conv) {
     pack_rows(g, rows, stride, n, NR, conv, g->panels + (size_t)q * g->panel_words);
 }
 
-static void run_unit(const gemm_bf16 *g, int strip, int q0, int q1, float alpha, float beta, float *C, int ldc,
-                     float *buf, uint32_t *conv, uint32_t *apack) {
+static void pack_strip(const gemm_bf16 *g, int strip, float *buf, uint32_t *conv) {
     int i0 = strip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
     size_t stride;
     const float *rows = op_rows(g->A, g->lda, g->ta == SADM_TRANS, i0, mr, g->K, buf, &stride);
-    pack_rows(g, rows, stride, mr, MR, conv, apack);
+    pack_rows(g, rows, stride, mr, MR, conv, g->strips + (size_t)strip * g->kp * g->words * MR);
+}
+
+static void run_unit(const gemm_bf16 *g, int strip, int q0, int q1, float alpha, float beta, float *C, int ldc) {
+    int i0 = strip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
+    const uint32_t *apack = g->strips + (size_t)strip * g->kp * g->words * MR;
     for (int q = q0; q < q1; q++) {
         int j0 = q * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
         g->k->bf16_tile(g->kp, apack, g->panels + (size_t)q * g->panel_words, alpha, beta,
@@ -91,7 +103,7 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return SADM_OK;
     }
-    gemm_bf16 g = {sadm_kernels_active(), ta, tb, M, N, K, A, B, lda, ldb, 0, 0, 0, NULL};
+    gemm_bf16 g = {sadm_kernels_active(), ta, tb, M, N, K, A, B, lda, ldb, 0, 0, 0, NULL, NULL};
     g.kp = ((size_t)K + 1) / 2;
     g.words = (size_t)g.k->bf16_words;
     g.panel_words = g.kp * g.words * NR;
@@ -103,19 +115,20 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
 
     sadm_scratch_mark mark = sadm_scratch_mark_get();
     g.panels = sadm_scratch_take((size_t)panels * g.panel_words * sizeof(uint32_t));
-    if (!g.panels) {
+    g.strips = sadm_scratch_take((size_t)strips * g.kp * g.words * MR * sizeof(uint32_t));
+    if (!g.panels || !g.strips) {
         sadm_scratch_release(mark);
-        return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory packing a %d x %d operand", K, N);
+        return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory packing the %d x %d and %d x %d operands", M, K, K,
+                           N);
     }
     int failed = 0;
 #pragma omp parallel if (!in_parallel())
     {
-        /* this thread's buffers: gathered rows (32 x K floats), one converted row, a strip */
+        /* this thread's buffers: gathered rows (32 x K floats), one converted row */
         sadm_scratch_mark mine = sadm_scratch_mark_get();
         float *buf = sadm_scratch_take((size_t)NR * K * sizeof(float));
         uint32_t *conv = sadm_scratch_take(g.kp * g.words * sizeof(uint32_t));
-        uint32_t *apack = sadm_scratch_take(g.kp * g.words * MR * sizeof(uint32_t));
-        int ok = buf && conv && apack;
+        int ok = buf && conv;
         if (!ok) {
 #pragma omp atomic write
             failed = 1;
@@ -123,12 +136,15 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
 #pragma omp for schedule(static)
         for (int q = 0; q < panels; q++)
             if (ok) pack_panel(&g, q, buf, conv);
-        /* (the barrier after the loop: every panel is packed before any tile reads one) */
+#pragma omp for schedule(static)
+        for (int t = 0; t < strips; t++)
+            if (ok) pack_strip(&g, t, buf, conv);
+        /* (the barrier after the loop: everything is packed before any tile reads it) */
 #pragma omp for schedule(static)
         for (long u = 0; u < units; u++) {
             int c = (int)(u / strips), s = (int)(u % strips);
             int q1 = (c + 1) * chunk < panels ? (c + 1) * chunk : panels;
-            if (ok) run_unit(&g, s, c * chunk, q1, alpha, beta, C, ldc, buf, conv, apack);
+            if (ok) run_unit(&g, s, c * chunk, q1, alpha, beta, C, ldc);
         }
         sadm_scratch_release(mine);
     }
