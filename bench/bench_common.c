@@ -1,5 +1,7 @@
 /* What the model benchmarks share (bench_common.h). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bench_common.h"
@@ -23,4 +25,27 @@ static int cmp_double(const void *a, const void *b) {
 double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void bench_print_machine(void) {
+    char model[256] = "unknown", line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+    if (f) fclose(f);
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    printf("machine: %s, %d threads; kernels %s; bf16 products: %s; BLAS: %s%s%s\n", model, sadm_num_threads(), sadm_isa(),
+           sadm_bf16_path(), sadm_blas_info(), core ? "; OPENBLAS_CORETYPE=" : "", core ? core : "");
+}
+
+int bench_bf16_sides(const char *v, int *bf16) {
+    *bf16 = 0;
+    if (!v || !strcmp(v, "fp32")) return 0;
+    if (!strcmp(v, "bf16")) return *bf16 = 1, 0;
+    fprintf(stderr, "option --precision: '%s' is not fp32 or bf16\n", v);
+    return 2;
 }

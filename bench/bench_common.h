@@ -15,6 +15,13 @@ typedef struct bench_case {
 #define BENCH_NCASES 2
 extern const bench_case bench_cases[BENCH_NCASES];
 
+/* One line on stdout: CPU model and cores, kernel set, bf16 path, BLAS and its core, and
+ * OPENBLAS_CORETYPE when set (the machines differ from session to session). */
+void bench_print_machine(void);
+/* The precision sides of a benchmark: --precision fp32 (default) times fp32 only; bf16
+ * times libsadm fp32 and bf16 and PyTorch fp32 and bf16 autocast. */
+int bench_bf16_sides(const char *precision_arg, int *bf16);
+
 double bench_now(void);               /* seconds, monotonic */
 double bench_median(double *v, int n); /* sorts v */
 

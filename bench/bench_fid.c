@@ -14,7 +14,6 @@
 #include "config.h"
 #include "sadm.h"
 
-#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 
 
 /* Smooth random images (a low-frequency pattern plus noise), different per set: the FID

@@ -7,6 +7,10 @@
 #include "cli.h"
 #include "config.h"
 
+static char torch_version[64] = "?";
+
+const char *bench_python_torch_version(void) { return torch_version; }
+
 int bench_python(const char *script, const char *args, const char *key1, double *v1, const char *key2, double *v2) {
     const char *py = getenv("SADM_PYTHON");
     if (!py || !*py) py = SADM_PYTHON_TORCH;
@@ -19,7 +23,8 @@ int bench_python(const char *script, const char *args, const char *key1, double 
     if (!p) return 1;
     int ok = 0;
     while (fgets(line, sizeof line, p)) {
-        char *a = strstr(line, k1), *b = strstr(line, k2);
+        char *a = strstr(line, k1), *b = strstr(line, k2), *v = strstr(line, "\"torch\": \"");
+        if (v) sscanf(v + 10, "%63[^\"]", torch_version);
         if (a && b)
             ok = sscanf(a + strlen(k1), "%lf", v1) == 1 && sscanf(b + strlen(k2), "%lf", v2) == 1;
         else

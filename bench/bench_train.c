@@ -16,10 +16,12 @@
 
 /* Median step time of libsadm over `steps` steps after two warm-up steps; also the share
  * of the timed steps spent in the linear layers' GEMMs and their rate. */
-static int time_libsadm(const bench_case *c, int steps, double *step_s, double *gemm_share, double *gemm_rate) {
+static int time_libsadm(const bench_case *c, int steps, sadm_precision prec, double *step_s, double *gemm_share,
+                        double *gemm_rate) {
     sadm_dit *m;
     sadm_diffusion *d;
-    if (sadm_dit_create(&c->cfg, 0, &m) || sadm_diffusion_create("linear", 1000, &d)) return cli_fail("bench train");
+    if (sadm_dit_create(&c->cfg, 0, &m) || sadm_dit_set_precision(m, prec) || sadm_diffusion_create("linear", 1000, &d))
+        return cli_fail("bench train");
     int B = c->batch, C = c->cfg.in_channels, H = c->cfg.input_size;
     size_t per = (size_t)C * H * H, P = sadm_dit_param_total(m);
     float *x0 = sadm_alloc(B * per * sizeof(float)), *noise = sadm_alloc(B * per * sizeof(float));
@@ -63,10 +65,11 @@ static int time_libsadm(const bench_case *c, int steps, double *step_s, double *
 }
 
 /* Runs the PyTorch reference; fills step time and peak memory, or returns non-zero. */
-static int time_torch(const bench_case *c, int steps, int threads, double *step_s, double *rss_mib) {
+static int time_torch(const bench_case *c, int steps, int threads, int bf16, double *step_s, double *rss_mib) {
     char args[256];
-    snprintf(args, sizeof args, "%d %d %d %d %d %d %d %d %d %d", c->cfg.input_size, c->cfg.in_channels, c->cfg.num_classes,
-             c->cfg.patch_size, c->cfg.depth, c->cfg.hidden_size, c->cfg.num_heads, c->batch, steps, threads);
+    snprintf(args, sizeof args, "%d %d %d %d %d %d %d %d %d %d %s", c->cfg.input_size, c->cfg.in_channels,
+             c->cfg.num_classes, c->cfg.patch_size, c->cfg.depth, c->cfg.hidden_size, c->cfg.num_heads, c->batch, steps,
+             threads, bf16 ? "bf16" : "fp32");
     return bench_python("train_torch.py", args, "step_s", step_s, "peak_rss_mib", rss_mib);
 }
 
@@ -79,37 +82,67 @@ int sadm_cmd_bench_train(int argc, char **argv) {
     cli_opt o[] = {{"steps", "timed steps per side (median reported)", "5", 0},
                    {"threads", "threads for both sides (default: all cores)", NULL, 0},
                    {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
-                   {"case", "fmnist, dit-s2 or all", "all", 0}};
-    int rc = cli_parse(argc, argv, o, 4, "sadm bench train [--sadm] [--steps N] [--threads N] [--case fmnist|dit-s2|all]",
+                   {"case", "fmnist, dit-s2 or all", "all", 0},
+                   {"precision", "fp32: both sides in fp32; bf16: libsadm fp32 and bf16 against PyTorch fp32 and bf16 autocast", "fp32", 0}};
+    int rc = cli_parse(argc, argv, o, NOPT(o),
+                       "sadm bench train [--sadm] [--steps N] [--threads N] [--case fmnist|dit-s2|all] [--precision fp32|bf16]",
                        "Times one training step (q_sample + forward + MSE/VB loss + backward + AdamW) of libsadm\n"
                        "and of the PyTorch reference in the same invocation and prints images/s and the ratio.\n"
-                       "With --sadm: a plain step against a SADM step instead (as `sadm bench sadm`).");
+                       "With --precision bf16 four sides: libsadm fp32 and bf16, PyTorch fp32 and bf16 autocast\n"
+                       "(the PyTorch of $SADM_PYTHON, else Debian's). With --sadm: a plain step against a SADM\n"
+                       "step instead (as `sadm bench sadm`).");
     if (rc) return rc == 1 ? 0 : rc;
+    const size_t n = NOPT(o);
     long steps = 5;
-    if (cli_int(o, 4, "steps", 1, 60, &steps) < 0 || cli_runtime(o, 4) ||
-        cli_require_cpu("bench train", "the benchmark (its models stay on the host)")) return 2;
+    int bf16 = 0;
+    if (cli_int(o, n, "steps", 1, 60, &steps) < 0 || cli_runtime(o, n) ||
+        cli_require_cpu("bench train", "the benchmark (its models stay on the host)") ||
+        bench_bf16_sides(cli_get(o, n, "precision"), &bf16))
+        return 2;
     int nt = sadm_num_threads();
-    const char *which = cli_get(o, 4, "case");
+    const char *which = cli_get(o, n, "case");
     const bench_case *cases = bench_cases;
-    double shares[2] = {0, 0}, rates[2] = {0, 0};
-    printf("libsadm %s bench train — %d threads, %s kernels, BLAS: %s\n", sadm_version(), nt, sadm_isa(), sadm_blas_info());
-    printf("%-8s %5s %12s %12s %12s %8s %14s %14s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s",
-           "ratio", "libsadm MiB", "PyTorch MiB");
+    double shares[2][2] = {{0, 0}, {0, 0}}, rates[2][2] = {{0, 0}, {0, 0}};
+    printf("libsadm %s bench train\n", sadm_version());
+    bench_print_machine();
+    if (!bf16)
+        printf("%-8s %5s %12s %12s %12s %8s %14s %14s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s",
+               "ratio", "libsadm MiB", "PyTorch MiB");
+    else
+        printf("%-8s %5s %10s %10s %10s %10s %10s %12s %12s %12s\n", "case", "batch", "ours fp32", "ours bf16", "torch fp32",
+               "torch bf16", "bf16 img/s", "bf16/fp32", "vs torch bf16", "vs torch fp32");
     for (int i = 0; i < BENCH_NCASES; i++) {
         if (strcmp(which, "all") && strcmp(which, cases[i].name)) continue;
-        double ours = 0, ref = 0, rss = 0, share = 0, rate = 0;
-        if ((rc = time_libsadm(&cases[i], (int)steps, &ours, &share, &rate))) return rc;
-        shares[i] = share, rates[i] = rate;
+        double ours[2] = {0, 0}, ref[2] = {0, 0}, rss = 0;
+        int have_ref[2] = {0, 0};
+        for (int p = 0; p <= bf16; p++) {
+            sadm_precision prec = p ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32;
+            if ((rc = time_libsadm(&cases[i], (int)steps, prec, &ours[p], &shares[i][p], &rates[i][p]))) return rc;
+            have_ref[p] = time_torch(&cases[i], (int)steps, nt, p, &ref[p], &rss) == 0;
+        }
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        int have_ref = time_torch(&cases[i], (int)steps, nt, &ref, &rss) == 0;
-        printf("%-8s %5d %12.3f ", cases[i].name, cases[i].batch, ours);
-        if (have_ref)
-            printf("%12.3f %12.1f %7.2fx %14.0f %14.0f\n", ref, cases[i].batch / ours, ref / ours, ru.ru_maxrss / 1024.0, rss);
-        else
-            printf("%12s %12.1f %8s %14.0f %14s\n", "n/a", cases[i].batch / ours, "n/a", ru.ru_maxrss / 1024.0, "n/a");
+        if (!bf16) {
+            printf("%-8s %5d %12.3f ", cases[i].name, cases[i].batch, ours[0]);
+            if (have_ref[0])
+                printf("%12.3f %12.1f %7.2fx %14.0f %14.0f\n", ref[0], cases[i].batch / ours[0], ref[0] / ours[0],
+                       ru.ru_maxrss / 1024.0, rss);
+            else
+                printf("%12s %12.1f %8s %14.0f %14s\n", "n/a", cases[i].batch / ours[0], "n/a", ru.ru_maxrss / 1024.0, "n/a");
+        } else {
+            printf("%-8s %5d %9.3fs %9.3fs ", cases[i].name, cases[i].batch, ours[0], ours[1]);
+            for (int p = 0; p < 2; p++)
+                if (have_ref[p]) printf("%9.3fs ", ref[p]);
+                else printf("%10s ", "n/a");
+            printf("%10.1f %11.2fx ", cases[i].batch / ours[1], ours[0] / ours[1]);
+            for (int p = 1; p >= 0; p--)
+                if (have_ref[p]) printf("%11.2fx ", ref[p] / ours[1]);
+                else printf("%12s ", "n/a");
+            printf("\n");
+        }
         fflush(stdout);
     }
+    if (bf16) printf("(ratios: how many times faster libsadm bf16 is; PyTorch %s)\n", bench_python_torch_version());
     printf("(libsadm MiB is the peak of this whole process, so it includes the cases before it)\n");
     /* the yardstick: OpenBLAS sgemm on a DiT linear-layer shape, in this run */
     int M = 4096, K = 384, N = 1152;
@@ -128,9 +161,10 @@ int sadm_cmd_bench_train(int argc, char **argv) {
     double peak = 2.0 * M * N * K / best * 1e-9;
     printf("sgemm %dx%dx%d in this run: %.1f GFLOP/s\n", M, K, N, peak);
     for (int i = 0; i < BENCH_NCASES; i++)
-        if (rates[i] > 0)
-            printf("%-8s linear-layer GEMMs: %.0f%% of the step at %.1f GFLOP/s = %.0f%% of the sgemm rate\n", cases[i].name,
-                   100 * shares[i], rates[i], 100 * rates[i] / peak);
+        for (int p = 0; p < 2; p++)
+            if (rates[i][p] > 0)
+                printf("%-8s %s: linear-layer GEMMs %.0f%% of the step at %.1f GFLOP/s = %.0f%% of the sgemm rate\n",
+                       cases[i].name, p ? "bf16" : "fp32", 100 * shares[i][p], rates[i][p], 100 * rates[i][p] / peak);
     sadm_free(A), sadm_free(Bm), sadm_free(Cm);
     return 0;
 }

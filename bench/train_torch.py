@@ -2,8 +2,11 @@
 (tests/reference/ copies of DiT's models.py and gaussian_diffusion.py), timed on random
 data. Prints one JSON line.
 
-usage: train_torch.py INPUT CHANNELS CLASSES PATCH DEPTH HIDDEN HEADS BATCH STEPS THREADS
+usage: train_torch.py INPUT CHANNELS CLASSES PATCH DEPTH HIDDEN HEADS BATCH STEPS THREADS [fp32|bf16]
+bf16: the forward and loss under torch.autocast("cpu", dtype=torch.bfloat16), as a PyTorch
+user would write mixed precision on a CPU (the optimiser and master weights stay fp32).
 """
+import contextlib
 import json
 import os
 import resource
@@ -21,6 +24,7 @@ import dit_torch  # noqa: E402
 
 def main():
     (inp, ch, classes, patch, depth, hidden, heads, batch, steps, threads) = map(int, sys.argv[1:11])
+    bf16 = len(sys.argv) > 11 and sys.argv[11] == "bf16"
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = dit_torch.DiT(inp, patch, ch, hidden, depth, heads, 4.0, 0.1, classes, True)
@@ -33,7 +37,9 @@ def main():
         t = torch.randint(0, 1000, (batch,))
         noise = torch.randn_like(x0)
         start = time.perf_counter()
-        loss = d.training_losses(model, x0, t, y, noise, True)["loss"].mean()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            loss = d.training_losses(model, x0, t, y, noise, True)["loss"].mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -42,7 +48,8 @@ def main():
     step = float(np.median(times))
     print(json.dumps({"step_s": step, "images_per_s": batch / step,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-                      "torch": torch.__version__, "threads": torch.get_num_threads()}))
+                      "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "precision": "bf16 autocast" if bf16 else "fp32"}))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,19 @@ int cli_runtime(const cli_opt *o, size_t n) {
     return 0;
 }
 
+int cli_precision(const cli_opt *o, size_t n, sadm_precision *out, int *given) {
+    const char *v = cli_get(o, n, "precision");
+    *given = v != NULL;
+    if (!v) return 0;
+    const char *why = "";
+    if (sadm_precision_choose(v, cli_backend(), out, &why)) {
+        fprintf(stderr, "option --precision: %s\n", sadm_last_error());
+        return 2;
+    }
+    if (*why) fprintf(stderr, "sadm: %s\n", why);
+    return 1;
+}
+
 int cli_require_cpu(const char *cmd, const char *what) {
     if (cli_backend() == sadm_backend_cpu()) return 0;
     fprintf(stderr, "sadm %s: %s runs on the cpu backend only so far, not on %s (use --device cpu)\n", cmd, what,

@@ -9,7 +9,6 @@
 #include "cli.h"
 #include "sadm.h"
 
-#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 #define CLASSIFIER_FILE "fmnist-classifier.safetensors"
 
 /* --classifier, else $SADM_CLASSIFIER, else the installed copy, else the source tree's

@@ -9,6 +9,9 @@ int sadm_cmd_forward(int argc, char **argv);
 int sadm_cmd_loss(int argc, char **argv);
 
 /* Options: name (without --), help, default value (NULL: none), flag (takes no value). */
+/* the number of options of a cli_opt array */
+#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
+
 typedef struct cli_opt {
     const char *name, *help, *value;
     int is_flag;
@@ -53,6 +56,8 @@ int cli_fmnist_side_stats(const char *cmd, sadm_classifier *c, const char *spec,
 /* Runs bench/<script> <args> with the Python that has torch; reads "key1" and "key2" from
  * its JSON line. 0 on success. */
 int bench_python(const char *script, const char *args, const char *key1, double *v1, const char *key2, double *v2);
+/* the "torch" version the last bench_python script reported ("?" before) */
+const char *bench_python_torch_version(void);
 
 /* Progress display: a bar on a terminal, a line every 30 s otherwise. */
 typedef struct cli_progress_state {
@@ -70,6 +75,13 @@ int cli_runtime(const cli_opt *o, size_t n);
 /* The backend --device chose (the CPU before cli_runtime ran). */
 typedef struct sadm_backend sadm_backend;
 sadm_backend *cli_backend(void);
+/* --precision (fp32, bf16 or auto; auto's choice is one line on stderr) for the chosen
+ * backend: 0 and *given = 0 when absent (*out untouched), 1 when given, 2 on a bad value
+ * (printed). */
+typedef enum sadm_precision sadm_precision;
+int cli_precision(const cli_opt *o, size_t n, sadm_precision *out, int *given);
+#define CLI_PRECISION_OPT                                                                                      \
+    {"precision", "fp32 (the correctness mode), bf16 (products with bf16 inputs and fp32 sums: the speed mode) or auto (bf16 where the CPU multiplies bf16 natively)", NULL, 0}
 /* 0 when the chosen backend is the CPU; else prints that `what` runs only there and returns 1. */
 int cli_require_cpu(const char *cmd, const char *what);
 

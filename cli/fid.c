@@ -7,7 +7,6 @@
 #include "cli.h"
 #include "sadm.h"
 
-#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 
 #define FID_OPTS                                                                                             \
     {"inception", "FID Inception-v3 weights (.safetensors; see tools/convert_inception.py)", NULL, 0},      \

@@ -24,7 +24,6 @@ int cli_fail(const char *cmd) {
     {"num-classes", "with --arch: classes", "1000", 0}, {"threads", "threads (default: all cores)", NULL, 0}, \
         {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0}
 
-#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 
 static int load_model(const char *cmd, const cli_opt *o, size_t n, sadm_dit **m) {
     const char *path = cli_get(o, n, "model"), *arch = cli_get(o, n, "arch");

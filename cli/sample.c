@@ -7,7 +7,6 @@
 #include "cli.h"
 #include "sadm.h"
 
-#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 #define STREAM_XT 21
 #define STREAM_LABELS 22
 

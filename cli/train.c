@@ -72,7 +72,6 @@ static int enable_sadm(sadm_trainer *tr, const cli_opt *o, size_t n) {
     return 0;
 }
 
-#define NOPT(o) (sizeof(o) / sizeof((o)[0]))
 
 /* The end-of-run FD_fmnist: options checked and the classifier loaded before training,
  * so that a typo does not cost a whole run. */
@@ -199,6 +198,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"seed", "seed of initialisation, data order and noise (default: 0; with --init CHECKPOINT: the checkpoint's)", NULL, 0},
         {"threads", "threads (default: all cores)", NULL, 0},
         {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
+        CLI_PRECISION_OPT,
         {"run-dir", "folder for checkpoint.safetensors, model-ema.safetensors and log.jsonl", "runs/fmnist", 0},
         {"ckpt-every", "steps between checkpoints", "500", 0},
         {"log-every", "steps between log lines", "10", 0},
@@ -327,12 +327,19 @@ int sadm_cmd_train(int argc, char **argv) {
         sadm_dataset_free(data);
         return rc;
     }
-    if (sadm_trainer_to_backend(tr, cli_backend())) {
-        rc = cli_fail("train");
+    /* --precision: a new run's, or a change for the rest of a resumed one (the state is fp32
+     * either way); absent, a run keeps the precision its checkpoint recorded */
+    sadm_precision prec = SADM_PRECISION_FP32;
+    int prec_given = 0;
+    if (sadm_trainer_to_backend(tr, cli_backend()) ||
+        (rc = cli_precision(o, n, &prec, &prec_given)) == 2 ||
+        (prec_given && sadm_trainer_set_precision(tr, prec))) {
+        rc = rc == 2 ? 2 : cli_fail("train");
         sadm_trainer_free(tr);
         sadm_dataset_free(data);
         return rc;
     }
+    rc = 0;
     long epochs = 0;
     if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0) {
         sadm_trainer_free(tr);
@@ -344,9 +351,10 @@ int sadm_cmd_train(int argc, char **argv) {
     size_t params = 0;
     for (size_t i = 0; i < sadm_dit_num_params(sadm_trainer_model(tr)); i++)
         if (sadm_dit_param(sadm_trainer_model(tr), i)->trainable) params += sadm_dit_param(sadm_trainer_model(tr), i)->numel;
-    fprintf(stderr, "sadm train: DiT depth %d width %d heads %d patch %d on %dx%dx%d, %zu parameters; batch %d, %s backend, %d threads, %s kernels\n",
+    fprintf(stderr, "sadm train: DiT depth %d width %d heads %d patch %d on %dx%dx%d, %zu parameters; batch %d, %s backend, %d threads, %s kernels, %s\n",
             mc->depth, mc->hidden_size, mc->num_heads, mc->patch_size, mc->in_channels, mc->input_size, mc->input_size,
-            params, sadm_trainer_config(tr)->batch_size, sadm_backend_name(cli_backend()), sadm_num_threads(), sadm_isa());
+            params, sadm_trainer_config(tr)->batch_size, sadm_backend_name(cli_backend()), sadm_num_threads(), sadm_isa(),
+            sadm_trainer_config(tr)->precision == SADM_PRECISION_BF16 ? "bf16 products" : "fp32 products");
     sadm_encoder *enc = sadm_trainer_encoder(tr);
     if (enc) {
         const sadm_sadm_config *sc = sadm_trainer_sadm_config(tr);

@@ -58,7 +58,7 @@ static int cpu_dtype(const sadm_backend *be, sadm_dtype dtype) {
 
 static int cpu_precision(const sadm_backend *be, sadm_precision p) {
     (void)be;
-    return p == SADM_PRECISION_FP32;
+    return p == SADM_PRECISION_FP32 || p == SADM_PRECISION_BF16;
 }
 
 const sadm_ops sadm_cpu_ops = {
@@ -101,6 +101,10 @@ const sadm_ops sadm_cpu_ops = {
     .conv2d_nhwc_forward = sadm_conv2d_nhwc_forward,
     .pool2d_nhwc_forward = sadm_pool2d_nhwc_forward,
     .mean_pixels_nhwc = sadm_mean_pixels_nhwc,
+    .linear_forward_bf16 = sadm_linear_forward_bf16,
+    .linear_backward_bf16 = sadm_linear_backward_bf16,
+    .attention_forward_bf16 = sadm_attention_forward_bf16,
+    .attention_backward_bf16 = sadm_attention_backward_bf16,
     .linear_forward_exact = sadm_linear_forward_exact,
     .copy_channels = sadm_copy_channels,
     .fid_resize = sadm_fid_resize,
@@ -223,6 +227,28 @@ sadm_status sadm_backend_download(sadm_backend *be, void *host_dst, const void *
     SADM_REQUIRE_PTR(host_dst);
     SADM_REQUIRE_PTR(src);
     return be->download(be, host_dst, src, bytes);
+}
+
+sadm_status sadm_precision_choose(const char *name, const sadm_backend *be, sadm_precision *out, const char **why) {
+    SADM_REQUIRE_PTR(name);
+    SADM_REQUIRE_PTR(be);
+    SADM_REQUIRE_PTR(out);
+    static __thread char line[160];
+    if (why) *why = "";
+    if (strcmp(name, "auto") != 0) {
+        if (strcmp(name, "fp32") && strcmp(name, "bf16"))
+            return sadm_error(SADM_ERR_ARG, "unknown precision '%s' (choices: fp32, bf16, auto)", name);
+        SADM_TRY(sadm_precision_parse(name, out));
+        return sadm_backend_check_precision(be, *out);
+    }
+    /* the CPU's bf16 is worth it only where the hardware multiplies bf16 */
+    int native = be->supports_precision(be, SADM_PRECISION_BF16) && (!be->host_memory || sadm_bf16_native());
+    *out = native ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32;
+    snprintf(line, sizeof line, "precision auto: %s (%s)", sadm_precision_name(*out),
+             native ? (be->host_memory ? "the CPU multiplies bf16 natively: AVX512-BF16" : "the backend runs bf16")
+                    : "this CPU has no native bf16 products");
+    if (why) *why = line;
+    return SADM_OK;
 }
 
 sadm_status sadm_backend_check_precision(const sadm_backend *be, sadm_precision p) {

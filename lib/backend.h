@@ -80,6 +80,13 @@ typedef struct sadm_ops {
                                        int relu, float *y);
     sadm_status (*pool2d_nhwc_forward)(const sadm_nhwc_pool_shape *s, const float *x, float *y);
     sadm_status (*mean_pixels_nhwc)(int N, int HW, int C, int ld, const float *x, float *out);
+    /* the speed mode's products (bf16 inputs, fp32 sums): sadm_*_bf16 */
+    sadm_status (*linear_forward_bf16)(int M, int K, int N, const float *x, const float *w, const float *b, float *y);
+    sadm_status (*linear_backward_bf16)(int M, int K, int N, const float *x, const float *w, const float *dy,
+                                        float *dx, float *dw, float *db);
+    sadm_status (*attention_forward_bf16)(int B, int N, int H, int head_dim, const float *qkv, float *out, float *lse);
+    sadm_status (*attention_backward_bf16)(int B, int N, int H, int head_dim, const float *qkv, const float *out,
+                                           const float *lse, const float *dout, float *dqkv);
     sadm_status (*linear_forward_exact)(int M, int K, int N, const float *x, const float *w, const float *b, float *y);
     sadm_status (*copy_channels)(size_t rows, int C, const float *src, int ld_src, float *dst, int ld_dst);
     sadm_status (*fid_resize)(sadm_fid_mode mode, int N, int H, int W, const uint8_t *images, float *x);
@@ -165,6 +172,14 @@ sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sa
 sadm_status sadm_backend_move_params(sadm_backend *from, sadm_backend *to, float **data, float **grad, size_t count);
 
 /* A call through the table; returns from the caller on failure. */
+/* The same for an entry that has a bf16 twin (name_bf16): the twin when bf16 is true,
+ * i.e. when the model runs in the speed mode (--precision bf16). */
+#define SADM_OP_P(be, bf16, name, ...)                                                             \
+    do {                                                                                           \
+        sadm_status st_op_ = (bf16) ? (be)->ops->name##_bf16(__VA_ARGS__) : (be)->ops->name(__VA_ARGS__); \
+        if (st_op_) return st_op_;                                                                 \
+    } while (0)
+
 #define SADM_OP(be, name, ...)                                                                     \
     do {                                                                                           \
         sadm_status st_op_ = (be)->ops->name(__VA_ARGS__);                                         \

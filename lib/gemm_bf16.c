@@ -28,53 +28,39 @@ typedef struct {
     uint32_t *strips;      /* ceil(M / MR) strips of kp * words * MR words */
 } gemm_bf16;
 
-/* Rows r0..r0+n-1 (n <= 32) of the R x K matrix op(X) as contiguous floats: X itself when
- * those rows are contiguous, else gathered into buf[n][K] reading X row by row. */
-static const float *op_rows(const float *X, int ld, int trans, int r0, int n, int K, float *buf, size_t *stride) {
-    if (!trans) {
-        *stride = (size_t)ld;
-        return X + (size_t)r0 * ld;
-    }
-    /* blocks of 16 k: reads of n contiguous floats, writes of whole cache lines (row by
-     * row, the writes of one k would land K floats apart, in the same cache set) */
-    for (int k0 = 0; k0 < K; k0 += 16) {
-        int kb = K - k0 < 16 ? K - k0 : 16;
-        for (int r = 0; r < n; r++) {
-            const float *src = X + (size_t)k0 * ld + r0 + r;
-            float *dst = buf + (size_t)r * K + k0;
-            for (int k = 0; k < kb; k++) dst[k] = src[(size_t)k * ld];
-        }
-    }
-    *stride = (size_t)K;
-    return buf;
-}
-
-/* Rounds n rows (each K floats, stride apart) and interleaves them into
- * dst[kp][words][width]; rows n..width-1 become zeros. */
-static void pack_rows(const gemm_bf16 *g, const float *rows, size_t stride, int n, int width, uint32_t *conv,
-                      uint32_t *dst) {
-    size_t kw = g->kp * g->words;
+/* Rows r0..r0+n-1 (n <= 32) of the R x K matrix op(X), rounded and interleaved into
+ * dst[kp][words][width]; rows n..width-1 become zeros. op(X) = X (R x K, ld apart): each
+ * row is converted and its pairs spread over the strip. op(X) = X^T (X is K x R): rows
+ * 2p and 2p+1 of X hold pair p of every column, which is already the strip's order. */
+static void pack_op_rows(const gemm_bf16 *g, const float *X, int ld, int trans, int r0, int n, int width,
+                         uint32_t *conv, uint32_t *dst) {
+    size_t words = g->words, kw = g->kp * words;
     if (n < width) memset(dst, 0, kw * width * sizeof *dst);
+    if (trans) {
+        for (size_t p = 0; p < g->kp; p++) {
+            const float *even = X + 2 * p * (size_t)ld + r0;
+            const float *odd = 2 * p + 1 < (size_t)g->K ? even + ld : NULL;
+            g->k->bf16_pair_rows((size_t)n, even, odd, (size_t)width, dst + p * words * width);
+        }
+        return;
+    }
     for (int r = 0; r < n; r++) {
-        g->k->bf16_convert((size_t)g->K, rows + (size_t)r * stride, g->kp, conv);
+        g->k->bf16_convert((size_t)g->K, X + (size_t)(r0 + r) * ld, g->kp, conv);
         for (size_t w = 0; w < kw; w++) dst[w * width + r] = conv[w];
     }
 }
 
 /* Panel q holds columns q*NR.. of op(B), i.e. rows of op(B)^T, which is B when tb is
  * TRANS (the linear layers' weights) and B^T otherwise. */
-static void pack_panel(const gemm_bf16 *g, int q, float *buf, uint32_t *conv) {
+static void pack_panel(const gemm_bf16 *g, int q, uint32_t *conv) {
     int j0 = q * NR, n = g->N - j0 < NR ? g->N - j0 : NR;
-    size_t stride;
-    const float *rows = op_rows(g->B, g->ldb, g->tb != SADM_TRANS, j0, n, g->K, buf, &stride);
-    pack_rows(g, rows, stride, n, NR, conv, g->panels + (size_t)q * g->panel_words);
+    pack_op_rows(g, g->B, g->ldb, g->tb != SADM_TRANS, j0, n, NR, conv, g->panels + (size_t)q * g->panel_words);
 }
 
-static void pack_strip(const gemm_bf16 *g, int strip, float *buf, uint32_t *conv) {
+static void pack_strip(const gemm_bf16 *g, int strip, uint32_t *conv) {
     int i0 = strip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
-    size_t stride;
-    const float *rows = op_rows(g->A, g->lda, g->ta == SADM_TRANS, i0, mr, g->K, buf, &stride);
-    pack_rows(g, rows, stride, mr, MR, conv, g->strips + (size_t)strip * g->kp * g->words * MR);
+    pack_op_rows(g, g->A, g->lda, g->ta == SADM_TRANS, i0, mr, MR, conv,
+                 g->strips + (size_t)strip * g->kp * g->words * MR);
 }
 
 static void run_unit(const gemm_bf16 *g, int strip, int q0, int q1, float alpha, float beta, float *C, int ldc) {
@@ -111,6 +97,7 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
     size_t chunk_panels = CHUNK_BYTES / (g.panel_words * sizeof(uint32_t));
     int chunk = chunk_panels < 1 ? 1 : chunk_panels > (size_t)panels ? panels : (int)chunk_panels;
     int chunks = (panels + chunk - 1) / chunk;
+    chunk = (panels + chunks - 1) / chunks; /* equal chunks: the static schedule stays balanced */
     long units = (long)chunks * strips;
 
     sadm_scratch_mark mark = sadm_scratch_mark_get();
@@ -124,21 +111,20 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
     int failed = 0;
 #pragma omp parallel if (!in_parallel())
     {
-        /* this thread's buffers: gathered rows (32 x K floats), one converted row */
+        /* this thread's buffer: one converted row */
         sadm_scratch_mark mine = sadm_scratch_mark_get();
-        float *buf = sadm_scratch_take((size_t)NR * K * sizeof(float));
         uint32_t *conv = sadm_scratch_take(g.kp * g.words * sizeof(uint32_t));
-        int ok = buf && conv;
+        int ok = conv != NULL;
         if (!ok) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(static)
         for (int q = 0; q < panels; q++)
-            if (ok) pack_panel(&g, q, buf, conv);
+            if (ok) pack_panel(&g, q, conv);
 #pragma omp for schedule(static)
         for (int t = 0; t < strips; t++)
-            if (ok) pack_strip(&g, t, buf, conv);
+            if (ok) pack_strip(&g, t, conv);
         /* (the barrier after the loop: everything is packed before any tile reads it) */
 #pragma omp for schedule(static)
         for (long u = 0; u < units; u++) {

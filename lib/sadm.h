@@ -183,6 +183,11 @@ sadm_status sadm_mean_tokens_backward(int B, int T, int C, const float *dy, floa
 sadm_status sadm_attention_forward(int B, int N, int H, int hd, const float *qkv, float *out, float *lse);
 sadm_status sadm_attention_backward(int B, int N, int H, int hd, const float *qkv, const float *out,
                                     const float *lse, const float *dout, float *dqkv);
+/* The same with every tile product in bf16 (sadm_matmul_bf16): Q, K, V, the probabilities
+ * and the gradients' factors rounded to bf16; softmax statistics and sums in fp32. */
+sadm_status sadm_attention_forward_bf16(int B, int N, int H, int hd, const float *qkv, float *out, float *lse);
+sadm_status sadm_attention_backward_bf16(int B, int N, int H, int hd, const float *qkv, const float *out,
+                                         const float *lse, const float *dout, float *dqkv);
 
 /* Patches of p×p from images x (B,C,H,W) into tokens (B, T=(H/p)(W/p), C·p·p), feature
  * order (c, i, j) — the order of a stride-p conv weight flattened. Tokens run row-major
@@ -367,6 +372,10 @@ int sadm_backend_available(const char *name, const char **why);
 sadm_status sadm_backend_select(const char *name, sadm_backend **out, const char **note);
 sadm_backend *sadm_backend_cpu(void);
 const char *sadm_backend_name(const sadm_backend *be);
+/* A precision by name for backend be: "fp32", "bf16", or "auto" = bf16 where the backend
+ * multiplies bf16 natively (on the CPU: the avx512bf16 kernel set is active), else fp32.
+ * *why (may be NULL) gets one line saying what auto chose and why. */
+sadm_status sadm_precision_choose(const char *name, const sadm_backend *be, sadm_precision *out, const char **why);
 /* SADM_OK when the backend trains in this precision; else an error naming the choices. */
 sadm_status sadm_backend_check_precision(const sadm_backend *be, sadm_precision precision);
 /* Copies between host memory and memory of the backend. */
@@ -477,6 +486,12 @@ sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sad
  * them with sadm_dit_params_download or sadm_backend_download. */
 sadm_status sadm_dit_to_backend(sadm_dit *m, sadm_backend *be);
 sadm_backend *sadm_dit_backend(const sadm_dit *m);
+/* The precision of the model's products (default fp32): with bf16 every linear layer and
+ * attention product takes bf16 inputs with fp32 sums (sadm_matmul_bf16); parameters,
+ * activations, statistics and gradients stay fp32. An error when the model's backend
+ * does not run it. A setting of the object, never stored in its files. */
+sadm_status sadm_dit_set_precision(sadm_dit *m, sadm_precision precision);
+sadm_precision sadm_dit_precision(const sadm_dit *m);
 sadm_status sadm_dit_params_download(const sadm_dit *m, float *dst); /* sadm_dit_param_total floats */
 sadm_status sadm_dit_params_upload(sadm_dit *m, const float *src);
 
@@ -532,6 +547,8 @@ sadm_status sadm_encoder_load(const char *path, sadm_encoder **out);
 /* As sadm_dit_to_backend: parameters and gradients move to `be`. */
 sadm_status sadm_encoder_to_backend(sadm_encoder *e, sadm_backend *be);
 sadm_backend *sadm_encoder_backend(const sadm_encoder *e);
+/* As sadm_dit_set_precision. */
+sadm_status sadm_encoder_set_precision(sadm_encoder *e, sadm_precision precision);
 /* z (N, embed_dim), rows of unit length, for x (N, C, H, W). Keeps the activations of
  * this batch for one backward. */
 sadm_status sadm_encoder_forward(sadm_encoder *e, int N, const float *x, float *z);
@@ -662,7 +679,7 @@ typedef struct sadm_train_config {
     uint64_t seed;
     int diffusion_steps;                /* 1000 */
     char schedule[16];                  /* "linear" */
-    sadm_precision precision;           /* fp32 (the only one so far); recorded in checkpoints */
+    sadm_precision precision;           /* fp32 or bf16 (products with bf16 inputs); in checkpoints */
 } sadm_train_config;
 /* DiT's defaults. */
 void sadm_train_config_default(sadm_train_config *cfg);
@@ -690,6 +707,9 @@ long sadm_trainer_steps_done(const sadm_trainer *tr);
  * dropout, timesteps, noise) — e.g. to fine-tune one checkpoint under several seeds.
  * Checkpoints record the new seed. */
 sadm_status sadm_trainer_set_seed(sadm_trainer *tr, uint64_t seed);
+/* Another precision for the rest of the run (a checkpoint of either precision resumes in
+ * either: its state is fp32); recorded in the next checkpoint. Model and SADM encoder. */
+sadm_status sadm_trainer_set_precision(sadm_trainer *tr, sadm_precision precision);
 /* The batch the next step will use (after class dropout): pointers into the trainer, valid
  * until its next call. For replaying a run elsewhere, e.g. in PyTorch. */
 sadm_status sadm_trainer_next_batch(sadm_trainer *tr, const float **x0, const int64_t **t, const int64_t **y,

@@ -156,7 +156,7 @@ sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const
     SADM_REQUIRE_PTR(out);
     *out = NULL;
     sadm_status st = check_fit(model, data, cfg);
-    if (!st) st = sadm_backend_check_precision(sadm_dit_backend(model), cfg->precision);
+    if (!st) st = sadm_dit_set_precision(model, cfg->precision);
     if (st) return st;
     sadm_trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return sadm_error(SADM_ERR_NOMEM, "trainer: out of memory");
@@ -181,6 +181,15 @@ sadm_status sadm_trainer_create(sadm_dit *model, const sadm_dataset *data, const
 long sadm_trainer_steps_done(const sadm_trainer *tr) { return tr ? tr->step : 0; }
 
 static void wait_loader(sadm_trainer *tr);
+
+sadm_status sadm_trainer_set_precision(sadm_trainer *tr, sadm_precision precision) {
+    SADM_REQUIRE_PTR(tr);
+    SADM_TRY(sadm_backend_check_precision(tr->be, precision));
+    SADM_TRY(sadm_dit_set_precision(tr->model, precision));
+    if (tr->enc) SADM_TRY(sadm_encoder_set_precision(tr->enc, precision));
+    tr->cfg.precision = precision;
+    return SADM_OK;
+}
 
 sadm_status sadm_trainer_set_seed(sadm_trainer *tr, uint64_t seed) {
     SADM_REQUIRE_PTR(tr);
@@ -427,8 +436,8 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
     SADM_REQUIRE(tr->cfg.batch_size >= 2,
                  "SADM: a batch of %d sample has no pairs to give a structure (use --batch-size 2 or more)",
                  tr->cfg.batch_size);
-    /* the encoder joins the denoiser's backend */
-    if ((st = sadm_encoder_to_backend(e, tr->be))) return st;
+    /* the encoder joins the denoiser's backend and precision */
+    if ((st = sadm_encoder_to_backend(e, tr->be)) || (st = sadm_encoder_set_precision(e, tr->cfg.precision))) return st;
     size_t P = sadm_encoder_param_total(e);
     sadm_backend *be = tr->be;
     tr->em = be->alloc(be, SADM_DTYPE_F32, P);

@@ -13,6 +13,7 @@
 #define BF16_WORDS 1
 #define BF16_CONVERT bf16_convert_native
 #define BF16_TILE bf16_tile_native
+#define BF16_PAIR_ROWS bf16_pair_rows_native
 
 /* 32 floats become 16 words (k even in the low half) per VCVTNE2PS2BF16; the tail is
  * loaded with zeros */
@@ -26,6 +27,18 @@ static void bf16_convert_native(size_t n, const float *src, size_t kp, uint32_t 
         __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
         size_t words = kp - p < 16 ? kp - p : 16;
         _mm512_mask_storeu_epi32(dst + p, (__mmask16)((1u << words) - 1), w);
+    }
+}
+
+/* 16 columns at a time: each row rounded by VCVTNEPS2BF16, the two widened into words */
+static void bf16_pair_rows_native(size_t n, const float *even, const float *odd, size_t width, uint32_t *dst) {
+    (void)width; /* one word per pair */
+    for (size_t r = 0; r < n; r += 16) {
+        __mmask16 m = n - r >= 16 ? 0xffff : (__mmask16)((1u << (n - r)) - 1);
+        __m256i e = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, even + r));
+        __m256i o = odd ? (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, odd + r)) : _mm256_setzero_si256();
+        __m512i w = _mm512_or_si512(_mm512_cvtepu16_epi32(e), _mm512_slli_epi32(_mm512_cvtepu16_epi32(o), 16));
+        _mm512_mask_storeu_epi32(dst + r, m, w);
     }
 }
 

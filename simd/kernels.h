@@ -66,6 +66,10 @@ typedef struct sadm_kernels {
     int bf16_words;
     /* src[0..n) rounded to bf16 into kp pairs of dst (n <= 2 kp; missing k read as 0) */
     void (*bf16_convert)(size_t n, const float *src, size_t kp, uint32_t *dst);
+    /* one pair per r < n from two rows holding k = 2p (even) and k = 2p+1 (odd; NULL: zeros)
+     * of n columns each: words w of column r go to dst[w * width + r] (the packing of an
+     * operand whose k runs down the rows: no transpose needed) */
+    void (*bf16_pair_rows)(size_t n, const float *even, const float *odd, size_t width, uint32_t *dst);
     /* c[mr x nr] = alpha * a b + beta * c (beta == 0: c not read) over kp pairs; a is a
      * strip [kp][words][SADM_BF16_MR], b a panel [kp][words][SADM_BF16_NR], both
      * zero-padded; mr <= SADM_BF16_MR, nr <= SADM_BF16_NR */

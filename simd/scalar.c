@@ -191,6 +191,13 @@ static void bf16_convert_scalar(size_t n, const float *src, size_t kp, uint32_t 
     }
 }
 
+static void bf16_pair_rows_scalar(size_t n, const float *even, const float *odd, size_t width, uint32_t *dst) {
+    for (size_t r = 0; r < n; r++) {
+        dst[r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd ? odd[r] : 0.0f));
+        dst[width + r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even[r]));
+    }
+}
+
 static float word_as_float(uint32_t w) {
     float f;
     memcpy(&f, &w, sizeof f);
@@ -241,5 +248,6 @@ const sadm_kernels sadm_kernels_scalar = {
     .ema = ema_scalar,
     .bf16_words = 2,
     .bf16_convert = bf16_convert_scalar,
+    .bf16_pair_rows = bf16_pair_rows_scalar,
     .bf16_tile = bf16_tile_scalar,
 };

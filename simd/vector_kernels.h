@@ -348,6 +348,13 @@ static void bf16_convert_v(size_t n, const float *src, size_t kp, uint32_t *dst)
     }
 }
 
+static void bf16_pair_rows_v(size_t n, const float *even, const float *odd, size_t width, uint32_t *dst) {
+    for (size_t r = 0; r < n; r++) {
+        dst[r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd ? odd[r] : 0.0f));
+        dst[width + r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even[r]));
+    }
+}
+
 static void bf16_tile_v(size_t kp, const uint32_t *a, const uint32_t *b, float alpha, float beta, float *c, size_t ldc,
                         int mr, int nr) {
     const int MR = SADM_BF16_MR, NR = SADM_BF16_NR;
@@ -384,6 +391,7 @@ static void bf16_tile_v(size_t kp, const uint32_t *a, const uint32_t *b, float a
 
 #define BF16_WORDS 2
 #define BF16_CONVERT bf16_convert_v
+#define BF16_PAIR_ROWS bf16_pair_rows_v
 #define BF16_TILE bf16_tile_v
 #endif
 
@@ -412,5 +420,6 @@ const sadm_kernels KERNELS_NAME = {
     .ema = ema_v,
     .bf16_words = BF16_WORDS,
     .bf16_convert = BF16_CONVERT,
+    .bf16_pair_rows = BF16_PAIR_ROWS,
     .bf16_tile = BF16_TILE,
 };

@@ -187,7 +187,7 @@ static sadm_status close_memory(sadm_status st) {
 #define LEAVE(call) (open_memory(), close_memory(call))
 
 /* BEGIN GENERATED WRAPPERS (tools/gen_mock_wrappers.py; do not edit by hand) */
-static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "l2_normalize_forward", "l2_normalize_backward", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "conv2d_nhwc_forward", "pool2d_nhwc_forward", "mean_pixels_nhwc", "linear_forward_exact", "copy_channels", "fid_resize", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", "predict_x0", "x0_grad_to_eps", "struct_weights", "struct_loss", NULL};
+static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "l2_normalize_forward", "l2_normalize_backward", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "conv2d_nhwc_forward", "pool2d_nhwc_forward", "mean_pixels_nhwc", "linear_forward_bf16", "linear_backward_bf16", "attention_forward_bf16", "attention_backward_bf16", "linear_forward_exact", "copy_channels", "fid_resize", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", "predict_x0", "x0_grad_to_eps", "struct_weights", "struct_loss", NULL};
 
 static sadm_status mock_matmul(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, const float *B, float beta, float *C, const float *bias) {
     ENTER("matmul");
@@ -435,6 +435,30 @@ static sadm_status mock_mean_pixels_nhwc(int N, int HW, int C, int ld, const flo
     return LEAVE(sadm_cpu_ops.mean_pixels_nhwc(N, HW, C, ld, x, out));
 }
 
+static sadm_status mock_linear_forward_bf16(int M, int K, int N, const float *x, const float *w, const float *b, float *y) {
+    ENTER("linear_forward_bf16");
+    CHECK(M); CHECK(K); CHECK(N); CHECK(x); CHECK(w); CHECK(b); CHECK(y);
+    return LEAVE(sadm_cpu_ops.linear_forward_bf16(M, K, N, x, w, b, y));
+}
+
+static sadm_status mock_linear_backward_bf16(int M, int K, int N, const float *x, const float *w, const float *dy, float *dx, float *dw, float *db) {
+    ENTER("linear_backward_bf16");
+    CHECK(M); CHECK(K); CHECK(N); CHECK(x); CHECK(w); CHECK(dy); CHECK(dx); CHECK(dw); CHECK(db);
+    return LEAVE(sadm_cpu_ops.linear_backward_bf16(M, K, N, x, w, dy, dx, dw, db));
+}
+
+static sadm_status mock_attention_forward_bf16(int B, int N, int H, int head_dim, const float *qkv, float *out, float *lse) {
+    ENTER("attention_forward_bf16");
+    CHECK(B); CHECK(N); CHECK(H); CHECK(head_dim); CHECK(qkv); CHECK(out); CHECK(lse);
+    return LEAVE(sadm_cpu_ops.attention_forward_bf16(B, N, H, head_dim, qkv, out, lse));
+}
+
+static sadm_status mock_attention_backward_bf16(int B, int N, int H, int head_dim, const float *qkv, const float *out, const float *lse, const float *dout, float *dqkv) {
+    ENTER("attention_backward_bf16");
+    CHECK(B); CHECK(N); CHECK(H); CHECK(head_dim); CHECK(qkv); CHECK(out); CHECK(lse); CHECK(dout); CHECK(dqkv);
+    return LEAVE(sadm_cpu_ops.attention_backward_bf16(B, N, H, head_dim, qkv, out, lse, dout, dqkv));
+}
+
 static sadm_status mock_linear_forward_exact(int M, int K, int N, const float *x, const float *w, const float *b, float *y) {
     ENTER("linear_forward_exact");
     CHECK(M); CHECK(K); CHECK(N); CHECK(x); CHECK(w); CHECK(b); CHECK(y);
@@ -615,6 +639,10 @@ static const sadm_ops mock_ops = {
     .conv2d_nhwc_forward = mock_conv2d_nhwc_forward,
     .pool2d_nhwc_forward = mock_pool2d_nhwc_forward,
     .mean_pixels_nhwc = mock_mean_pixels_nhwc,
+    .linear_forward_bf16 = mock_linear_forward_bf16,
+    .linear_backward_bf16 = mock_linear_backward_bf16,
+    .attention_forward_bf16 = mock_attention_forward_bf16,
+    .attention_backward_bf16 = mock_attention_backward_bf16,
     .linear_forward_exact = mock_linear_forward_exact,
     .copy_channels = mock_copy_channels,
     .fid_resize = mock_fid_resize,

@@ -71,6 +71,15 @@ static sadm_status c_linear_forward(const sadm_ops *o, void **p, double *h) {
     SADM_TRY(o->linear_forward(LM, LK, LN, F(0), F(1), F(2), F(3)));
     return o->linear_forward(LM, LK, LN, F(0), F(1), NULL, F(4));
 }
+static sadm_status c_linear_forward_bf16(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->linear_forward_bf16(LM, LK, LN, F(0), F(1), F(2), F(3)));
+    return o->linear_forward_bf16(LM, LK, LN, F(0), F(1), NULL, F(4));
+}
+static sadm_status c_linear_backward_bf16(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->linear_backward_bf16(LM, LK, LN, F(0), F(1), F(2), F(3), F(4), F(5));
+}
 static sadm_status c_linear_backward(const sadm_ops *o, void **p, double *h) {
     (void)h;
     return o->linear_backward(LM, LK, LN, F(0), F(1), F(2), F(3), F(4), F(5));
@@ -155,6 +164,16 @@ static sadm_status c_attention_backward(const sadm_ops *o, void **p, double *h) 
     (void)h;
     SADM_TRY(o->attention_forward(AB, AN, AH, AD, F(0), F(1), F(2)));
     return o->attention_backward(AB, AN, AH, AD, F(0), F(1), F(2), F(3), F(4));
+}
+static sadm_status c_attention_forward_bf16(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->attention_forward_bf16(AB, AN, AH, AD, F(0), F(1), F(2)));
+    return o->attention_forward_bf16(AB, AN, AH, AD, F(0), F(3), NULL);
+}
+static sadm_status c_attention_backward_bf16(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->attention_forward_bf16(AB, AN, AH, AD, F(0), F(1), F(2)));
+    return o->attention_backward_bf16(AB, AN, AH, AD, F(0), F(1), F(2), F(3), F(4));
 }
 enum { PB = 2, PC = 3, PH = 12, PW = 8, PP = 4 };
 static sadm_status c_patchify(const sadm_ops *o, void **p, double *h) {
@@ -353,11 +372,18 @@ static sadm_status c_fid_resize(const sadm_ops *o, void **p, double *h) {
 #define ROUNDING 1e-12 /* one or two roundings apart (a fused multiply-add or not) */
 #define SUMS 1e-11
 #define TRANSC 1e-10
+/* bf16 products equal the specification bitwise (tests/test_bf16.c); around them, an
+ * fp32 kernel's last-bit difference (exp, a column sum) can move a value across a bf16
+ * rounding boundary: one such element changes by 2^-8 of itself */
+#define BF16_FLIPS 1e-7
 static const op_case CASES[] = {
     {"matmul", SUMS, c_matmul, 7, {U(MM_M * MM_K), U(MM_K * MM_N), U(MM_N), U(MM_M * MM_N), U(MM_M * MM_N), U(MM_M * MM_N), U(MM_M * MM_N)}, 0},
     {"matmul_batched", SUMS, c_matmul_batched, 3, {U(3 * 7 * 13), U(3 * 11 * 13), Z(3 * 7 * 11)}, 0},
     {"linear_forward", SUMS, c_linear_forward, 5, {U(LM * LK), U(LN * LK), U(LN), Z(LM * LN), Z(LM * LN)}, 0},
     {"linear_backward", SUMS, c_linear_backward, 6, {U(LM * LK), U(LN * LK), U(LM * LN), U(LM * LK), U(LN * LK), U(LN)}, 0},
+    {"linear_forward_bf16", SUMS, c_linear_forward_bf16, 5, {U(LM * LK), U(LN * LK), U(LN), Z(LM * LN), Z(LM * LN)}, 0},
+    {"linear_backward_bf16", SUMS, c_linear_backward_bf16, 6,
+     {U(LM * LK), U(LN * LK), U(LM * LN), U(LM * LK), U(LN * LK), U(LN)}, 0},
     {"layernorm_forward", SUMS, c_layernorm_forward, 7, {U(LNR * LNC), U(LNC), U(LNC), Z(LNR * LNC), Z(LNR), Z(LNR), Z(LNR * LNC)}, 0},
     {"layernorm_backward", SUMS, c_layernorm_backward, 11,
      {U(LNR * LNC), U(LNC), U(LNC), Z(LNR * LNC), Z(LNR), Z(LNR), U(LNR * LNC), U(LNR * LNC), U(LNC), U(LNC), Z(LNR * LNC)}, 0},
@@ -383,6 +409,10 @@ static const op_case CASES[] = {
     {"attention_forward", TRANSC, c_attention_forward, 4,
      {U(AB * AN * 3 * AH * AD), Z(AB * AN * AH * AD), Z(AB * AH * AN), Z(AB * AN * AH * AD)}, 0},
     {"attention_backward", TRANSC, c_attention_backward, 5,
+     {U(AB * AN * 3 * AH * AD), Z(AB * AN * AH * AD), Z(AB * AH * AN), U(AB * AN * AH * AD), U(AB * AN * 3 * AH * AD)}, 0},
+    {"attention_forward_bf16", BF16_FLIPS, c_attention_forward_bf16, 4,
+     {U(AB * AN * 3 * AH * AD), Z(AB * AN * AH * AD), Z(AB * AH * AN), Z(AB * AN * AH * AD)}, 0},
+    {"attention_backward_bf16", BF16_FLIPS, c_attention_backward_bf16, 5,
      {U(AB * AN * 3 * AH * AD), Z(AB * AN * AH * AD), Z(AB * AH * AN), U(AB * AN * AH * AD), U(AB * AN * 3 * AH * AD)}, 0},
     {"patchify", EXACT, c_patchify, 2, {U(PB * PC * PH * PW), Z(PB * PC * PH * PW)}, 0},
     {"patchify_backward", EXACT, c_patchify_backward, 2, {U(PB * PC * PH * PW), U(PB * PC * PH * PW)}, 0},

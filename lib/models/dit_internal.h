@@ -52,6 +52,7 @@ typedef struct dit_acts {
 struct sadm_dit {
     sadm_dit_config cfg;
     sadm_backend *be; /* where data, grad and the activations live */
+    sadm_precision precision; /* bf16: the products take bf16 inputs (sadm_dit_set_precision) */
     int T, grid, D, heads, head_dim, mlp_dim, F_in, F_out, C_out, label_rows;
     sadm_param_table tab;
     float *data;

@@ -31,6 +31,7 @@ typedef struct enc_acts {
 struct sadm_encoder {
     sadm_encoder_config cfg;
     sadm_backend *be; /* where data, grad and the activations live */
+    sadm_precision precision; /* bf16: the products take bf16 inputs */
     int grid, T, D, heads, head_dim, mlp_dim, F_in, E;
     sadm_param_table tab;
     float *data, *grad;
