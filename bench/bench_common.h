@@ -22,6 +22,10 @@ void bench_print_machine(void);
  * times libsadm fp32 and bf16 and PyTorch fp32 and bf16 autocast. */
 int bench_bf16_sides(const char *precision_arg, int *bf16);
 
+/* GFLOP/s of 512-bit fp32 FMAs (bf16 = 0) or VDPBF16PS (bf16 = 1) on all threads at once
+ * (bench/bench_peak.c); 0 where the CPU lacks the instruction */
+double bench_peak_gflops(int bf16);
+
 double bench_now(void);               /* seconds, monotonic */
 double bench_median(double *v, int n); /* sorts v */
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "cli.h"
 #include "sadm.h"
 
@@ -94,6 +95,11 @@ static void run_gemm(void *c) {
     sadm_matmul(SADM_NO_TRANS, SADM_TRANS, g->M, g->N, g->K, 1.0f, g->A, g->B, 0.0f, g->C, NULL);
 }
 
+static void run_gemm_bf16(void *c) {
+    gemm_ctx *g = c;
+    sadm_matmul_bf16(SADM_NO_TRANS, SADM_TRANS, g->M, g->N, g->K, 1.0f, g->A, g->B, 0.0f, g->C);
+}
+
 typedef struct {
     int B, N, H, hd;
     float *qkv, *out, *lse, *dout, *dqkv;
@@ -118,8 +124,8 @@ static float *bench_buffer(size_t n, uint64_t seed) {
     return p;
 }
 
-static double gemm_rate(gemm_ctx *g) {
-    double t = best_time(run_gemm, g);
+static double gemm_rate(gemm_ctx *g, bench_fn f) {
+    double t = best_time(f, g);
     return 2.0 * g->M * g->N * g->K / t * 1e-9;
 }
 
@@ -188,8 +194,15 @@ int sadm_cmd_bench_ops(int argc, char **argv) {
 
     /* --------------------------------------------------------- sgemm */
     static const int shapes[][3] = {{4096, 384, 1152}, {4096, 384, 384}, {4096, 384, 1536}, {4096, 1536, 384}};
-    printf("\nsgemm C[M,N] = A[M,K] B[N,K]^T (DiT-S linear layers, batch 16 x 256 tokens)\n");
-    printf("%6s %6s %6s %14s %14s\n", "M", "K", "N", "1 thread", "threads");
+    double peak32 = bench_peak_gflops(0), peak16 = bench_peak_gflops(1);
+    printf("\nmultiply-add limits, %d threads (512-bit VFMADD231PS / VDPBF16PS chains): fp32 %.1f GFLOP/s, bf16 ",
+           nthreads, peak32);
+    if (peak16 > 0) printf("%.1f GFLOP/s\n", peak16);
+    else printf("n/a (no AVX512-BF16)\n");
+    printf("\nC[M,N] = A[M,K] B[N,K]^T (DiT-S linear layers, batch 16 x 256 tokens): OpenBLAS sgemm and libsadm's\n"
+           "bf16 GEMM (%s)\n", sadm_bf16_path());
+    printf("%6s %6s %6s %14s %14s %14s %14s %10s\n", "M", "K", "N", "sgemm 1 thr", "sgemm", "bf16 1 thr", "bf16",
+           "bf16/sgemm");
     double gemm_sum = 0;
     int gemm_count = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -197,11 +210,13 @@ int sadm_cmd_bench_ops(int argc, char **argv) {
         g.A = bench_buffer((size_t)g.M * g.K, 20), g.B = bench_buffer((size_t)g.N * g.K, 21);
         g.C = bench_buffer((size_t)g.M * g.N, 22);
         sadm_set_num_threads(1);
-        double r1 = gemm_rate(&g);
+        double r1 = gemm_rate(&g, run_gemm), h1 = gemm_rate(&g, run_gemm_bf16);
         sadm_set_num_threads(nthreads);
-        double rn = gemm_rate(&g);
+        double rn = gemm_rate(&g, run_gemm), hn = gemm_rate(&g, run_gemm_bf16);
         gemm_sum += rn, gemm_count++;
-        printf("%6d %6d %6d %8.1f GFLOP/s %8.1f GFLOP/s\n", g.M, g.K, g.N, r1, rn);
+        printf("%6d %6d %6d %8.1f GF/s %8.1f GF/s %8.1f GF/s %8.1f GF/s %9.2fx", g.M, g.K, g.N, r1, rn, h1, hn, hn / rn);
+        if (peak16 > 0) printf("  (%.0f%% of the bf16 limit)", 100 * hn / peak16);
+        printf("\n");
         sadm_free(g.A), sadm_free(g.B), sadm_free(g.C);
     }
     double gemm_mean = gemm_sum / gemm_count;
