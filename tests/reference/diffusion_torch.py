@@ -2,7 +2,7 @@
 diffusion/gaussian_diffusion.py and diffusion_utils.py, loss type MSE, learned-range
 variance, epsilon prediction), used by tests/test_dit.c.
 
-usage: diffusion_torch.py loss MODEL.safetensors BATCH.safetensors OUT.safetensors [steps] [schedule]
+usage: diffusion_torch.py loss MODEL.safetensors BATCH.safetensors OUT.safetensors [steps] [schedule] [fp32|bf16]
   BATCH: x0 (N,C,H,W), t (N) int64, y (N) int64, noise (N,C,H,W)
   OUT:   xt, loss, mse, vb (N each), grad.<name> for every trainable parameter (gradient of
          the batch-mean loss), and the schedule arrays sched.<name> (float64)
@@ -124,14 +124,19 @@ def main():
         raise SystemExit(__doc__)
     steps = int(sys.argv[5]) if len(sys.argv) > 5 else 1000
     schedule = sys.argv[6] if len(sys.argv) > 6 else "linear"
+    # bf16: the forward and the loss under CPU autocast, as a PyTorch user writes mixed
+    # precision (parameters, their gradients and the optimiser stay fp32)
+    bf16 = len(sys.argv) > 7 and sys.argv[7] == "bf16"
     model, meta = dit_torch.model_from_file(sys.argv[2])
     learn_sigma = meta["learn_sigma"] in ("True", "true", "1")
     b, _ = st.load(sys.argv[3])
     d = Diffusion(betas_for(schedule, steps))
-    terms = d.training_losses(model, th.from_numpy(b["x0"]), th.from_numpy(b["t"]), th.from_numpy(b["y"]),
-                              th.from_numpy(b["noise"]), learn_sigma)
-    terms["loss"].mean().backward()
-    out = {k: v.detach().numpy() for k, v in terms.items()}
+    with th.autocast("cpu", dtype=th.bfloat16, enabled=bf16):
+        terms = d.training_losses(model, th.from_numpy(b["x0"]), th.from_numpy(b["t"]), th.from_numpy(b["y"]),
+                                  th.from_numpy(b["noise"]), learn_sigma)
+        loss = terms["loss"].float().mean()
+    loss.backward()
+    out = {k: v.detach().float().numpy() for k, v in terms.items()}
     for name, p in model.named_parameters():
         if p.requires_grad:
             out["grad." + name] = p.grad.numpy()
