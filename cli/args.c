@@ -95,6 +95,14 @@ int cli_precision(const cli_opt *o, size_t n, sadm_precision *out, int *given) {
     return 1;
 }
 
+int cli_model_precision(const cli_opt *o, size_t n, const char *cmd, sadm_dit *m) {
+    sadm_precision p = SADM_PRECISION_FP32;
+    int given = 0, rc = cli_precision(o, n, &p, &given);
+    if (rc == 2) return 2;
+    if (given && sadm_dit_set_precision(m, p)) return cli_fail(cmd);
+    return 0;
+}
+
 int cli_require_cpu(const char *cmd, const char *what) {
     if (cli_backend() == sadm_backend_cpu()) return 0;
     fprintf(stderr, "sadm %s: %s runs on the cpu backend only so far, not on %s (use --device cpu)\n", cmd, what,

@@ -80,6 +80,10 @@ sadm_backend *cli_backend(void);
  * (printed). */
 typedef enum sadm_precision sadm_precision;
 int cli_precision(const cli_opt *o, size_t n, sadm_precision *out, int *given);
+/* --precision applied to a model on the chosen backend: 0, or 2 on a bad value, or the
+ * library's error printed under `cmd` and 1 */
+typedef struct sadm_dit sadm_dit;
+int cli_model_precision(const cli_opt *o, size_t n, const char *cmd, sadm_dit *m);
 #define CLI_PRECISION_OPT                                                                                      \
     {"precision", "fp32 (the correctness mode), bf16 (products with bf16 inputs and fp32 sums: the speed mode) or auto (bf16 where the CPU multiplies bf16 natively)", NULL, 0}
 /* 0 when the chosen backend is the CPU; else prints that `what` runs only there and returns 1. */

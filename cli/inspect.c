@@ -22,7 +22,7 @@ int cli_fail(const char *cmd) {
     {"input-size", "with --arch: the model's input size (instead of --image-size)", NULL, 0},                  \
     {"in-channels", "with --arch and --input-size: input channels", "4", 0},                                   \
     {"num-classes", "with --arch: classes", "1000", 0}, {"threads", "threads (default: all cores)", NULL, 0}, \
-        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0}
+        {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0}, CLI_PRECISION_OPT
 
 
 static int load_model(const char *cmd, const cli_opt *o, size_t n, sadm_dit **m) {
@@ -46,10 +46,11 @@ static int load_model(const char *cmd, const cli_opt *o, size_t n, sadm_dit **m)
         fallback = &cfg;
     }
     if (sadm_dit_load(path, fallback, m)) return cli_fail(cmd);
-    if (sadm_dit_to_backend(*m, cli_backend())) {
+    int prc = 0;
+    if (sadm_dit_to_backend(*m, cli_backend()) || (prc = cli_model_precision(o, n, cmd, *m))) {
         sadm_dit_free(*m);
         *m = NULL;
-        return cli_fail(cmd);
+        return prc ? prc : cli_fail(cmd);
     }
     return 0;
 }

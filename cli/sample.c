@@ -56,6 +56,7 @@ int sadm_cmd_sample(int argc, char **argv) {
         {"batch-size", "samples per model batch", "32", 0},
         {"threads", "threads (default: all cores)", NULL, 0},
         {"device", "auto, cpu or cuda (default: $SADM_DEVICE, else auto)", NULL, 0},
+        CLI_PRECISION_OPT,
         {"grid", "PNG grid to write (images only)", "samples.png", 0},
         {"out-tensor", "safetensors file with samples (N,C,H,W) and labels", NULL, 0},
         {"noise-file", "safetensors with x_T (N,C,H,W) and z (S,N,C,H,W): the noise to use", NULL, 0},
@@ -82,9 +83,10 @@ int sadm_cmd_sample(int argc, char **argv) {
     }
     sadm_dit *m;
     if (sadm_dit_load_any(mpath, cli_get(o, n, "raw-weights") == NULL, &m)) return cli_fail("sample");
-    if (sadm_dit_to_backend(m, cli_backend())) {
+    int prc = 0;
+    if (sadm_dit_to_backend(m, cli_backend()) || (prc = cli_model_precision(o, n, "sample", m))) {
         sadm_dit_free(m);
-        return cli_fail("sample");
+        return prc ? prc : cli_fail("sample");
     }
     const sadm_dit_config *mc = sadm_dit_get_config(m);
     int C = mc->in_channels, H = mc->input_size;

@@ -71,6 +71,21 @@ START_TEST(test_forward_and_loss_commands) {
     TU_OK(sadm_st_read_f32(f, "out", 4, so, got));
     tu_assert_same("sadm forward", got, ref, no);
     sadm_st_close(f);
+    /* --precision bf16: the library's bf16 forward, bitwise */
+    snprintf(args, sizeof args, "forward --model '%s' --batch '%s' --out '%s' --precision bf16", model, batch, out);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm forward --precision bf16 failed: %s", log);
+    TU_OK(sadm_dit_set_precision(m, SADM_PRECISION_BF16));
+    TU_OK(sadm_dit_forward(m, N, x, tf, y, ref));
+    TU_OK(sadm_dit_set_precision(m, SADM_PRECISION_FP32));
+    TU_OK(sadm_st_open(out, &f));
+    TU_OK(sadm_st_read_f32(f, "out", 4, so, got));
+    tu_assert_same("sadm forward --precision bf16", got, ref, no);
+    sadm_st_close(f);
+    snprintf(args, sizeof args, "forward --model '%s' --batch '%s' --out '%s' --precision fp16", model, batch, out);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "unknown precision 'fp16' (choices: fp32, bf16, auto)"), "%s", log);
+    snprintf(args, sizeof args, "forward --model '%s' --batch '%s' --out '%s' --precision auto", model, batch, out);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0 && strstr(log, "precision auto: "), "%s", log);
 
     snprintf(args, sizeof args, "loss --model '%s' --batch '%s' --out '%s'", model, batch, out);
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm loss failed: %s", log);

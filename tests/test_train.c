@@ -68,6 +68,71 @@ START_TEST(test_resume_equals_uninterrupted) {
 }
 END_TEST
 
+/* --precision bf16: resumes bitwise at other thread counts, the checkpoint records it, it
+ * really trains differently from fp32, and a checkpoint of either precision continues in
+ * the other exactly as the same trainer switched in memory would. */
+static sadm_trainer *bf16_trainer(const sadm_dataset *d, uint64_t seed) {
+    sadm_trainer *tr = new_trainer(d, seed);
+    TU_OK(sadm_trainer_set_precision(tr, SADM_PRECISION_BF16));
+    return tr;
+}
+
+START_TEST(test_bf16_resume_and_interchange) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    char ckpt[300];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", ref_tmpdir());
+    sadm_set_num_threads(2);
+    sadm_trainer *a = bf16_trainer(d, 7), *f = new_trainer(d, 7);
+    run(a, 6, NULL);
+    run(f, 6, NULL);
+    size_t P = sadm_dit_param_total(sadm_trainer_model(a));
+    ck_assert_msg(memcmp(sadm_dit_param_data(sadm_trainer_model(a)), sadm_dit_param_data(sadm_trainer_model(f)),
+                         P * sizeof(float)) != 0,
+                  "bf16 and fp32 runs ended with the same weights: the bf16 products did not run");
+    /* 3 steps on 1 thread, saved, loaded, 3 more on 2: bitwise the uninterrupted run */
+    sadm_set_num_threads(1);
+    sadm_trainer *b = bf16_trainer(d, 7);
+    run(b, 3, NULL);
+    TU_OK(sadm_trainer_save(b, ckpt));
+    sadm_trainer_free(b);
+    TU_OK(sadm_trainer_load(ckpt, d, &b));
+    ck_assert_int_eq(sadm_trainer_config(b)->precision, SADM_PRECISION_BF16);
+    ck_assert_int_eq(sadm_dit_precision(sadm_trainer_model(b)), SADM_PRECISION_BF16);
+    sadm_set_num_threads(2);
+    run(b, 3, NULL);
+    tu_assert_same("bf16 weights after 6 steps, resumed", sadm_dit_param_data(sadm_trainer_model(b)),
+                   sadm_dit_param_data(sadm_trainer_model(a)), P);
+    tu_assert_same("bf16 EMA after 6 steps, resumed", sadm_trainer_ema(b), sadm_trainer_ema(a), P);
+    sadm_trainer_free(b);
+    /* interchange: 3 steps in one precision, then 3 in the other, in memory and through the
+     * checkpoint */
+    for (int first = 0; first < 2; first++) {
+        sadm_precision p1 = first ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32;
+        sadm_precision p2 = first ? SADM_PRECISION_FP32 : SADM_PRECISION_BF16;
+        sadm_trainer *mem = new_trainer(d, 9), *file;
+        TU_OK(sadm_trainer_set_precision(mem, p1));
+        run(mem, 3, NULL);
+        TU_OK(sadm_trainer_save(mem, ckpt));
+        TU_OK(sadm_trainer_set_precision(mem, p2));
+        run(mem, 3, NULL);
+        TU_OK(sadm_trainer_load(ckpt, d, &file));
+        ck_assert_int_eq(sadm_trainer_config(file)->precision, p1);
+        TU_OK(sadm_trainer_set_precision(file, p2));
+        run(file, 3, NULL);
+        tu_assert_same(first ? "bf16 checkpoint continued in fp32" : "fp32 checkpoint continued in bf16",
+                       sadm_dit_param_data(sadm_trainer_model(file)), sadm_dit_param_data(sadm_trainer_model(mem)), P);
+        sadm_trainer_free(mem);
+        sadm_trainer_free(file);
+    }
+    sadm_trainer_free(a);
+    sadm_trainer_free(f);
+    sadm_dataset_free(d);
+    sadm_set_num_threads(0);
+    ref_cleanup();
+}
+END_TEST
+
 START_TEST(test_bad_checkpoints_and_nan) {
     sadm_dataset *d;
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
@@ -345,6 +410,7 @@ int main(void) {
     TCase *tc = tcase_create("train");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_resume_equals_uninterrupted);
+    tcase_add_test(tc, test_bf16_resume_and_interchange);
     tcase_add_test(tc, test_set_seed);
     tcase_add_test(tc, test_run_loop);
     tcase_add_test(tc, test_bad_checkpoints_and_nan);
