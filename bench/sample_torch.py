@@ -1,7 +1,8 @@
 """PyTorch side of `sadm bench sample`: DDIM sampling with classifier-free guidance of the
 same DiT (tests/reference copies of DiT's code), timed. Prints one JSON line.
 
-usage: sample_torch.py INPUT CHANNELS CLASSES PATCH DEPTH HIDDEN HEADS BATCH STEPS CFG THREADS
+usage: sample_torch.py INPUT CHANNELS CLASSES PATCH DEPTH HIDDEN HEADS BATCH STEPS CFG THREADS [fp32|bf16]
+bf16: the model under torch.autocast("cpu", dtype=torch.bfloat16); the DDIM update in fp32.
 """
 import json
 import os
@@ -21,6 +22,7 @@ import dit_torch  # noqa: E402
 def main():
     (inp, ch, classes, patch, depth, hidden, heads, batch, steps, threads) = map(int, sys.argv[1:10] + sys.argv[11:12])
     cfg = float(sys.argv[10])
+    bf16 = len(sys.argv) > 12 and sys.argv[12] == "bf16"
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = dit_torch.DiT(inp, patch, ch, hidden, depth, heads, 4.0, 0.1, classes, True).eval()
@@ -41,7 +43,9 @@ def main():
     with torch.no_grad():
         for i in reversed(range(len(keep))):
             t = torch.full((2 * batch,), i)
-            out = model(torch.cat([x, x]), tmap[t], y2)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(torch.cat([x, x]), tmap[t], y2)
+            out = out.float()
             eps = out[:, :ch]
             cond, uncond = eps[:batch], eps[batch:]
             eps = uncond + cfg * (cond - uncond)
@@ -52,7 +56,8 @@ def main():
             x = px0 * torch.sqrt(abp) + torch.sqrt(1 - abp) * e2
     total = time.perf_counter() - start
     print(json.dumps({"seconds": total, "images_per_s": batch / total,
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                      "torch": torch.__version__, "precision": "bf16 autocast" if bf16 else "fp32"}))
 
 
 if __name__ == "__main__":
