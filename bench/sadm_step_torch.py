@@ -4,8 +4,10 @@ denoiser's step on mean(loss) + lambda L_struct through the updated encoder), th
 and distance of tests/reference/sadm_torch.py. Random data; prints one JSON line.
 
 usage: sadm_step_torch.py INPUT CHANNELS CLASSES PATCH DEPTH HIDDEN HEADS BATCH STEPS THREADS
-                          ENC_PATCH ENC_DEPTH ENC_HIDDEN ENC_HEADS ENC_EMBED
+                          ENC_PATCH ENC_DEPTH ENC_HIDDEN ENC_HEADS ENC_EMBED [fp32|bf16]
+bf16: every forward under torch.autocast("cpu", dtype=torch.bfloat16).
 """
+import contextlib
 import json
 import os
 import sys
@@ -24,6 +26,10 @@ import sadm_torch  # noqa: E402
 def main():
     a = list(map(int, sys.argv[1:16]))
     (inp, ch, classes, patch, depth, hidden, heads, batch, steps, threads, ep, ed, eh, ehd, ee) = a
+    bf16 = len(sys.argv) > 16 and sys.argv[16] == "bf16"
+
+    def amp():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = dit_torch.DiT(inp, patch, ch, hidden, depth, heads, 4.0, 0.1, classes, True)
@@ -43,23 +49,27 @@ def main():
             noise = torch.randn_like(x0)
             start = time.perf_counter()
             xt = d.q_sample(x0, t, noise)
-            out = model(xt, t, y)
+            with amp():
+                out = model(xt, t, y).float()
             loss = d.training_losses(lambda *args: out, x0, t, y, noise, True)["loss"].mean()
             if mode == "sadm":
                 xhat = d.ext(d.sqrt_recip_alphas_cumprod, t, xt.shape) * xt - \
                     d.ext(d.sqrt_recipm1_alphas_cumprod, t, xt.shape) * out[:, :ch]
                 for p in dparams:
                     p.requires_grad_(True)
-                z = enc(torch.cat([x0, xhat.detach()]))
+                with amp():
+                    z = enc(torch.cat([x0, xhat.detach()])).float()
                 dloss = -sadm_torch.struct_distance(z[:batch], z[batch:], w, "cosine-mse", 0.1)
                 dopt.zero_grad()
                 dloss.backward()
                 dopt.step()
                 for p in dparams:
                     p.requires_grad_(False)
-                with torch.no_grad():
-                    zr = enc(x0)
-                loss = loss + 0.001 * sadm_torch.struct_distance(zr, enc(xhat), w, "cosine-mse", 0.1)
+                with torch.no_grad(), amp():
+                    zr = enc(x0).float()
+                with amp():
+                    zf = enc(xhat).float()
+                loss = loss + 0.001 * sadm_torch.struct_distance(zr, zf, w, "cosine-mse", 0.1)
             opt.zero_grad()
             loss.backward()
             opt.step()
