@@ -143,9 +143,13 @@ static int mock_dtype(const sadm_backend *be, sadm_dtype dtype) {
     return dtype == SADM_DTYPE_F32 || dtype == SADM_DTYPE_I64 || dtype == SADM_DTYPE_BF16 || dtype == SADM_DTYPE_U8;
 }
 
+static int bf16_allowed = 1;
+
+void mock_backend_allow_bf16(int allow) { bf16_allowed = allow; }
+
 static int mock_precision(const sadm_backend *be, sadm_precision p) {
     (void)be;
-    return p == SADM_PRECISION_FP32;
+    return p == SADM_PRECISION_FP32 || (p == SADM_PRECISION_BF16 && bf16_allowed);
 }
 
 /* ------------------------------------------------------------------ the table */

@@ -12,6 +12,9 @@
 #include "../lib/sadm.h"
 
 sadm_backend *mock_backend(void);
+/* Whether the mock runs precision bf16 (default 1): 0 gives a backend without it, for the
+ * errors of asking one for bf16. */
+void mock_backend_allow_bf16(int allow);
 /* Table calls and host <-> backend copies so far. */
 size_t mock_backend_calls(void);
 size_t mock_backend_copies(void);

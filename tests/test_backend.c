@@ -56,23 +56,36 @@ START_TEST(test_precision) {
     ck_assert_int_eq(sadm_precision_parse("fp8", &p), SADM_ERR_ARG);
     ck_assert_msg(contains(sadm_last_error(), "'fp8'") && contains(sadm_last_error(), "fp32, bf16"), "%s", sadm_last_error());
     TU_OK(sadm_backend_check_precision(sadm_backend_cpu(), SADM_PRECISION_FP32));
-    ck_assert_int_eq(sadm_backend_check_precision(sadm_backend_cpu(), SADM_PRECISION_BF16), SADM_ERR_UNSUPPORTED);
-    ck_assert_msg(contains(sadm_last_error(), "precision bf16 is not available on backend cpu (it runs: fp32)"), "%s",
+    TU_OK(sadm_backend_check_precision(sadm_backend_cpu(), SADM_PRECISION_BF16));
+    /* a backend without bf16 (the mock, told so) */
+    mock_backend_allow_bf16(0);
+    ck_assert_int_eq(sadm_backend_check_precision(mock_backend(), SADM_PRECISION_BF16), SADM_ERR_UNSUPPORTED);
+    ck_assert_msg(contains(sadm_last_error(), "precision bf16 is not available on backend mock (it runs: fp32)"), "%s",
+                  sadm_last_error());
+    /* auto: bf16 only where the CPU multiplies bf16 natively; never on a backend without it */
+    const char *why;
+    TU_OK(sadm_precision_choose("auto", sadm_backend_cpu(), &p, &why));
+    ck_assert_int_eq(p, sadm_bf16_native() ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32);
+    ck_assert_msg(contains(why, "precision auto: "), "%s", why);
+    TU_OK(sadm_precision_choose("auto", mock_backend(), &p, NULL));
+    ck_assert_int_eq(p, SADM_PRECISION_FP32);
+    ck_assert_int_eq(sadm_precision_choose("half", sadm_backend_cpu(), &p, NULL), SADM_ERR_ARG);
+    ck_assert_msg(contains(sadm_last_error(), "unknown precision 'half' (choices: fp32, bf16, auto)"), "%s",
                   sadm_last_error());
 
-    /* a trainer asked for bf16, and a checkpoint that says bf16 */
+    /* a bf16 trainer cannot move there, and stays whole where it was */
     sadm_dataset *d;
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
     sadm_trainer *tr = tu_small_trainer(d, 3);
-    sadm_train_config c = *sadm_trainer_config(tr);
-    c.precision = SADM_PRECISION_BF16;
-    static const sadm_dit_config small = {32, 8, 1, 16, 1, 2, 2.0f, 0.1f, 10, 1};
-    sadm_dit *m;
-    TU_OK(sadm_dit_create(&small, 3, &m));
+    TU_OK(sadm_trainer_set_precision(tr, SADM_PRECISION_BF16));
+    ck_assert_int_eq(sadm_trainer_to_backend(tr, mock_backend()), SADM_ERR_UNSUPPORTED);
+    ck_assert_msg(contains(sadm_last_error(), "precision bf16 is not available on backend mock"), "%s", sadm_last_error());
+    ck_assert_str_eq(sadm_backend_name(sadm_dit_backend(sadm_trainer_model(tr))), "cpu");
+    tu_train_steps(tr, 1, NULL);
+    TU_OK(sadm_trainer_set_precision(tr, SADM_PRECISION_FP32));
+    mock_backend_allow_bf16(1);
+    /* a checkpoint that says bf16 resumes in bf16; one that says fp64 is an error */
     sadm_trainer *bad = NULL;
-    ck_assert_int_eq(sadm_trainer_create(m, d, &c, &bad), SADM_ERR_UNSUPPORTED);
-    ck_assert_msg(contains(sadm_last_error(), "precision bf16"), "%s", sadm_last_error());
-    sadm_dit_free(m);
     char path[] = "/tmp/sadm_test_backend_XXXXXX", bf16[64];
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -80,8 +93,9 @@ START_TEST(test_precision) {
     TU_OK(sadm_trainer_save(tr, path));
     snprintf(bf16, sizeof bf16, "%s.bf16", path);
     tu_patch_header(path, bf16, "\"train.precision\":\"fp32\"", "\"train.precision\":\"bf16\"");
-    ck_assert_int_eq(sadm_trainer_load(bf16, d, &bad), SADM_ERR_UNSUPPORTED);
-    ck_assert_msg(contains(sadm_last_error(), "precision bf16 is not available on backend cpu"), "%s", sadm_last_error());
+    TU_OK(sadm_trainer_load(bf16, d, &bad));
+    ck_assert_int_eq(sadm_trainer_config(bad)->precision, SADM_PRECISION_BF16);
+    sadm_trainer_free(bad);
     tu_patch_header(path, bf16, "\"train.precision\":\"fp32\"", "\"train.precision\":\"fp64\"");
     ck_assert_int_eq(sadm_trainer_load(bf16, d, &bad), SADM_ERR_FORMAT);
     ck_assert_msg(contains(sadm_last_error(), "'train.precision' is 'fp64'"), "%s", sadm_last_error());
@@ -110,6 +124,8 @@ START_TEST(test_no_allocation_in_loop) {
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
     sadm_trainer *tr = tu_small_trainer(d, 5);
     assert_loop_allocates_nothing(tr, "DiT training");
+    TU_OK(sadm_trainer_set_precision(tr, SADM_PRECISION_BF16));
+    assert_loop_allocates_nothing(tr, "DiT training in bf16");
     /* the count is live: creating a model allocates */
     uint64_t before = sadm_allocation_count();
     static const sadm_dit_config small = {32, 8, 1, 16, 1, 2, 2.0f, 0.1f, 10, 1};
@@ -159,10 +175,12 @@ static void assert_same_files(const char *a, const char *b) {
     fclose(fa), fclose(fb);
 }
 
-START_TEST(test_mock_training) {
+static void mock_training(sadm_precision prec) {
     sadm_dataset *d;
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
     sadm_trainer *cpu = tu_small_trainer(d, 7), *mock = tu_small_trainer(d, 7);
+    TU_OK(sadm_trainer_set_precision(cpu, prec));
+    TU_OK(sadm_trainer_set_precision(mock, prec));
     size_t calls0 = mock_backend_calls();
     TU_OK(sadm_trainer_to_backend(mock, mock_backend()));
     ck_assert_str_eq(sadm_backend_name(sadm_dit_backend(sadm_trainer_model(mock))), "mock");
@@ -208,6 +226,11 @@ START_TEST(test_mock_training) {
     sadm_trainer_free(cpu);
     ck_assert_uint_eq(mock_backend_live(), 0); /* everything it allocated was given back */
     sadm_dataset_free(d);
+}
+
+START_TEST(test_mock_training) {
+    mock_training(SADM_PRECISION_FP32);
+    mock_training(SADM_PRECISION_BF16);
 }
 END_TEST
 

@@ -418,7 +418,8 @@ START_TEST(test_lambda_zero_is_plain_training) {
 }
 END_TEST
 
-START_TEST(test_sadm_resume_equals_uninterrupted) {
+/* in fp32, and in bf16 (denoiser and encoder both: the encoder ends elsewhere than fp32's) */
+static void resume_case(sadm_precision prec) {
     sadm_dataset *d;
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
     sadm_sadm_config sc;
@@ -427,10 +428,20 @@ START_TEST(test_sadm_resume_equals_uninterrupted) {
     sc.disc_lr = 3e-4f;
     sadm_set_num_threads(2);
     sadm_trainer *a = new_trainer(d, 11, &sc);
+    TU_OK(sadm_trainer_set_precision(a, prec));
     sadm_step_stats sa, sb;
     run(a, 5, &sa);
+    if (prec == SADM_PRECISION_BF16) {
+        sadm_trainer *f = new_trainer(d, 11, &sc);
+        run(f, 5, NULL);
+        ck_assert_msg(memcmp(sadm_encoder_param_data(sadm_trainer_encoder(a)), sadm_encoder_param_data(sadm_trainer_encoder(f)),
+                             sadm_encoder_param_total(sadm_trainer_encoder(a)) * sizeof(float)) != 0,
+                      "the encoder trained in bf16 ended where fp32's did: its products were not bf16");
+        sadm_trainer_free(f);
+    }
     sadm_set_num_threads(1);
     sadm_trainer *b = new_trainer(d, 11, &sc);
+    TU_OK(sadm_trainer_set_precision(b, prec));
     run(b, 2, &sb);
     TU_OK(sadm_trainer_save(b, ref_path("ckpt.safetensors")));
     sadm_trainer_free(b);
@@ -439,6 +450,7 @@ START_TEST(test_sadm_resume_equals_uninterrupted) {
     ck_assert_ptr_nonnull(lc);
     ck_assert(lc->lambda == sc.lambda && lc->d_steps == 2 && lc->distance == SADM_DIST_SOFTMAX_KL &&
               lc->weighting == SADM_WEIGHT_ALPHA && lc->disc_lr == sc.disc_lr);
+    ck_assert_int_eq(sadm_trainer_config(b)->precision, prec);
     sadm_set_num_threads(2);
     run(b, 3, &sb);
     ck_assert_msg(sa.loss == sb.loss && sa.l_struct == sb.l_struct, "step 5: loss %.9g / %.9g, L_struct %.9g / %.9g",
@@ -456,6 +468,11 @@ START_TEST(test_sadm_resume_equals_uninterrupted) {
     sadm_dataset_free(d);
     sadm_set_num_threads(0);
     ref_cleanup();
+}
+
+START_TEST(test_sadm_resume_equals_uninterrupted) {
+    resume_case(SADM_PRECISION_FP32);
+    resume_case(SADM_PRECISION_BF16);
 }
 END_TEST
 
