@@ -73,6 +73,19 @@ static void run_unit(const gemm_bf16 *g, int strip, int q0, int q1, float alpha,
     }
 }
 
+/* item i of a phase: 0 packs panel i, 1 packs strip i, 2 runs unit i (strip i % strips
+ * against the i / strips'th chunk of panels) */
+static void run_item(const gemm_bf16 *g, int phase, long i, int strips, int chunk, float alpha, float beta, float *C,
+                     int ldc, uint32_t *conv) {
+    int panels = (g->N + NR - 1) / NR;
+    if (phase == 0) pack_panel(g, (int)i, conv);
+    else if (phase == 1) pack_strip(g, (int)i, conv);
+    else {
+        int c = (int)(i / strips), q1 = (c + 1) * chunk < panels ? (c + 1) * chunk : panels;
+        run_unit(g, (int)(i % strips), c * chunk, q1, alpha, beta, C, ldc);
+    }
+}
+
 static int in_parallel(void) {
 #ifdef SADM_HAVE_OPENMP
     return omp_in_parallel();
@@ -108,31 +121,35 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
         return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory packing the %d x %d and %d x %d operands", M, K, K,
                            N);
     }
+    /* three phases, each a list of independent items: panels, strips, then units (the
+     * barrier between phases: everything is packed before any tile reads it) */
+    const long items[3] = {panels, strips, units};
     int failed = 0;
-#pragma omp parallel if (!in_parallel())
-    {
-        /* this thread's buffer: one converted row */
+    if (in_parallel()) {
+        /* a tile product inside another operator's parallel loop (attention): this thread
+         * alone, without opening a team of one and its barriers */
         sadm_scratch_mark mine = sadm_scratch_mark_get();
         uint32_t *conv = sadm_scratch_take(g.kp * g.words * sizeof(uint32_t));
-        int ok = conv != NULL;
-        if (!ok) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(static)
-        for (int q = 0; q < panels; q++)
-            if (ok) pack_panel(&g, q, conv);
-#pragma omp for schedule(static)
-        for (int t = 0; t < strips; t++)
-            if (ok) pack_strip(&g, t, conv);
-        /* (the barrier after the loop: everything is packed before any tile reads it) */
-#pragma omp for schedule(static)
-        for (long u = 0; u < units; u++) {
-            int c = (int)(u / strips), s = (int)(u % strips);
-            int q1 = (c + 1) * chunk < panels ? (c + 1) * chunk : panels;
-            if (ok) run_unit(&g, s, c * chunk, q1, alpha, beta, C, ldc);
-        }
+        for (int phase = 0; conv && phase < 3; phase++)
+            for (long i = 0; i < items[phase]; i++) run_item(&g, phase, i, strips, chunk, alpha, beta, C, ldc, conv);
+        failed = conv == NULL;
         sadm_scratch_release(mine);
+    } else {
+#pragma omp parallel
+        {
+            sadm_scratch_mark mine = sadm_scratch_mark_get();
+            uint32_t *conv = sadm_scratch_take(g.kp * g.words * sizeof(uint32_t)); /* one converted row */
+            if (!conv) {
+#pragma omp atomic write
+                failed = 1;
+            }
+            for (int phase = 0; phase < 3; phase++) {
+#pragma omp for schedule(static)
+                for (long i = 0; i < items[phase]; i++)
+                    if (conv) run_item(&g, phase, i, strips, chunk, alpha, beta, C, ldc, conv);
+            }
+            sadm_scratch_release(mine);
+        }
     }
     sadm_scratch_release(mark);
     if (failed) return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory for a thread's packing buffers");
