@@ -165,6 +165,9 @@ int sadm_cmd_bench_train(int argc, char **argv) {
             if (rates[i][p] > 0)
                 printf("%-8s %s: linear-layer GEMMs %.0f%% of the step at %.1f GFLOP/s = %.0f%% of the sgemm rate\n",
                        cases[i].name, p ? "bf16" : "fp32", 100 * shares[i][p], rates[i][p], 100 * rates[i][p] / peak);
+    double peak16 = bf16 ? bench_peak_gflops(1) : 0;
+    if (peak16 > 0)
+        printf("(the bf16 multiply-add limit of this run, VDPBF16PS on every thread: %.1f GFLOP/s)\n", peak16);
     sadm_free(A), sadm_free(Bm), sadm_free(Cm);
     return 0;
 }

@@ -22,6 +22,13 @@ void sadm_gemm_profile_read(double *seconds, double *flops) {
     if (flops) *flops = prof_flops;
 }
 
+int sadm_gemm_profile_active(void) { return profiling; }
+
+void sadm_gemm_profile_add(double seconds, double flops) {
+    prof_seconds += seconds;
+    prof_flops += flops;
+}
+
 static double wall(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -48,8 +55,7 @@ void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float 
     }
     double t0 = wall();
     gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    prof_seconds += wall() - t0;
-    prof_flops += 2.0 * M * N * K;
+    sadm_gemm_profile_add(wall() - t0, 2.0 * M * N * K);
 }
 
 #ifdef SADM_HAVE_OPENBLAS

@@ -7,6 +7,7 @@
  * fixed order, so results depend neither on the thread count nor on where a row sits in
  * the batch. */
 #include <string.h>
+#include <time.h>
 
 #include "../simd/bf16.h"
 #include "internal.h"
@@ -124,8 +125,10 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
     /* three phases, each a list of independent items: panels, strips, then units (the
      * barrier between phases: everything is packed before any tile reads it) */
     const long items[3] = {panels, strips, units};
-    int failed = 0;
-    if (in_parallel()) {
+    int failed = 0, nested = in_parallel();
+    struct timespec t0, t1;
+    if (!nested && sadm_gemm_profile_active()) clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (nested) {
         /* a tile product inside another operator's parallel loop (attention): this thread
          * alone, without opening a team of one and its barriers */
         sadm_scratch_mark mine = sadm_scratch_mark_get();
@@ -150,6 +153,10 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
             }
             sadm_scratch_release(mine);
         }
+    }
+    if (!nested && sadm_gemm_profile_active()) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        sadm_gemm_profile_add((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, 2.0 * M * N * K);
     }
     sadm_scratch_release(mark);
     if (failed) return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory for a thread's packing buffers");

@@ -25,6 +25,10 @@ const sadm_kernels *sadm_kernels_active(void);
  * an OpenMP parallel region it runs on the calling thread alone. */
 void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
+/* the GEMM profile of sadm_gemm_profile_reset/read: on, and a call's share (top-level
+ * calls only, from the calling thread) */
+int sadm_gemm_profile_active(void);
+void sadm_gemm_profile_add(double seconds, double flops);
 /* the same with op(A), op(B) rounded to bf16 and fp32 accumulation (lib/gemm_bf16.c);
  * SADM_ERR_NOMEM when the packing buffers cannot be had */
 sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A,
