@@ -35,21 +35,13 @@ static double wall(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int in_parallel(void) {
-#ifdef SADM_HAVE_OPENMP
-    return omp_in_parallel();
-#else
-    return 0;
-#endif
-}
-
 static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);
 
 void sadm_gemm(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (!profiling || in_parallel()) {
+    if (!profiling || sadm_in_parallel()) {
         gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -102,7 +94,7 @@ static void gemm_impl(sadm_transpose ta, sadm_transpose tb, int M, int N, int K,
     long tiles = (long)((M + TM - 1) / TM) * nt;
     /* the region opens even for one tile: inside an active region OpenBLAS runs on the
      * calling thread, and a team of one has OpenBLAS set to one thread as well */
-#pragma omp parallel for schedule(static) if (!in_parallel())
+#pragma omp parallel for schedule(static) if (!sadm_in_parallel())
     for (long t = 0; t < tiles; t++) {
         int i0 = (int)(t / nt) * TM, j0 = (int)(t % nt) * TN;
         int mb = M - i0 < TM ? M - i0 : TM, nb = N - j0 < TN ? N - j0 : TN;

@@ -87,14 +87,6 @@ static void run_item(const gemm_bf16 *g, int phase, long i, int strips, int chun
     }
 }
 
-static int in_parallel(void) {
-#ifdef SADM_HAVE_OPENMP
-    return omp_in_parallel();
-#else
-    return 0;
-#endif
-}
-
 sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A,
                            int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return SADM_OK;
@@ -125,7 +117,7 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
     /* three phases, each a list of independent items: panels, strips, then units (the
      * barrier between phases: everything is packed before any tile reads it) */
     const long items[3] = {panels, strips, units};
-    int failed = 0, nested = in_parallel();
+    int failed = 0, nested = sadm_in_parallel();
     struct timespec t0, t1;
     if (!nested && sadm_gemm_profile_active()) clock_gettime(CLOCK_MONOTONIC, &t0);
     if (nested) {

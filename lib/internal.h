@@ -14,6 +14,15 @@
 #include <omp.h>
 #endif
 
+/* 1 inside an active OpenMP parallel region (an operator called from another's loop) */
+static inline int sadm_in_parallel(void) {
+#ifdef SADM_HAVE_OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
 /* Sets the calling thread's error message and returns `status`. */
 sadm_status sadm_error(sadm_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

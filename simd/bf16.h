@@ -16,6 +16,7 @@
 #ifndef SADM_SIMD_BF16_H
 #define SADM_SIMD_BF16_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -46,5 +47,24 @@ static inline float sadm_bf16_to_float(uint16_t h) {
 
 /* fp32 rounded to bf16 and back */
 static inline float sadm_bf16_round(float f) { return sadm_bf16_to_float(sadm_bf16_from_float(f)); }
+
+/* The two-word layout (fp32 FMAs read it): pair p of src[0..n) as the bit patterns of
+ * bf16(src[2p+1]), bf16(src[2p]); missing k read as 0. */
+static inline void sadm_bf16_convert_two_words(size_t n, const float *src, size_t kp, uint32_t *dst) {
+    for (size_t p = 0; p < kp; p++) {
+        float odd = 2 * p + 1 < n ? src[2 * p + 1] : 0.0f, even = 2 * p < n ? src[2 * p] : 0.0f;
+        dst[2 * p] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd));
+        dst[2 * p + 1] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even));
+    }
+}
+
+/* bf16_pair_rows in the two-word layout: word 0 (odd k) at dst[r], word 1 at dst[width + r] */
+static inline void sadm_bf16_pair_rows_two_words(size_t n, const float *even, const float *odd, size_t width,
+                                                 uint32_t *dst) {
+    for (size_t r = 0; r < n; r++) {
+        dst[r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd ? odd[r] : 0.0f));
+        dst[width + r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even[r]));
+    }
+}
 
 #endif

@@ -341,18 +341,11 @@ _Static_assert(SADM_BF16_MR % BF16_RG == 0, "row groups must tile the strip");
 #ifndef BF16_NATIVE
 
 static void bf16_convert_v(size_t n, const float *src, size_t kp, uint32_t *dst) {
-    for (size_t p = 0; p < kp; p++) {
-        float odd = 2 * p + 1 < n ? src[2 * p + 1] : 0.0f, even = 2 * p < n ? src[2 * p] : 0.0f;
-        dst[2 * p] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd));
-        dst[2 * p + 1] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even));
-    }
+    sadm_bf16_convert_two_words(n, src, kp, dst);
 }
 
 static void bf16_pair_rows_v(size_t n, const float *even, const float *odd, size_t width, uint32_t *dst) {
-    for (size_t r = 0; r < n; r++) {
-        dst[r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(odd ? odd[r] : 0.0f));
-        dst[width + r] = sadm_bf16_bits_as_float_bits(sadm_bf16_from_float(even[r]));
-    }
+    sadm_bf16_pair_rows_two_words(n, even, odd, width, dst);
 }
 
 static void bf16_tile_v(size_t kp, const uint32_t *a, const uint32_t *b, float alpha, float beta, float *c, size_t ldc,
