@@ -27,41 +27,63 @@ typedef struct {
     size_t panel_words;    /* kp * words * NR */
     uint32_t *panels;      /* ceil(N / NR) panels */
     uint32_t *strips;      /* ceil(M / MR) strips of kp * words * MR words */
+    struct operand *ops;   /* [0] op(B) into panels, [1] op(A) into strips */
 } gemm_bf16;
 
-/* Rows r0..r0+n-1 (n <= 32) of the R x K matrix op(X), rounded and interleaved into
- * dst[kp][words][width]; rows n..width-1 become zeros. op(X) = X (R x K, ld apart): each
- * row is converted and its pairs spread over the strip. op(X) = X^T (X is K x R): rows
- * 2p and 2p+1 of X hold pair p of every column, which is already the strip's order. */
-static void pack_op_rows(const gemm_bf16 *g, const float *X, int ld, int trans, int r0, int n, int width,
-                         uint32_t *conv, uint32_t *dst) {
+/* One operand in packed form: R rows of op(X) (R x K) in blocks of `width` rows, each
+ * block dst[kp][words][width] with rows past R zero. op(X) = X (R x K, ld apart) is
+ * "row-major": each row is converted and its pairs spread over its block. op(X) = X^T
+ * (X is K x R) is "k-major": rows 2p and 2p+1 of X hold pair p of every column. */
+typedef struct operand {
+    const float *X;
+    int ld, rows, width, k_major;
+    uint32_t *dst;
+} operand;
+
+/* row-major: block b, whole K */
+static void pack_block(const gemm_bf16 *g, const operand *o, int b, uint32_t *conv) {
     size_t words = g->words, kw = g->kp * words;
-    if (n < width) memset(dst, 0, kw * width * sizeof *dst);
-    if (trans) {
-        for (size_t p = 0; p < g->kp; p++) {
-            const float *even = X + 2 * p * (size_t)ld + r0;
-            const float *odd = 2 * p + 1 < (size_t)g->K ? even + ld : NULL;
-            g->k->bf16_pair_rows((size_t)n, even, odd, (size_t)width, dst + p * words * width);
+    int r0 = b * o->width, n = o->rows - r0 < o->width ? o->rows - r0 : o->width;
+    uint32_t *dst = o->dst + (size_t)b * kw * o->width;
+    if (n < o->width) memset(dst, 0, kw * o->width * sizeof *dst);
+    for (int r = 0; r < n; r++) {
+        g->k->bf16_convert((size_t)g->K, o->X + (size_t)(r0 + r) * o->ld, g->kp, conv);
+        for (size_t w = 0; w < kw; w++) dst[w * o->width + r] = conv[w];
+    }
+}
+
+/* k-major: pairs p0..p1-1 of every block, reading each row pair of X once (block by block
+ * instead, every block would stream all of X again: the backward's dW products read
+ * their K = tokens x batch rows 20-30 times) */
+#define PAIRS_PER_ITEM 16
+static void pack_pairs(const gemm_bf16 *g, const operand *o, size_t p0, size_t p1) {
+    size_t words = g->words, kw = g->kp * words, width = (size_t)o->width;
+    int blocks = (o->rows + o->width - 1) / o->width;
+    for (size_t p = p0; p < p1; p++) {
+        const float *even = o->X + 2 * p * (size_t)o->ld;
+        const float *odd = 2 * p + 1 < (size_t)g->K ? even + o->ld : NULL;
+        for (int b = 0; b < blocks; b++) {
+            int r0 = b * o->width, n = o->rows - r0 < o->width ? o->rows - r0 : o->width;
+            uint32_t *dst = o->dst + (size_t)b * kw * width + p * words * width;
+            g->k->bf16_pair_rows((size_t)n, even + r0, odd ? odd + r0 : NULL, width, dst);
+            for (size_t w = 0; n < o->width && w < words; w++)
+                memset(dst + w * width + n, 0, (width - (size_t)n) * sizeof *dst);
         }
+    }
+}
+
+/* items of packing one operand: blocks, or ranges of PAIRS_PER_ITEM pairs */
+static long pack_items(const gemm_bf16 *g, const operand *o) {
+    return o->k_major ? (long)((g->kp + PAIRS_PER_ITEM - 1) / PAIRS_PER_ITEM) : (o->rows + o->width - 1) / o->width;
+}
+
+static void pack_item(const gemm_bf16 *g, const operand *o, long i, uint32_t *conv) {
+    if (!o->k_major) {
+        pack_block(g, o, (int)i, conv);
         return;
     }
-    for (int r = 0; r < n; r++) {
-        g->k->bf16_convert((size_t)g->K, X + (size_t)(r0 + r) * ld, g->kp, conv);
-        for (size_t w = 0; w < kw; w++) dst[w * width + r] = conv[w];
-    }
-}
-
-/* Panel q holds columns q*NR.. of op(B), i.e. rows of op(B)^T, which is B when tb is
- * TRANS (the linear layers' weights) and B^T otherwise. */
-static void pack_panel(const gemm_bf16 *g, int q, uint32_t *conv) {
-    int j0 = q * NR, n = g->N - j0 < NR ? g->N - j0 : NR;
-    pack_op_rows(g, g->B, g->ldb, g->tb != SADM_TRANS, j0, n, NR, conv, g->panels + (size_t)q * g->panel_words);
-}
-
-static void pack_strip(const gemm_bf16 *g, int strip, uint32_t *conv) {
-    int i0 = strip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
-    pack_op_rows(g, g->A, g->lda, g->ta == SADM_TRANS, i0, mr, MR, conv,
-                 g->strips + (size_t)strip * g->kp * g->words * MR);
+    size_t p0 = (size_t)i * PAIRS_PER_ITEM, p1 = p0 + PAIRS_PER_ITEM < g->kp ? p0 + PAIRS_PER_ITEM : g->kp;
+    pack_pairs(g, o, p0, p1);
 }
 
 static void run_unit(const gemm_bf16 *g, int strip, int q0, int q1, float alpha, float beta, float *C, int ldc) {
@@ -74,13 +96,12 @@ static void run_unit(const gemm_bf16 *g, int strip, int q0, int q1, float alpha,
     }
 }
 
-/* item i of a phase: 0 packs panel i, 1 packs strip i, 2 runs unit i (strip i % strips
- * against the i / strips'th chunk of panels) */
+/* item i of a phase: 0 and 1 pack op(B) and op(A) (pack_item), 2 runs unit i (strip
+ * i % strips against the i / strips'th chunk of panels) */
 static void run_item(const gemm_bf16 *g, int phase, long i, int strips, int chunk, float alpha, float beta, float *C,
                      int ldc, uint32_t *conv) {
     int panels = (g->N + NR - 1) / NR;
-    if (phase == 0) pack_panel(g, (int)i, conv);
-    else if (phase == 1) pack_strip(g, (int)i, conv);
+    if (phase < 2) pack_item(g, &g->ops[phase], i, conv);
     else {
         int c = (int)(i / strips), q1 = (c + 1) * chunk < panels ? (c + 1) * chunk : panels;
         run_unit(g, (int)(i % strips), c * chunk, q1, alpha, beta, C, ldc);
@@ -95,7 +116,7 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return SADM_OK;
     }
-    gemm_bf16 g = {sadm_kernels_active(), ta, tb, M, N, K, A, B, lda, ldb, 0, 0, 0, NULL, NULL};
+    gemm_bf16 g = {sadm_kernels_active(), ta, tb, M, N, K, A, B, lda, ldb, 0, 0, 0, NULL, NULL, NULL};
     g.kp = ((size_t)K + 1) / 2;
     g.words = (size_t)g.k->bf16_words;
     g.panel_words = g.kp * g.words * NR;
@@ -116,7 +137,11 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
     }
     /* three phases, each a list of independent items: panels, strips, then units (the
      * barrier between phases: everything is packed before any tile reads it) */
-    const long items[3] = {panels, strips, units};
+    /* op(B)'s rows are the columns of C: B itself when tb is TRANS (the linear layers'
+     * weights), k-major otherwise */
+    operand ops[2] = {{B, ldb, N, NR, tb != SADM_TRANS, g.panels}, {A, lda, M, MR, ta == SADM_TRANS, g.strips}};
+    g.ops = ops;
+    const long items[3] = {pack_items(&g, &ops[0]), pack_items(&g, &ops[1]), units};
     int failed = 0, nested = sadm_in_parallel();
     struct timespec t0, t1;
     if (!nested && sadm_gemm_profile_active()) clock_gettime(CLOCK_MONOTONIC, &t0);
