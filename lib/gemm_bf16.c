@@ -3,9 +3,9 @@
  * and packed once per call, by all threads: op(B) into panels of SADM_BF16_NR columns,
  * op(A) into strips of SADM_BF16_MR rows. Then each work unit runs the kernel set's tile
  * over one strip and a chunk of panels that stays in L2 (packing a strip per unit instead
- * cost half the speed of the backward's products, whose K is the token count). Every element of C is one tile call summing all of K in one
- * fixed order, so results depend neither on the thread count nor on where a row sits in
- * the batch. */
+ * cost half the speed of the backward's products, whose K is the token count). Every
+ * element of C is one tile call summing all of K in one fixed order, so results depend
+ * neither on the thread count nor on where a row sits in the batch. */
 #include <string.h>
 #include <time.h>
 
@@ -19,10 +19,7 @@
 
 typedef struct {
     const sadm_kernels *k;
-    sadm_transpose ta, tb;
     int M, N, K;
-    const float *A, *B;
-    int lda, ldb;
     size_t kp, words;      /* pairs along K; 32-bit words per pair */
     size_t panel_words;    /* kp * words * NR */
     uint32_t *panels;      /* ceil(N / NR) panels */
@@ -116,7 +113,7 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return SADM_OK;
     }
-    gemm_bf16 g = {sadm_kernels_active(), ta, tb, M, N, K, A, B, lda, ldb, 0, 0, 0, NULL, NULL, NULL};
+    gemm_bf16 g = {sadm_kernels_active(), M, N, K, 0, 0, 0, NULL, NULL, NULL};
     g.kp = ((size_t)K + 1) / 2;
     g.words = (size_t)g.k->bf16_words;
     g.panel_words = g.kp * g.words * NR;
@@ -135,10 +132,10 @@ sadm_status sadm_gemm_bf16(sadm_transpose ta, sadm_transpose tb, int M, int N, i
         return sadm_error(SADM_ERR_NOMEM, "sadm_gemm_bf16: out of memory packing the %d x %d and %d x %d operands", M, K, K,
                            N);
     }
-    /* three phases, each a list of independent items: panels, strips, then units (the
-     * barrier between phases: everything is packed before any tile reads it) */
-    /* op(B)'s rows are the columns of C: B itself when tb is TRANS (the linear layers'
-     * weights), k-major otherwise */
+    /* three phases, each a list of independent items: pack op(B), pack op(A), run the units
+     * (the barrier between phases: everything is packed before any tile reads it). op(B)'s
+     * rows are the columns of C: B itself when tb is TRANS (the linear layers' weights),
+     * k-major otherwise. */
     operand ops[2] = {{B, ldb, N, NR, tb != SADM_TRANS, g.panels}, {A, lda, M, MR, ta == SADM_TRANS, g.strips}};
     g.ops = ops;
     const long items[3] = {pack_items(&g, &ops[0]), pack_items(&g, &ops[1]), units};
