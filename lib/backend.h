@@ -172,17 +172,17 @@ sadm_status sadm_backend_move(sadm_backend *from, sadm_backend *to, void **p, sa
 sadm_status sadm_backend_move_params(sadm_backend *from, sadm_backend *to, float **data, float **grad, size_t count);
 
 /* A call through the table; returns from the caller on failure. */
+#define SADM_OP(be, name, ...)                                                                     \
+    do {                                                                                           \
+        sadm_status st_op_ = (be)->ops->name(__VA_ARGS__);                                         \
+        if (st_op_) return st_op_;                                                                 \
+    } while (0)
+
 /* The same for an entry that has a bf16 twin (name_bf16): the twin when bf16 is true,
  * i.e. when the model runs in the speed mode (--precision bf16). */
 #define SADM_OP_P(be, bf16, name, ...)                                                             \
     do {                                                                                           \
         sadm_status st_op_ = (bf16) ? (be)->ops->name##_bf16(__VA_ARGS__) : (be)->ops->name(__VA_ARGS__); \
-        if (st_op_) return st_op_;                                                                 \
-    } while (0)
-
-#define SADM_OP(be, name, ...)                                                                     \
-    do {                                                                                           \
-        sadm_status st_op_ = (be)->ops->name(__VA_ARGS__);                                         \
         if (st_op_) return st_op_;                                                                 \
     } while (0)
 

@@ -479,14 +479,14 @@ sadm_status dit_forward_dev(sadm_dit *m, int N, const float *x, const float *t, 
     /* x_embedder (conv p×p stride p = patchify + Linear) + pos_embed */
     float *h = c->depth ? a->blocks[0].x_in : a->x_last;
     SADM_OP(be, patchify, N, c->in_channels, side, side, p, x, a->patches);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), dit_p(m, m->xe_b), h);
+    SADM_OP_P(be, BF16(m), linear_forward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), dit_p(m, m->xe_b), h);
     SADM_OP(be, add_rows, (size_t)N, (size_t)T * D, h, dit_p(m, m->pos), h);
 
     /* conditioning c = t_embedder(t) + y_embedder(y) */
     SADM_OP(be, timestep_embedding, N, FREQ_DIM, t, 10000.0f, a->t_freq);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), dit_p(m, m->t0_b), a->t_h);
+    SADM_OP_P(be, BF16(m), linear_forward, N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), dit_p(m, m->t0_b), a->t_h);
     SADM_OP(be, silu_forward, (size_t)N * D, a->t_h, a->t_act);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, N, D, D, a->t_act, dit_p(m, m->t2_w), dit_p(m, m->t2_b), a->t_emb);
+    SADM_OP_P(be, BF16(m), linear_forward, N, D, D, a->t_act, dit_p(m, m->t2_w), dit_p(m, m->t2_b), a->t_emb);
     SADM_OP(be, embedding_forward, N, D, m->label_rows, dit_p(m, m->y_table), a->y, a->y_emb);
     SADM_OP(be, add, (size_t)N * D, a->t_emb, a->y_emb, a->c);
     SADM_OP(be, silu_forward, (size_t)N * D, a->c, a->silu_c);
@@ -497,30 +497,30 @@ sadm_status dit_forward_dev(sadm_dit *m, int N, const float *x, const float *t, 
         float *next = i + 1 < c->depth ? a->blocks[i + 1].x_in : a->x_last;
         size_t ND = (size_t)N * D;
         /* shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp */
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), dit_p(m, bp->ada_b), b->ada_raw);
+        SADM_OP_P(be, BF16(m), linear_forward, N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), dit_p(m, bp->ada_b), b->ada_raw);
         SADM_OP(be, split_chunks, N, D, 6, b->ada_raw, b->ada);
         /* x = x + gate_msa * attn(modulate(norm1(x), shift_msa, scale_msa)) */
         SADM_OP(be, layernorm_forward, NT, D, b->x_in, NULL, NULL, LN_EPS, b->ln1, b->mean1, b->rstd1);
         SADM_OP(be, modulate_forward, N, T, D, b->ln1, b->ada, b->ada + ND, b->mod1);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), dit_p(m, bp->qkv_b), b->qkv);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, attention_forward, N, T, m->heads, m->head_dim, b->qkv, b->attn, b->lse);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, NT, D, D, b->attn, dit_p(m, bp->proj_w), dit_p(m, bp->proj_b), b->proj);
+        SADM_OP_P(be, BF16(m), linear_forward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), dit_p(m, bp->qkv_b), b->qkv);
+        SADM_OP_P(be, BF16(m), attention_forward, N, T, m->heads, m->head_dim, b->qkv, b->attn, b->lse);
+        SADM_OP_P(be, BF16(m), linear_forward, NT, D, D, b->attn, dit_p(m, bp->proj_w), dit_p(m, bp->proj_b), b->proj);
         SADM_OP(be, gated_add_forward, N, T, D, b->x_in, b->ada + 2 * ND, b->proj, b->x_mid);
         /* x = x + gate_mlp * mlp(modulate(norm2(x), shift_mlp, scale_mlp)) */
         SADM_OP(be, layernorm_forward, NT, D, b->x_mid, NULL, NULL, LN_EPS, b->ln2, b->mean2, b->rstd2);
         SADM_OP(be, modulate_forward, N, T, D, b->ln2, b->ada + 3 * ND, b->ada + 4 * ND, b->mod2);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, NT, D, m->mlp_dim, b->mod2, dit_p(m, bp->fc1_w), dit_p(m, bp->fc1_b), b->fc1);
+        SADM_OP_P(be, BF16(m), linear_forward, NT, D, m->mlp_dim, b->mod2, dit_p(m, bp->fc1_w), dit_p(m, bp->fc1_b), b->fc1);
         SADM_OP(be, gelu_forward, (size_t)NT * m->mlp_dim, b->fc1, b->gelu);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, NT, m->mlp_dim, D, b->gelu, dit_p(m, bp->fc2_w), dit_p(m, bp->fc2_b), b->fc2);
+        SADM_OP_P(be, BF16(m), linear_forward, NT, m->mlp_dim, D, b->gelu, dit_p(m, bp->fc2_w), dit_p(m, bp->fc2_b), b->fc2);
         SADM_OP(be, gated_add_forward, N, T, D, b->x_mid, b->ada + 5 * ND, b->fc2, next);
     }
 
     /* final layer: shift, scale = adaLN(c); linear(modulate(norm(x), shift, scale)) */
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), dit_p(m, m->fa_b), a->adaf_raw);
+    SADM_OP_P(be, BF16(m), linear_forward, N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), dit_p(m, m->fa_b), a->adaf_raw);
     SADM_OP(be, split_chunks, N, D, 2, a->adaf_raw, a->adaf);
     SADM_OP(be, layernorm_forward, NT, D, a->x_last, NULL, NULL, LN_EPS, a->lnf, a->meanf, a->rstdf);
     SADM_OP(be, modulate_forward, N, T, D, a->lnf, a->adaf, a->adaf + (size_t)N * D, a->modf);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_forward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin);
+    SADM_OP_P(be, BF16(m), linear_forward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), dit_p(m, m->fl_b), a->lin);
     SADM_OP(be, unpatchify, N, m->C_out, side, side, p, a->lin, out);
     a->N_last = inference ? 0 : N; /* shared buffers hold nothing a backward could use */
     return SADM_OK;

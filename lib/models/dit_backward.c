@@ -49,7 +49,7 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
     zero(g->d_lin, (size_t)NT * m->F_out);
     SADM_OP(be, unpatchify_backward, N, m->C_out, side, side, p, dout, g->d_lin);
     zero(g->d_mod, NTD);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), g->d_lin, g->d_mod, G(m, m->fl_w), G(m, m->fl_b));
+    SADM_OP_P(be, BF16(m), linear_backward, NT, D, m->F_out, a->modf, dit_p(m, m->fl_w), g->d_lin, g->d_mod, G(m, m->fl_w), G(m, m->fl_b));
     zero(g->d_ln, NTD);
     zero(g->d_ada, 2 * ND);
     SADM_OP(be, modulate_backward, N, T, D, a->lnf, a->adaf + ND, g->d_mod, g->d_ln, g->d_ada, g->d_ada + ND);
@@ -57,7 +57,7 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
     SADM_OP(be, layernorm_backward, NT, D, a->x_last, NULL, a->meanf, a->rstdf, g->d_ln, g->d_h, NULL, NULL);
     SADM_OP(be, merge_chunks, N, D, 2, g->d_ada, g->d_ada_raw);
     zero(g->d_silu_c, ND);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), g->d_ada_raw, g->d_silu_c, G(m, m->fa_w),
+    SADM_OP_P(be, BF16(m), linear_backward, N, D, 2 * D, a->silu_c, dit_p(m, m->fa_w), g->d_ada_raw, g->d_silu_c, G(m, m->fa_w),
                              G(m, m->fa_b));
 
     for (int i = c->depth - 1; i >= 0; i--) {
@@ -68,12 +68,12 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
         zero(g->d_branch, NTD);
         SADM_OP(be, gated_add_backward, N, T, D, b->ada + 5 * ND, b->fc2, g->d_h, NULL, g->d_ada + 5 * ND, g->d_branch);
         zero(g->d_wide, (size_t)NT * m->mlp_dim);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, NT, m->mlp_dim, D, b->gelu, dit_p(m, bp->fc2_w), g->d_branch, g->d_wide, G(m, bp->fc2_w),
+        SADM_OP_P(be, BF16(m), linear_backward, NT, m->mlp_dim, D, b->gelu, dit_p(m, bp->fc2_w), g->d_branch, g->d_wide, G(m, bp->fc2_w),
                                  G(m, bp->fc2_b));
         zero(g->d_wide2, (size_t)NT * m->mlp_dim);
         SADM_OP(be, gelu_backward, (size_t)NT * m->mlp_dim, b->fc1, g->d_wide, g->d_wide2);
         zero(g->d_mod, NTD);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, NT, D, m->mlp_dim, b->mod2, dit_p(m, bp->fc1_w), g->d_wide2, g->d_mod, G(m, bp->fc1_w),
+        SADM_OP_P(be, BF16(m), linear_backward, NT, D, m->mlp_dim, b->mod2, dit_p(m, bp->fc1_w), g->d_wide2, g->d_mod, G(m, bp->fc1_w),
                                  G(m, bp->fc1_b));
         zero(g->d_ln, NTD);
         SADM_OP(be, modulate_backward, N, T, D, b->ln2, b->ada + 4 * ND, g->d_mod, g->d_ln, g->d_ada + 3 * ND, g->d_ada + 4 * ND);
@@ -82,19 +82,19 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
         zero(g->d_branch, NTD);
         SADM_OP(be, gated_add_backward, N, T, D, b->ada + 2 * ND, b->proj, g->d_h, NULL, g->d_ada + 2 * ND, g->d_branch);
         zero(g->d_attn, NTD);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, NT, D, D, b->attn, dit_p(m, bp->proj_w), g->d_branch, g->d_attn, G(m, bp->proj_w),
+        SADM_OP_P(be, BF16(m), linear_backward, NT, D, D, b->attn, dit_p(m, bp->proj_w), g->d_branch, g->d_attn, G(m, bp->proj_w),
                                  G(m, bp->proj_b));
         zero(g->d_wide, (size_t)NT * 3 * D);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, attention_backward, N, T, m->heads, m->head_dim, b->qkv, b->attn, b->lse, g->d_attn, g->d_wide);
+        SADM_OP_P(be, BF16(m), attention_backward, N, T, m->heads, m->head_dim, b->qkv, b->attn, b->lse, g->d_attn, g->d_wide);
         zero(g->d_mod, NTD);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), g->d_wide, g->d_mod, G(m, bp->qkv_w),
+        SADM_OP_P(be, BF16(m), linear_backward, NT, D, 3 * D, b->mod1, dit_p(m, bp->qkv_w), g->d_wide, g->d_mod, G(m, bp->qkv_w),
                                  G(m, bp->qkv_b));
         zero(g->d_ln, NTD);
         SADM_OP(be, modulate_backward, N, T, D, b->ln1, b->ada + ND, g->d_mod, g->d_ln, g->d_ada, g->d_ada + ND);
         SADM_OP(be, layernorm_backward, NT, D, b->x_in, NULL, b->mean1, b->rstd1, g->d_ln, g->d_h, NULL, NULL);
         /* adaLN modulation of this block */
         SADM_OP(be, merge_chunks, N, D, 6, g->d_ada, g->d_ada_raw);
-        SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), g->d_ada_raw, g->d_silu_c,
+        SADM_OP_P(be, BF16(m), linear_backward, N, D, 6 * D, a->silu_c, dit_p(m, bp->ada_w), g->d_ada_raw, g->d_silu_c,
                                  G(m, bp->ada_w), G(m, bp->ada_b));
     }
 
@@ -104,7 +104,7 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
         d_patches = g->d_patches;
         zero(d_patches, (size_t)NT * m->F_in);
     }
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), g->d_h, d_patches, G(m, m->xe_w),
+    SADM_OP_P(be, BF16(m), linear_backward, NT, m->F_in, D, a->patches, dit_p(m, m->xe_w), g->d_h, d_patches, G(m, m->xe_w),
                              G(m, m->xe_b));
     if (dx) SADM_OP(be, patchify_backward, N, c->in_channels, side, side, p, d_patches, dx);
 
@@ -113,9 +113,9 @@ sadm_status dit_backward_dev(sadm_dit *m, const float *dout, float *dx) {
     SADM_OP(be, silu_backward, ND, a->c, g->d_silu_c, g->d_c);
     SADM_OP(be, embedding_backward, N, D, m->label_rows, a->y, g->d_c, G(m, m->y_table));
     zero(g->d_t_act, ND);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, N, D, D, a->t_act, dit_p(m, m->t2_w), g->d_c, g->d_t_act, G(m, m->t2_w), G(m, m->t2_b));
+    SADM_OP_P(be, BF16(m), linear_backward, N, D, D, a->t_act, dit_p(m, m->t2_w), g->d_c, g->d_t_act, G(m, m->t2_w), G(m, m->t2_b));
     zero(g->d_t_h, ND);
     SADM_OP(be, silu_backward, ND, a->t_h, g->d_t_act, g->d_t_h);
-    SADM_OP_P(be, m->precision == SADM_PRECISION_BF16, linear_backward, N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), g->d_t_h, NULL, G(m, m->t0_w), G(m, m->t0_b));
+    SADM_OP_P(be, BF16(m), linear_backward, N, FREQ_DIM, D, a->t_freq, dit_p(m, m->t0_w), g->d_t_h, NULL, G(m, m->t0_w), G(m, m->t0_b));
     return SADM_OK;
 }

@@ -64,6 +64,9 @@ struct sadm_dit {
     float *grad;    /* same layout as data */
 };
 
+/* the model's products in bf16 (SADM_OP_P's switch) */
+#define BF16(model) ((model)->precision == SADM_PRECISION_BF16)
+
 static inline float *dit_p(sadm_dit *m, size_t idx) { return m->data + m->tab.items[idx].offset; }
 
 /* The model's passes on memory of its backend (x, t, y, out, dout, dx and the loss's

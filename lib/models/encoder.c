@@ -382,7 +382,7 @@ sadm_status enc_forward_dev(sadm_encoder *e, int N, const float *x, float *z) {
     /* patch embedding + fixed position embedding */
     float *h = c->depth ? a->blocks[0].x_in : a->x_last;
     SADM_OP(be, patchify, N, c->in_channels, side, side, c->patch_size, x, a->patches);
-    SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_forward, NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), enc_p(e, e->xe_b), h);
+    SADM_OP_P(be, BF16(e), linear_forward, NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), enc_p(e, e->xe_b), h);
     SADM_OP(be, add_rows, (size_t)N, (size_t)T * D, h, enc_p(e, e->pos), h);
 
     for (int i = 0; i < c->depth; i++) {
@@ -393,16 +393,16 @@ sadm_status enc_forward_dev(sadm_encoder *e, int N, const float *x, float *z) {
         /* x = x + attn.proj(attn(norm1(x))) */
         SADM_OP(be, layernorm_forward, NT, D, b->x_in, enc_p(e, bp->n1_w), enc_p(e, bp->n1_b), ENC_LN_EPS, b->ln1, b->mean1,
                                    b->rstd1);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_forward, NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), enc_p(e, bp->qkv_b), b->qkv);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, attention_forward, N, T, e->heads, e->head_dim, b->qkv, b->attn, b->lse);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_forward, NT, D, D, b->attn, enc_p(e, bp->proj_w), enc_p(e, bp->proj_b), b->x_mid);
+        SADM_OP_P(be, BF16(e), linear_forward, NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), enc_p(e, bp->qkv_b), b->qkv);
+        SADM_OP_P(be, BF16(e), attention_forward, N, T, e->heads, e->head_dim, b->qkv, b->attn, b->lse);
+        SADM_OP_P(be, BF16(e), linear_forward, NT, D, D, b->attn, enc_p(e, bp->proj_w), enc_p(e, bp->proj_b), b->x_mid);
         SADM_OP(be, add, NTD, b->x_mid, b->x_in, b->x_mid);
         /* x = x + mlp(norm2(x)) */
         SADM_OP(be, layernorm_forward, NT, D, b->x_mid, enc_p(e, bp->n2_w), enc_p(e, bp->n2_b), ENC_LN_EPS, b->ln2, b->mean2,
                                    b->rstd2);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_forward, NT, D, e->mlp_dim, b->ln2, enc_p(e, bp->fc1_w), enc_p(e, bp->fc1_b), b->fc1);
+        SADM_OP_P(be, BF16(e), linear_forward, NT, D, e->mlp_dim, b->ln2, enc_p(e, bp->fc1_w), enc_p(e, bp->fc1_b), b->fc1);
         SADM_OP(be, gelu_forward, (size_t)NT * e->mlp_dim, b->fc1, b->gelu);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_forward, NT, e->mlp_dim, D, b->gelu, enc_p(e, bp->fc2_w), enc_p(e, bp->fc2_b), next);
+        SADM_OP_P(be, BF16(e), linear_forward, NT, e->mlp_dim, D, b->gelu, enc_p(e, bp->fc2_w), enc_p(e, bp->fc2_b), next);
         SADM_OP(be, add, NTD, next, b->x_mid, next);
     }
 
@@ -410,7 +410,7 @@ sadm_status enc_forward_dev(sadm_encoder *e, int N, const float *x, float *z) {
     SADM_OP(be, layernorm_forward, NT, D, a->x_last, enc_p(e, e->nf_w), enc_p(e, e->nf_b), ENC_LN_EPS, a->lnf, a->meanf,
                                a->rstdf);
     SADM_OP(be, mean_tokens_forward, N, T, D, a->lnf, a->pooled);
-    SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_forward, N, D, E, a->pooled, enc_p(e, e->head_w), enc_p(e, e->head_b), a->head);
+    SADM_OP_P(be, BF16(e), linear_forward, N, D, E, a->pooled, enc_p(e, e->head_w), enc_p(e, e->head_b), a->head);
     SADM_OP(be, l2_normalize_forward, (size_t)N, E, ENC_NORM_EPS, a->head, a->z);
     if (z != a->z) SADM_TRY(be->copy(be, z, a->z, (size_t)N * E * sizeof(float)));
     a->N_last = N;

@@ -36,7 +36,7 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
     /* z = h / max(|h|, eps) */
     SADM_OP(be, l2_normalize_backward, (size_t)N, E, ENC_NORM_EPS, a->head, a->z, dz, a->d_head);
     zero(a->d_pooled, (size_t)N * D);
-    SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_backward, N, D, E, a->pooled, enc_p(e, e->head_w), a->d_head, a->d_pooled, G(e->head_w),
+    SADM_OP_P(be, BF16(e), linear_backward, N, D, E, a->pooled, enc_p(e, e->head_w), a->d_head, a->d_pooled, G(e->head_w),
                              G(e->head_b));
     zero(a->d_ln, NTD);
     SADM_OP(be, mean_tokens_backward, N, T, D, a->d_pooled, a->d_ln);
@@ -49,23 +49,23 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
         enc_block_acts *b = &a->blocks[i];
         /* x_out = x_mid + fc2(gelu(fc1(norm2(x_mid)))): d_h is d x_mid's direct part */
         zero(a->d_wide, (size_t)NT * e->mlp_dim);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_backward, NT, e->mlp_dim, D, b->gelu, enc_p(e, bp->fc2_w), a->d_h, a->d_wide, G(bp->fc2_w),
+        SADM_OP_P(be, BF16(e), linear_backward, NT, e->mlp_dim, D, b->gelu, enc_p(e, bp->fc2_w), a->d_h, a->d_wide, G(bp->fc2_w),
                                  G(bp->fc2_b));
         zero(a->d_wide2, (size_t)NT * e->mlp_dim);
         SADM_OP(be, gelu_backward, (size_t)NT * e->mlp_dim, b->fc1, a->d_wide, a->d_wide2);
         zero(a->d_ln, NTD);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_backward, NT, D, e->mlp_dim, b->ln2, enc_p(e, bp->fc1_w), a->d_wide2, a->d_ln, G(bp->fc1_w),
+        SADM_OP_P(be, BF16(e), linear_backward, NT, D, e->mlp_dim, b->ln2, enc_p(e, bp->fc1_w), a->d_wide2, a->d_ln, G(bp->fc1_w),
                                  G(bp->fc1_b));
         SADM_OP(be, layernorm_backward, NT, D, b->x_mid, enc_p(e, bp->n2_w), b->mean2, b->rstd2, a->d_ln, a->d_h,
                                     G(bp->n2_w), G(bp->n2_b));
         /* x_mid = x_in + proj(attn(qkv(norm1(x_in)))) */
         zero(a->d_attn, NTD);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_backward, NT, D, D, b->attn, enc_p(e, bp->proj_w), a->d_h, a->d_attn, G(bp->proj_w),
+        SADM_OP_P(be, BF16(e), linear_backward, NT, D, D, b->attn, enc_p(e, bp->proj_w), a->d_h, a->d_attn, G(bp->proj_w),
                                  G(bp->proj_b));
         zero(a->d_wide, (size_t)NT * 3 * D);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, attention_backward, N, T, e->heads, e->head_dim, b->qkv, b->attn, b->lse, a->d_attn, a->d_wide);
+        SADM_OP_P(be, BF16(e), attention_backward, N, T, e->heads, e->head_dim, b->qkv, b->attn, b->lse, a->d_attn, a->d_wide);
         zero(a->d_ln, NTD);
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_backward, NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), a->d_wide, a->d_ln, G(bp->qkv_w),
+        SADM_OP_P(be, BF16(e), linear_backward, NT, D, 3 * D, b->ln1, enc_p(e, bp->qkv_w), a->d_wide, a->d_ln, G(bp->qkv_w),
                                  G(bp->qkv_b));
         SADM_OP(be, layernorm_backward, NT, D, b->x_in, enc_p(e, bp->n1_w), b->mean1, b->rstd1, a->d_ln, a->d_h,
                                     G(bp->n1_w), G(bp->n1_b));
@@ -78,7 +78,7 @@ sadm_status enc_backward_dev(sadm_encoder *e, const float *dz, float *dx, int pa
         zero(d_patches, (size_t)NT * e->F_in);
     }
     if (dx || param_grads)
-        SADM_OP_P(be, e->precision == SADM_PRECISION_BF16, linear_backward, NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), a->d_h, d_patches, G(e->xe_w),
+        SADM_OP_P(be, BF16(e), linear_backward, NT, e->F_in, D, a->patches, enc_p(e, e->xe_w), a->d_h, d_patches, G(e->xe_w),
                                  G(e->xe_b));
     if (dx) SADM_OP(be, patchify_backward, N, c->in_channels, side, side, c->patch_size, d_patches, dx);
 #undef G

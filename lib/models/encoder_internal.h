@@ -42,6 +42,11 @@ struct sadm_encoder {
     size_t act_floats;
 };
 
+/* the encoder's products in bf16 (SADM_OP_P's switch) */
+#ifndef BF16
+#define BF16(model) ((model)->precision == SADM_PRECISION_BF16)
+#endif
+
 static inline float *enc_p(sadm_encoder *e, size_t idx) { return e->data + e->tab.items[idx].offset; }
 
 #define ENC_LN_EPS 1e-6f
