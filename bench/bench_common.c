@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "bench_common.h"
+#include "cli.h"
 
 const bench_case bench_cases[BENCH_NCASES] = {
     {"fmnist", {32, 4, 1, 256, 6, 4, 4.0f, 0.1f, 10, 1}, 64},
@@ -48,4 +49,25 @@ int bench_bf16_sides(const char *v, int *bf16) {
     if (!strcmp(v, "bf16")) return *bf16 = 1, 0;
     fprintf(stderr, "option --precision: '%s' is not fp32 or bf16\n", v);
     return 2;
+}
+
+void bench_bf16_header(void) {
+    printf("%-8s %5s %10s %10s %10s %10s %10s %10s %14s %14s\n", "case", "batch", "ours fp32", "ours bf16", "torch fp32",
+           "torch bf16", "bf16 img/s", "bf16/fp32", "vs torch bf16", "vs torch fp32");
+}
+
+void bench_bf16_row(const char *name, int batch, const double ours[2], const double ref[2], const int have[2]) {
+    printf("%-8s %5d %9.3fs %9.3fs ", name, batch, ours[0], ours[1]);
+    for (int p = 0; p < 2; p++)
+        if (have[p]) printf("%9.3fs ", ref[p]);
+        else printf("%10s ", "n/a");
+    printf("%10.2f %9.2fx ", batch / ours[1], ours[0] / ours[1]);
+    for (int p = 1; p >= 0; p--) /* against autocast first */
+        if (have[p]) printf("%13.2fx ", ref[p] / ours[1]);
+        else printf("%14s ", "n/a");
+    printf("\n");
+}
+
+void bench_bf16_footer(void) {
+    printf("(ratios: how many times faster libsadm bf16 is; PyTorch %s)\n", bench_python_torch_version());
 }

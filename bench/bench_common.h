@@ -26,6 +26,13 @@ int bench_bf16_sides(const char *precision_arg, int *bf16);
  * (bench/bench_peak.c); 0 where the CPU lacks the instruction */
 double bench_peak_gflops(int bf16);
 
+/* The table of --precision bf16 (bench train and sample): header, one row per case
+ * (ours/ref/have: index 0 fp32, 1 bf16; seconds; ref missing where have is 0), and the
+ * closing line naming the PyTorch that ran. */
+void bench_bf16_header(void);
+void bench_bf16_row(const char *name, int batch, const double ours[2], const double ref[2], const int have[2]);
+void bench_bf16_footer(void);
+
 double bench_now(void);               /* seconds, monotonic */
 double bench_median(double *v, int n); /* sorts v */
 

@@ -49,8 +49,7 @@ int sadm_cmd_bench_sample(int argc, char **argv) {
         printf("%-8s %5s %11s %11s %13s %7s %13s %13s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s", "ratio",
                "act. MiB", "PyTorch MiB");
     else
-        printf("%-8s %5s %10s %10s %10s %10s %10s %10s %14s %14s\n", "case", "batch", "ours fp32", "ours bf16", "torch fp32",
-               "torch bf16", "bf16 img/s", "bf16/fp32", "vs torch bf16", "vs torch fp32");
+        bench_bf16_header();
     for (int i = 0; i < BENCH_NCASES; i++) {
         if (strcmp(which, "all") && strcmp(which, cases[i].name)) continue;
         sadm_dit *m;
@@ -80,15 +79,7 @@ int sadm_cmd_bench_sample(int argc, char **argv) {
             else
                 printf("%11s %13.2f %7s %13.0f %13s\n", "n/a", B / ours[0], "n/a", act, "n/a");
         } else {
-            printf("%-8s %5d %9.2fs %9.2fs ", cases[i].name, B, ours[0], ours[1]);
-            for (int p = 0; p < 2; p++)
-                if (have[p]) printf("%9.2fs ", ref[p]);
-                else printf("%10s ", "n/a");
-            printf("%10.2f %9.2fx ", B / ours[1], ours[0] / ours[1]);
-            for (int p = 1; p >= 0; p--)
-                if (have[p]) printf("%13.2fx ", ref[p] / ours[1]);
-                else printf("%14s ", "n/a");
-            printf("\n");
+            bench_bf16_row(cases[i].name, B, ours, ref, have);
         }
         fflush(stdout);
         free(x), free(out), free(y);
@@ -96,6 +87,6 @@ int sadm_cmd_bench_sample(int argc, char **argv) {
         sadm_diffusion_free(d);
     }
     if (!bf16) printf("(act. MiB: libsadm's activation arena for the guided batch; PyTorch MiB: its process peak)\n");
-    else printf("(ratios: how many times faster libsadm bf16 is; PyTorch %s)\n", bench_python_torch_version());
+    else bench_bf16_footer();
     return 0;
 }

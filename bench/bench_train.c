@@ -109,8 +109,7 @@ int sadm_cmd_bench_train(int argc, char **argv) {
         printf("%-8s %5s %12s %12s %12s %8s %14s %14s\n", "case", "batch", "libsadm s", "PyTorch s", "libsadm img/s",
                "ratio", "libsadm MiB", "PyTorch MiB");
     else
-        printf("%-8s %5s %10s %10s %10s %10s %10s %12s %12s %12s\n", "case", "batch", "ours fp32", "ours bf16", "torch fp32",
-               "torch bf16", "bf16 img/s", "bf16/fp32", "vs torch bf16", "vs torch fp32");
+        bench_bf16_header();
     for (int i = 0; i < BENCH_NCASES; i++) {
         if (strcmp(which, "all") && strcmp(which, cases[i].name)) continue;
         double ours[2] = {0, 0}, ref[2] = {0, 0}, rss = 0;
@@ -130,19 +129,11 @@ int sadm_cmd_bench_train(int argc, char **argv) {
             else
                 printf("%12s %12.1f %8s %14.0f %14s\n", "n/a", cases[i].batch / ours[0], "n/a", ru.ru_maxrss / 1024.0, "n/a");
         } else {
-            printf("%-8s %5d %9.3fs %9.3fs ", cases[i].name, cases[i].batch, ours[0], ours[1]);
-            for (int p = 0; p < 2; p++)
-                if (have_ref[p]) printf("%9.3fs ", ref[p]);
-                else printf("%10s ", "n/a");
-            printf("%10.1f %11.2fx ", cases[i].batch / ours[1], ours[0] / ours[1]);
-            for (int p = 1; p >= 0; p--)
-                if (have_ref[p]) printf("%11.2fx ", ref[p] / ours[1]);
-                else printf("%12s ", "n/a");
-            printf("\n");
+            bench_bf16_row(cases[i].name, cases[i].batch, ours, ref, have_ref);
         }
         fflush(stdout);
     }
-    if (bf16) printf("(ratios: how many times faster libsadm bf16 is; PyTorch %s)\n", bench_python_torch_version());
+    if (bf16) bench_bf16_footer();
     printf("(libsadm MiB is the peak of this whole process, so it includes the cases before it)\n");
     /* the yardstick: OpenBLAS sgemm on a DiT linear-layer shape, in this run */
     int M = 4096, K = 384, N = 1152;

@@ -29,9 +29,7 @@ static inline float hsum_avx2(__m256 v) {
 }
 #define V_HSUM(a) hsum_avx2(a)
 
-/* flush-to-zero (MXCSR.FTZ) for the bf16 tile's sums; DAZ stays off */
-#define V_FTZ_BEGIN unsigned sadm_csr_saved = _mm_getcsr(); _mm_setcsr(sadm_csr_saved | 0x8000u)
-#define V_FTZ_END _mm_setcsr(sadm_csr_saved)
+#include "ftz_x86.h"
 
 #define KERNELS_NAME sadm_kernels_avx2
 #define KERNELS_STRING "avx2"

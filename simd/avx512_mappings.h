@@ -35,8 +35,6 @@ static inline float hsum_avx512(__m512 v) {
 }
 #define V_HSUM(a) hsum_avx512(a)
 
-/* flush-to-zero (MXCSR.FTZ) for the bf16 tile's sums; DAZ stays off */
-#define V_FTZ_BEGIN unsigned sadm_csr_saved = _mm_getcsr(); _mm_setcsr(sadm_csr_saved | 0x8000u)
-#define V_FTZ_END _mm_setcsr(sadm_csr_saved)
+#include "ftz_x86.h"
 
 #endif

@@ -2,7 +2,7 @@
  * Rapids): the avx512 set with the bf16 GEMM tile on VDPBF16PS (32 multiply-adds per
  * instruction, twice the fp32 FMA rate) and the rounding on VCVTNE2PS2BF16. Compiled with
  * the avx512 flags plus -mavx512bf16. Bitwise equal to the scalar specification
- * (simd/bf16.h); tests/test_linear.c checks it. */
+ * (simd/bf16.h); tests/test_bf16.c checks it. */
 #include "avx512_mappings.h"
 
 #include <stdint.h>

@@ -38,16 +38,6 @@ static inline uint16_t sadm_bf16_from_float(float f) {
 /* the bf16 value as the fp32 bit pattern (exact) */
 static inline uint32_t sadm_bf16_bits_as_float_bits(uint16_t h) { return (uint32_t)h << 16; }
 
-static inline float sadm_bf16_to_float(uint16_t h) {
-    uint32_t u = sadm_bf16_bits_as_float_bits(h);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* fp32 rounded to bf16 and back */
-static inline float sadm_bf16_round(float f) { return sadm_bf16_to_float(sadm_bf16_from_float(f)); }
-
 /* The two-word layout (fp32 FMAs read it): pair p of src[0..n) as the bit patterns of
  * bf16(src[2p+1]), bf16(src[2p]); missing k read as 0. */
 static inline void sadm_bf16_convert_two_words(size_t n, const float *src, size_t kp, uint32_t *dst) {

@@ -181,15 +181,8 @@ static void ema_scalar(size_t n, float *ema, const float *p, float decay) {
     for (size_t i = 0; i < n; i++) ema[i] = ema[i] * decay + (1.0f - decay) * p[i];
 }
 
-/* ---- bf16 GEMM (simd/bf16.h): the specification, in the two-word layout */
-
-static void bf16_convert_scalar(size_t n, const float *src, size_t kp, uint32_t *dst) {
-    sadm_bf16_convert_two_words(n, src, kp, dst);
-}
-
-static void bf16_pair_rows_scalar(size_t n, const float *even, const float *odd, size_t width, uint32_t *dst) {
-    sadm_bf16_pair_rows_two_words(n, even, odd, width, dst);
-}
+/* ---- bf16 GEMM (simd/bf16.h): the specification, in the two-word layout (its packing
+ * is simd/bf16.h's, shared with the vector sets that multiply in fp32) */
 
 static float word_as_float(uint32_t w) {
     float f;
@@ -240,7 +233,7 @@ const sadm_kernels sadm_kernels_scalar = {
     .adamw = adamw_scalar,
     .ema = ema_scalar,
     .bf16_words = 2,
-    .bf16_convert = bf16_convert_scalar,
-    .bf16_pair_rows = bf16_pair_rows_scalar,
+    .bf16_convert = sadm_bf16_convert_two_words,
+    .bf16_pair_rows = sadm_bf16_pair_rows_two_words,
     .bf16_tile = bf16_tile_scalar,
 };

@@ -12,8 +12,9 @@
  *   V_HSUM(a)                sum of the lanes, in the ISA's fixed order
  *   V_FTZ_BEGIN V_FTZ_END    flush denormal results to zero in between (the bf16 tile)
  *   KERNELS_NAME, KERNELS_STRING   the table's C name and its display name
- *   BF16_NATIVE              (optional) bf16_words/bf16_convert_native/bf16_tile_native
- *                            are defined: the table takes them instead of the fp32 ones
+ *   BF16_NATIVE              (optional) BF16_WORDS, BF16_CONVERT, BF16_PAIR_ROWS and
+ *                            BF16_TILE are defined: the table takes them instead of the
+ *                            two-word layout and the fp32-FMA tile
  *
  * Tails shorter than a vector go through a stack buffer, so every element is
  * computed by the same instructions whatever its position. The math functions are
@@ -334,19 +335,10 @@ static void ema_v(size_t n, float *ema, const float *p, float decay) {
 /* ---- bf16 GEMM tile with fp32 FMAs (simd/bf16.h), two-word layout: the product of two
  * bf16 values is exact in fp32, so an FMA under flush-to-zero adds it exactly as
  * VDPBF16PS does. Rows go in groups that keep the accumulators in registers. */
+#ifndef BF16_NATIVE
 #define BF16_NV (SADM_BF16_NR / VW)
 #define BF16_RG (VW == 16 ? 6 : 2)
 _Static_assert(SADM_BF16_MR % BF16_RG == 0, "row groups must tile the strip");
-
-#ifndef BF16_NATIVE
-
-static void bf16_convert_v(size_t n, const float *src, size_t kp, uint32_t *dst) {
-    sadm_bf16_convert_two_words(n, src, kp, dst);
-}
-
-static void bf16_pair_rows_v(size_t n, const float *even, const float *odd, size_t width, uint32_t *dst) {
-    sadm_bf16_pair_rows_two_words(n, even, odd, width, dst);
-}
 
 static void bf16_tile_v(size_t kp, const uint32_t *a, const uint32_t *b, float alpha, float beta, float *c, size_t ldc,
                         int mr, int nr) {
@@ -383,8 +375,8 @@ static void bf16_tile_v(size_t kp, const uint32_t *a, const uint32_t *b, float a
 }
 
 #define BF16_WORDS 2
-#define BF16_CONVERT bf16_convert_v
-#define BF16_PAIR_ROWS bf16_pair_rows_v
+#define BF16_CONVERT sadm_bf16_convert_two_words
+#define BF16_PAIR_ROWS sadm_bf16_pair_rows_two_words
 #define BF16_TILE bf16_tile_v
 #endif
 
