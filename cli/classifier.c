@@ -11,18 +11,22 @@
 
 #define CLASSIFIER_FILE "fmnist-classifier.safetensors"
 
-/* --classifier, else $SADM_CLASSIFIER, else the installed copy, else the source tree's
+/* A shipped data file: `given`, else $env, else the installed copy, else the source tree's
  * (so that ./sadm works in a build tree before `make install`). */
-const char *cli_classifier_path(const char *given) {
-    static char buf[4096];
+const char *cli_data_path(const char *given, const char *env_name, const char *file, char *buf, size_t len) {
     if (given) return given;
-    const char *env = getenv("SADM_CLASSIFIER");
+    const char *env = getenv(env_name);
     if (env && *env) return env;
     struct stat sb;
-    snprintf(buf, sizeof buf, "%s/%s", SADM_PKGDATADIR, CLASSIFIER_FILE);
+    snprintf(buf, len, "%s/%s", SADM_PKGDATADIR, file);
     if (stat(buf, &sb) == 0) return buf;
-    snprintf(buf, sizeof buf, "%s/%s", SADM_SRCDATADIR, CLASSIFIER_FILE);
+    snprintf(buf, len, "%s/%s", SADM_SRCDATADIR, file);
     return buf;
+}
+
+const char *cli_classifier_path(const char *given) {
+    static char buf[4096];
+    return cli_data_path(given, "SADM_CLASSIFIER", CLASSIFIER_FILE, buf, sizeof buf);
 }
 
 int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **out) {

@@ -30,6 +30,7 @@ int cli_double(const cli_opt *o, size_t n, const char *name, double lo, double h
 int sadm_cmd_train(int argc, char **argv);
 int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
+int sadm_cmd_convert(int argc, char **argv);
 int sadm_cmd_bench_sample(int argc, char **argv);
 int sadm_cmd_bench_sadm(int argc, char **argv);
 int sadm_cmd_bench_fid(int argc, char **argv);
@@ -44,6 +45,10 @@ int sadm_cmd_classifier(int argc, char **argv);
  * first `first` images of a split ("train" or "test") in its features (mu 128, sigma
  * 128x128; *count gets how many images that was). Nonzero on failure (printed). */
 const char *cli_classifier_path(const char *given);
+/* A shipped data file: `given`, else $env_name, else PKGDATADIR/file if it exists, else the
+ * source tree's data/file (written into buf). */
+const char *cli_data_path(const char *given, const char *env_name, const char *file, char *buf, size_t len);
+#define CLI_BASE_MODEL_FILE "fmnist-dit.safetensors"
 typedef struct sadm_classifier sadm_classifier;
 int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **out);
 int cli_fmnist_split_stats(const char *cmd, sadm_classifier *c, const char *data_dir, const char *split, size_t first,

@@ -1,5 +1,6 @@
 /* sadm fid: the reference FID pipeline — features, statistics files and comparisons
  * (FID, sFID, Inception Score, precision, recall), as ADM's evaluator computes them. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ typedef struct fid_setup {
     long batch;
 } fid_setup;
 
-static int setup(const char *cmd, const cli_opt *o, size_t n, fid_setup *s) {
+/* optional: without --inception s->net stays NULL (statistics-only comparisons need none) */
+static int setup_weights(const char *cmd, const cli_opt *o, size_t n, fid_setup *s, int optional) {
     const char *w = cli_get(o, n, "inception"), *mode = cli_get(o, n, "mode");
     if (cli_runtime(o, n) || cli_int(o, n, "batch-size", 1, 4096, &s->batch) < 0) return 2;
     if (!strcmp(mode, "adm")) s->mode = SADM_FID_ADM;
@@ -29,6 +31,7 @@ static int setup(const char *cmd, const cli_opt *o, size_t n, fid_setup *s) {
         fprintf(stderr, "sadm %s: --mode %s: expected adm or pytorch-fid\n", cmd, mode);
         return 2;
     }
+    if (!w && optional) return 0;
     if (!w) {
         fprintf(stderr, "sadm %s: --inception is required: the FID Inception-v3 weights as safetensors (convert pytorch-fid's "
                         "pt_inception-2015-12-05-6726825d.pth with tools/convert_inception.py)\n", cmd);
@@ -42,6 +45,8 @@ static int setup(const char *cmd, const cli_opt *o, size_t n, fid_setup *s) {
     }
     return 0;
 }
+
+static int setup(const char *cmd, const cli_opt *o, size_t n, fid_setup *s) { return setup_weights(cmd, o, n, s, 0); }
 
 typedef struct progress_ctx {
     cli_progress_state p;
@@ -227,6 +232,12 @@ static int load_side(const char *cmd, const fid_setup *s, const char *path, fid_
         return cli_fail(cmd);
     }
     sadm_image_source_close(src);
+    if (!s->net && side->have_stats) return 0; /* no weights: its stored statistics only */
+    if (!s->net) {
+        fprintf(stderr, "sadm %s: %s has images but no statistics: their features need --inception W (the FID "
+                        "Inception-v3 weights; see tools/convert_inception.py)\n", cmd, path);
+        return 2;
+    }
     if ((rc = features_of(cmd, s, path, &side->f))) return rc;
     side->have_features = 1;
     if (!side->have_stats) {
@@ -244,7 +255,7 @@ static void free_side(fid_side *side) {
 }
 
 /* --features fmnist: FD_fmnist between two sides in the classifier's features. */
-static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char *b) {
+static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char *b, int json) {
     const char *cmd = "fid compare";
     sadm_classifier *c;
     int rc = cli_classifier_load(cmd, cli_get(o, n, "classifier"), &c);
@@ -260,11 +271,13 @@ static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char 
         if (!rc) rc = cli_fmnist_side_stats(cmd, c, side[i], cli_get(o, n, "data-dir"), mu[i], sigma[i], &count[i]);
     }
     if (!rc && sadm_frechet_distance(D, mu[0], sigma[0], mu[1], sigma[1], &fd)) rc = cli_fail(cmd);
-    if (!rc) {
+    if (!rc && json) {
+        printf("{\"features\": \"fmnist\", \"images\": [%zu, %zu], \"fd_fmnist\": %.17g}\n", count[0], count[1], fd);
+    } else if (!rc) {
         printf("Features: fmnist (libsadm's Fashion-MNIST classifier, 128 penultimate features; %s)\n",
                cli_classifier_path(cli_get(o, n, "classifier")));
         printf("Images: %zu and %zu\n", count[0], count[1]);
-        printf("FD_fmnist: %.6g\n", fd);
+        printf("FD_fmnist: %.8g\n", fd);
     }
     for (int i = 0; i < 2; i++) free(mu[i]), free(sigma[i]);
     sadm_classifier_free(c);
@@ -277,26 +290,30 @@ int sadm_cmd_fid_compare(int argc, char **argv) {
                    {"features", "inception (FID, sFID, IS, precision, recall) or fmnist (FD_fmnist in the Fashion-MNIST "
                                 "classifier's features; a side may also be fmnist-test or fmnist-train)", "inception", 0},
                    {"classifier", "with --features fmnist: the classifier's weights (default: the shipped ones)", NULL, 0},
-                   {"data-dir", "with --features fmnist: folder of the Fashion-MNIST IDX files", NULL, 0}};
+                   {"data-dir", "with --features fmnist: folder of the Fashion-MNIST IDX files", NULL, 0},
+                   {"json", "print one JSON object (full precision; null for what could not be computed) instead of text",
+                    NULL, 1}};
     const char *pos[2];
     int npos;
     if ((argc = cli_positionals(argc, argv, o, NOPT(o), pos, 2, &npos)) < 0) return 2;
-    int rc = cli_parse(argc, argv, o, NOPT(o), "sadm fid compare REFERENCE SAMPLES --inception W",
+    int rc = cli_parse(argc, argv, o, NOPT(o), "sadm fid compare REFERENCE SAMPLES [--inception W]",
                        "Prints FID, sFID, Inception Score (of SAMPLES), precision and recall, as ADM's evaluator.\n"
                        "Each side is a statistics .npz (mu, sigma[, mu_s, sigma_s]), a reference batch .npz\n"
                        "(arr_0, with or without statistics: stored statistics are used as ADM does), a folder of\n"
-                       "images or samples.safetensors. Precision/recall need images on both sides, the Inception\n"
-                       "Score on the sample side. --features fmnist prints FD_fmnist instead (e.g.\n"
-                       "`sadm fid compare fmnist-test samples.safetensors --features fmnist`).");
+                       "images or samples.safetensors. Two statistics files need no Inception weights (FID and\n"
+                       "sFID only); images need --inception W, and the Inception Score (sample side) and\n"
+                       "precision/recall (both sides) need images. --features fmnist prints FD_fmnist instead\n"
+                       "(e.g. `sadm fid compare fmnist-test samples.safetensors --features fmnist`).");
     if (rc) return rc == 1 ? 0 : rc;
     const char *features = cli_get(o, NOPT(o), "features");
     if (strcmp(features, "inception") && strcmp(features, "fmnist")) {
         fprintf(stderr, "sadm fid compare: --features %s: expected inception or fmnist\n", features);
         return 2;
     }
+    int json = cli_get(o, NOPT(o), "json") != NULL;
     if (npos == 2 && !strcmp(features, "fmnist")) {
         if (cli_runtime(o, NOPT(o))) return 2;
-        return compare_fmnist(o, NOPT(o), pos[0], pos[1]);
+        return compare_fmnist(o, NOPT(o), pos[0], pos[1], json);
     }
     long k = 3, split = 5000;
     if (npos != 2) {
@@ -305,35 +322,52 @@ int sadm_cmd_fid_compare(int argc, char **argv) {
     }
     if (cli_int(o, NOPT(o), "k", 1, 63, &k) < 0 || cli_int(o, NOPT(o), "is-split", 1, 1L << 30, &split) < 0) return 2;
     fid_setup s = {0};
-    if ((rc = setup("fid compare", o, NOPT(o), &s))) return rc;
+    if ((rc = setup_weights("fid compare", o, NOPT(o), &s, 1))) return rc;
     fid_side a, b;
     rc = load_side("fid compare", &s, pos[0], &a);
     if (!rc) rc = load_side("fid compare", &s, pos[1], &b);
     else memset(&b, 0, sizeof b);
+    /* each metric: its value, or why it is not there (NULL reason = computed) */
+    double fid = NAN, sfid = NAN, is = NAN, p = NAN, r = NAN;
+    const char *no_is = NULL, *no_sfid = NULL, *no_pr = NULL;
     if (!rc) {
-        double fid, sfid, is, p, r;
-        printf("Inception mode: %s (%s)\n", sadm_fid_mode_name(s.mode),
-               s.mode == SADM_FID_ADM ? "TensorFlow-1 bilinear resize to 299, (x - 128) / 128, as ADM's evaluator"
-                                      : "PyTorch bilinear resize to 299, 2x - 1, as pytorch-fid");
         if (b.have_features) {
             if (sadm_inception_score(b.f.n, 1008, b.f.logits, (size_t)split, &is)) rc = cli_fail("fid compare");
-            else printf("Inception Score: %.6g\n", is);
         } else
-            printf("Inception Score: n/a (the sample side has no images)\n");
+            no_is = s.net ? "the sample side has no images" : "needs the sample images and --inception W";
         if (!rc && sadm_frechet_distance(2048, a.stats.mu, a.stats.sigma, b.stats.mu, b.stats.sigma, &fid)) rc = cli_fail("fid compare");
-        if (!rc) printf("FID: %.6g\n", fid);
         if (!rc && a.stats.mu_s && b.stats.mu_s) {
             if (sadm_frechet_distance(2023, a.stats.mu_s, a.stats.sigma_s, b.stats.mu_s, b.stats.sigma_s, &sfid))
                 rc = cli_fail("fid compare");
-            else
-                printf("sFID: %.6g\n", sfid);
-        } else if (!rc)
-            printf("sFID: n/a (no spatial statistics on one side)\n");
+        } else
+            no_sfid = "no spatial statistics on one side";
         if (!rc && a.have_features && b.have_features) {
             if (sadm_precision_recall(a.f.n, a.f.pool, b.f.n, b.f.pool, 2048, (int)k, &p, &r)) rc = cli_fail("fid compare");
-            else printf("Precision: %.6g\nRecall: %.6g\n", p, r);
-        } else if (!rc)
-            printf("Precision: n/a\nRecall: n/a (both sides need images)\n");
+        } else
+            no_pr = s.net ? "both sides need images" : "needs images on both sides and --inception W";
+    }
+    if (!rc && json) {
+        printf("{\"features\": \"inception\", \"mode\": \"%s\"", sadm_fid_mode_name(s.mode));
+        const char *names[5] = {"fid", "sfid", "inception_score", "precision", "recall"};
+        double vals[5] = {fid, sfid, is, p, r};
+        for (int i = 0; i < 5; i++)
+            if (isnan(vals[i])) printf(", \"%s\": null", names[i]);
+            else printf(", \"%s\": %.17g", names[i], vals[i]);
+        printf("}\n");
+    } else if (!rc) {
+        if (s.net)
+            printf("Inception mode: %s (%s)\n", sadm_fid_mode_name(s.mode),
+                   s.mode == SADM_FID_ADM ? "TensorFlow-1 bilinear resize to 299, (x - 128) / 128, as ADM's evaluator"
+                                          : "PyTorch bilinear resize to 299, 2x - 1, as pytorch-fid");
+        else
+            printf("Inception mode: none (stored statistics only, no Inception weights given)\n");
+        if (no_is) printf("Inception Score: n/a (%s)\n", no_is);
+        else printf("Inception Score: %.8g\n", is);
+        printf("FID: %.8g\n", fid);
+        if (no_sfid) printf("sFID: n/a (%s)\n", no_sfid);
+        else printf("sFID: %.8g\n", sfid);
+        if (no_pr) printf("Precision: n/a\nRecall: n/a (%s)\n", no_pr);
+        else printf("Precision: %.8g\nRecall: %.8g\n", p, r);
     }
     free_side(&a), free_side(&b);
     sadm_inception_free(s.net);

@@ -14,12 +14,14 @@ static void usage(FILE *f) {
             "commands:\n"
             "  info        show the version, kernel sets, threads and BLAS in use\n"
             "  train       train a DiT (default: on Fashion-MNIST)\n"
-            "  sample      generate images (PNG grid) or tensors with DDPM/DDIM and guidance\n"
+            "  sample      generate images (PNG grid) or tensors with DDPM/DDIM and guidance (default\n"
+            "              model: the shipped Fashion-MNIST DiT)\n"
             "  forward     run a model file on a batch file (for comparison with other code)\n"
             "  loss        DiT training loss and gradients of one batch (likewise)\n"
+            "  convert     a model file or checkpoint to a model file (F32, F16 or BF16 storage)\n"
             "  fid features|stats|compare   the FID pipeline (Inception-v3 features, FID, sFID, IS,\n"
             "              precision/recall), as ADM's evaluator\n"
-"  classifier train|eval   the Fashion-MNIST classifier behind FD_fmnist\n"
+            "  classifier train|eval   the Fashion-MNIST classifier behind FD_fmnist\n"
             "  bench ops   measure every operator on every kernel set (GFLOP/s, GB/s)\n"
             "  bench train one training step, libsadm and PyTorch side by side\n"
             "  bench sample DDIM sampling with guidance, libsadm and PyTorch side by side\n"
@@ -97,6 +99,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "sample") == 0) return sadm_cmd_sample(argc - 1, argv + 1);
     if (strcmp(argv[1], "forward") == 0) return sadm_cmd_forward(argc - 1, argv + 1);
     if (strcmp(argv[1], "loss") == 0) return sadm_cmd_loss(argc - 1, argv + 1);
+    if (strcmp(argv[1], "convert") == 0) return sadm_cmd_convert(argc - 1, argv + 1);
     if (strcmp(argv[1], "fid") == 0) {
         if (argc >= 3 && strcmp(argv[2], "features") == 0) return sadm_cmd_fid_features(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "stats") == 0) return sadm_cmd_fid_stats(argc - 2, argv + 2);

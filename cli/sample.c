@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "sadm.h"
@@ -40,7 +41,7 @@ static int parse_labels(const char *s, int64_t **out) {
 
 int sadm_cmd_sample(int argc, char **argv) {
     cli_opt o[] = {
-        {"model", "model file or training checkpoint", NULL, 0},
+        {"model", "model file or training checkpoint (default: $SADM_BASE_MODEL, else the shipped Fashion-MNIST DiT, data/" CLI_BASE_MODEL_FILE ")", NULL, 0},
         {"raw-weights", "with a checkpoint: its raw weights instead of the EMA", NULL, 1},
         {"num", "number of samples", "16", 0},
         {"labels", "class labels, e.g. 3,1,4 (default: uniformly random)", NULL, 0},
@@ -72,11 +73,17 @@ int sadm_cmd_sample(int argc, char **argv) {
         cli_int(o, n, "batch-size", 1, 1 << 16, &batch) < 0 || cli_int(o, n, "diffusion-steps", 2, 1 << 20, &dsteps) < 0 ||
         cli_double(o, n, "eta", 0, 100, &eta) < 0 || cli_double(o, n, "cfg-scale", 0, 1000, &cfg) < 0 || cli_runtime(o, n))
         return 2;
-    const char *mpath = cli_get(o, n, "model"), *sampler = cli_get(o, n, "sampler");
-    if (!mpath) {
-        fprintf(stderr, "sadm sample: --model is required (see --help)\n");
-        return 2;
+    char base_buf[4096];
+    const char *given = cli_get(o, n, "model"), *sampler = cli_get(o, n, "sampler");
+    const char *mpath = cli_data_path(given, "SADM_BASE_MODEL", CLI_BASE_MODEL_FILE, base_buf, sizeof base_buf);
+    struct stat sb;
+    if (!given && stat(mpath, &sb) != 0) {
+        fprintf(stderr, "sadm sample: no --model given, and the shipped model is missing: %s does not exist (make install "
+                        "copies data/%s to %s/; the README's \"The shipped model\" gives the command that makes it again)\n",
+                mpath, CLI_BASE_MODEL_FILE, SADM_PKGDATADIR);
+        return 1;
     }
+    if (!given) fprintf(stderr, "sadm sample: model %s (the shipped Fashion-MNIST DiT)\n", mpath);
     if (strcmp(sampler, "ddpm") && strcmp(sampler, "ddim")) {
         fprintf(stderr, "sadm sample: --sampler %s: expected ddpm or ddim\n", sampler);
         return 2;

@@ -105,6 +105,7 @@ static int fd_prepare(const cli_opt *o, size_t n, const char *data_arg, fd_setup
 }
 
 static void on_fd_progress(void *ctx, int done, int total) { cli_progress(ctx, done, total, "FD_fmnist samples"); }
+static void on_grid_progress(void *ctx, int done, int total) { cli_progress(ctx, done, total, "grid sampling steps"); }
 
 /* After a failure: which checkpoint a --resume would continue from, if there is one. */
 static void last_checkpoint_note(const char *ckpt) {
@@ -143,6 +144,42 @@ static int on_run_step(void *ctx, const sadm_run_event *ev) {
     return stop_requested != 0;
 }
 
+/* The picture a person judges a run by: `per_class` EMA samples of every class, one class
+ * per column (DDIM 50 steps, no guidance, noise from the run's seed), as samples.png. */
+static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_path, int per_class) {
+    const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
+    int K = mc->num_classes, C = mc->in_channels, S = mc->input_size;
+    if (per_class <= 0 || K < 1 || (C != 1 && C != 3)) return 0;
+    int N = K * per_class;
+    size_t per = (size_t)C * S * S;
+    float *xT = malloc((size_t)N * per * sizeof(float)), *out = malloc((size_t)N * per * sizeof(float));
+    int64_t *y = malloc((size_t)N * sizeof(int64_t));
+    sadm_dit *ema = NULL;
+    sadm_diffusion *d = NULL;
+    int rc = 0;
+    if (!xT || !out || !y || sadm_dit_load(ema_path, NULL, &ema) || sadm_dit_to_backend(ema, cli_backend()) ||
+        sadm_dit_set_precision(ema, sadm_trainer_config(tr)->precision) ||
+        sadm_diffusion_respaced(sadm_trainer_config(tr)->schedule, sadm_trainer_config(tr)->diffusion_steps, "ddim50", &d))
+        rc = cli_fail("train");
+    if (!rc) {
+        for (int i = 0; i < N; i++) y[i] = i % K; /* row-major grid of K columns */
+        uint64_t seed = sadm_trainer_config(tr)->seed;
+        sadm_rng_normal(seed, 21, 0, (size_t)N * per, xT); /* sadm sample's x_T stream */
+        sadm_sample_config sc = {1, 0.0f, 1.0f, 0, 1};
+        cli_progress_state prog = {0};
+        fprintf(stderr, "sadm train: %d EMA samples (%d per class, DDIM 50, no guidance) for %s\n", N, per_class, grid_path);
+        if (sadm_dit_sample(ema, d, &sc, N, y, xT, NULL, seed << 24, out, on_grid_progress, &prog) ||
+            sadm_write_png_grid(grid_path, N, C, S, S, out, K))
+            rc = cli_fail("train");
+        else
+            printf("samples: %s\n", grid_path);
+    }
+    sadm_dit_free(ema);
+    sadm_diffusion_free(d);
+    free(xT), free(out), free(y);
+    return rc;
+}
+
 /* FD_fmnist of the finished run's model against the test images: to stdout and the log. */
 static int fd_report(const fd_setup *fd, sadm_trainer *tr, const char *data_dir, const char *ema_path, FILE *log) {
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
@@ -163,7 +200,7 @@ static int fd_report(const fd_setup *fd, sadm_trainer *tr, const char *data_dir,
     cli_progress_state prog = {0};
     if (!rc && sadm_fd_fmnist(m, fd->judge, mu, sigma, &fd->cfg, on_fd_progress, &prog, &v)) rc = cli_fail("train");
     if (!rc) {
-        printf("FD_fmnist: %.4f (%d samples, %s weights, step %ld)\n", v, fd->cfg.samples, fd->weights,
+        printf("FD_fmnist: %.8g (%d samples, %s weights, step %ld)\n", v, fd->cfg.samples, fd->weights,
                sadm_trainer_steps_done(tr));
         fprintf(log, "{\"step\": %ld, \"fd_fmnist\": %.6g, \"fd_samples\": %d, \"fd_steps\": %d, \"fd_weights\": \"%s\", "
                      "\"fd_test_images\": %zu}\n",
@@ -188,11 +225,13 @@ int sadm_cmd_train(int argc, char **argv) {
         {"learn-sigma", "1: learned-range variance and the vb loss term (as DiT); 0: epsilon only", "1", 0},
         {"class-dropout", "label dropout for classifier-free guidance", "0.1", 0},
         {"batch-size", "images per step", "64", 0},
-        {"steps", "total optimisation steps of the run", "10000", 0},
+        {"steps", "total optimisation steps of the run (the default takes about 25 minutes on 2 cores)", "2000", 0},
         {"epochs", "instead of --steps: passes over the data (incomplete last batches are dropped)", NULL, 0},
-        {"lr", "AdamW learning rate", "1e-4", 0},
+        {"lr", "AdamW learning rate (DiT: 1e-4 at batch 256; 3e-4 suits the short default run)", "3e-4", 0},
         {"weight-decay", "AdamW weight decay", "0", 0},
         {"ema-decay", "EMA decay per step", "0.9999", 0},
+        {"ema-warmup", "1: the update after step s uses min(ema-decay, (1+s)/(10+s)), so that a short run's EMA "
+                       "forgets the random initial weights; 0: ema-decay from the first step (as DiT)", "1", 0},
         {"grad-clip", "clip the global gradient norm to this (0: off)", "0", 0},
         {"no-flip", "no random horizontal flips", NULL, 1},
         {"seed", "seed of initialisation, data order and noise (default: 0; with --init CHECKPOINT: the checkpoint's)", NULL, 0},
@@ -207,7 +246,8 @@ int sadm_cmd_train(int argc, char **argv) {
         {"fd-samples", "with --data fmnist: FD_fmnist of this many samples against the 10k test images at the end (0: off)", "1000", 0},
         {"fd-steps", "FD_fmnist: DDIM steps", "25", 0},
         {"fd-test-images", "FD_fmnist: the reference is the first N test images", "10000", 0},
-        {"fd-weights", "FD_fmnist: raw or ema weights (raw: an EMA of decay 0.9999 still holds 37% of the initial weights after 10k steps)", "raw", 0},
+        {"fd-weights", "FD_fmnist: ema or raw weights", "ema", 0},
+        {"grid-per-class", "at the end: this many EMA samples of every class in run-dir/samples.png, one class per column (0: none)", "8", 0},
         {"classifier", "FD_fmnist: the classifier's weights (default: the shipped data/fmnist-classifier.safetensors)", NULL, 0},
         {"sadm", "train with SADM: a structure encoder as discriminator (options below)", NULL, 1},
         SADM_STRUCT_OPTS,
@@ -229,11 +269,11 @@ int sadm_cmd_train(int argc, char **argv) {
                        "the denoiser minimises its loss + lambda x that distance); --init fine-tunes an existing model.");
     if (rc) return rc == 1 ? 0 : rc;
     const size_t n = NOPT(o);
-    long depth, hidden, heads, patch, ls, batch, steps, seed = 0, ckpt_every, log_every;
+    long depth, hidden, heads, patch, ls, batch, steps, seed = 0, ckpt_every, log_every, ema_warmup;
     double dropout, lr, wd, ema, clip;
     if (cli_int(o, n, "depth", 0, 1000, &depth) < 0 || cli_int(o, n, "hidden-size", 4, 1 << 16, &hidden) < 0 ||
         cli_int(o, n, "num-heads", 1, 1024, &heads) < 0 || cli_int(o, n, "patch-size", 1, 64, &patch) < 0 ||
-        cli_int(o, n, "learn-sigma", 0, 1, &ls) < 0 || cli_int(o, n, "batch-size", 1, 1 << 20, &batch) < 0 ||
+        cli_int(o, n, "learn-sigma", 0, 1, &ls) < 0 || cli_int(o, n, "ema-warmup", 0, 1, &ema_warmup) < 0 || cli_int(o, n, "batch-size", 1, 1 << 20, &batch) < 0 ||
         cli_int(o, n, "steps", 1, 1L << 40, &steps) < 0 || cli_int(o, n, "seed", 0, 1L << 62, &seed) < 0 ||
         cli_int(o, n, "ckpt-every", 1, 1L << 40, &ckpt_every) < 0 || cli_int(o, n, "log-every", 1, 1L << 40, &log_every) < 0 ||
         cli_runtime(o, n) || cli_double(o, n, "class-dropout", 0, 0.999, &dropout) < 0 ||
@@ -311,6 +351,7 @@ int sadm_cmd_train(int argc, char **argv) {
         sadm_train_config tc;
         sadm_train_config_default(&tc);
         tc.batch_size = (int)batch, tc.lr = (float)lr, tc.weight_decay = (float)wd, tc.ema_decay = (float)ema;
+        tc.ema_warmup = (int)ema_warmup;
         tc.grad_clip = (float)clip, tc.flip = cli_get(o, n, "no-flip") == NULL, tc.seed = (uint64_t)seed;
         sadm_dit *m = NULL;
         if ((init ? sadm_dit_load(init, NULL, &m) : sadm_dit_create(&mc, tc.seed, &m)) ||
@@ -340,8 +381,8 @@ int sadm_cmd_train(int argc, char **argv) {
         return rc;
     }
     rc = 0;
-    long epochs = 0;
-    if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0) {
+    long epochs = 0, grid_per_class = 8;
+    if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0 || cli_int(o, n, "grid-per-class", 0, 1000, &grid_per_class) < 0) {
         sadm_trainer_free(tr);
         sadm_dataset_free(data);
         return 2;
@@ -405,6 +446,18 @@ int sadm_cmd_train(int argc, char **argv) {
     if (log && fclose(log) != 0 && !rc) {
         fprintf(stderr, "sadm train: cannot write %s: %s\n", log_path, strerror(errno));
         rc = 1;
+    }
+    /* what a person looks at: the samples and the loss curve, beside log.jsonl */
+    if (!rc && grid_per_class) {
+        char grid_path[4096];
+        snprintf(grid_path, sizeof grid_path, "%s/samples.png", dir);
+        rc = end_grid(tr, ema_path, grid_path, (int)grid_per_class);
+    }
+    if (!rc) {
+        char svg_path[4096];
+        snprintf(svg_path, sizeof svg_path, "%s/loss.svg", dir);
+        if (sadm_write_loss_svg(log_path, svg_path)) rc = cli_fail("train");
+        else printf("loss curve: %s\n", svg_path);
     }
     sadm_trainer_free(tr);
     sadm_dataset_free(data);

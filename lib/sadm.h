@@ -479,6 +479,9 @@ int sadm_dit_out_channels(const sadm_dit *m);
  * file has none (e.g. a converted official checkpoint); every tensor is checked against
  * the config's shapes. */
 sadm_status sadm_dit_save(const sadm_dit *m, const char *path);
+/* The same with the weights stored as F32, F16 or BF16 (rounded to nearest even; loading
+ * converts back to float32): a half-size file for shipping or sharing. */
+sadm_status sadm_dit_save_as(const sadm_dit *m, const char *path, sadm_dtype dtype);
 sadm_status sadm_dit_load(const char *path, const sadm_dit_config *fallback, sadm_dit **out);
 /* A model is created and loaded on the CPU backend; this moves its parameters and
  * gradients to another (the activations come back there at the next forward).
@@ -674,6 +677,8 @@ typedef struct sadm_train_config {
     int batch_size;                     /* default 64 (0 means default) */
     float lr, beta1, beta2, eps, weight_decay; /* DiT: 1e-4, 0.9, 0.999, 1e-8, 0 */
     float ema_decay;                    /* DiT: 0.9999 */
+    int ema_warmup;                     /* 1: step s (0-based) uses min(ema_decay, (1+s)/(10+s)), so a short
+                                         * run's EMA forgets the initial weights; 0 (DiT): ema_decay always */
     float grad_clip;                    /* max global L2 norm; 0 = off */
     int flip;                           /* random horizontal flips */
     uint64_t seed;
@@ -683,6 +688,9 @@ typedef struct sadm_train_config {
 } sadm_train_config;
 /* DiT's defaults. */
 void sadm_train_config_default(sadm_train_config *cfg);
+/* The EMA decay of the update after `step` steps (0-based): ema_decay, or with ema_warmup
+ * min(ema_decay, (1 + step) / (10 + step)) computed in double and rounded to float. */
+float sadm_ema_decay_at(const sadm_train_config *cfg, long step);
 
 typedef struct sadm_step_stats {
     long step;          /* number of steps done after this one */
@@ -760,6 +768,9 @@ sadm_status sadm_run(sadm_trainer *tr, const sadm_run_config *cfg, sadm_run_call
  * its newline (atomically; a missing file or a pipe is fine); *dropped (may be NULL) gets
  * how many. */
 sadm_status sadm_log_truncate(const char *path, long step, size_t *dropped);
+/* The "loss" of every log line against its "step" as an SVG picture (log-scale loss, the
+ * raw values and a running mean, the log's last FD_fmnist in the title); atomically. */
+sadm_status sadm_write_loss_svg(const char *log_path, const char *svg_path);
 
 /* ------------------------------------------------------------------ 10. sampling */
 /* The samplers of improved-DDPM / ADM as DiT uses them, over a (possibly respaced)

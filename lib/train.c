@@ -66,6 +66,12 @@ void sadm_train_config_default(sadm_train_config *c) {
     snprintf(c->schedule, sizeof c->schedule, "linear");
 }
 
+float sadm_ema_decay_at(const sadm_train_config *c, long step) {
+    if (!c->ema_warmup) return c->ema_decay;
+    double ramp = (1.0 + (double)step) / (10.0 + (double)step);
+    return ramp < c->ema_decay ? (float)ramp : c->ema_decay;
+}
+
 void sadm_trainer_free(sadm_trainer *tr) {
     if (!tr) return;
     if (tr->thread_started) {
@@ -409,7 +415,7 @@ sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
                                  tr->step + 1);
         if (st) return st;
     }
-    if ((st = be->ops->ema_update(P, tr->ema, w, tr->cfg.ema_decay))) return st;
+    if ((st = be->ops->ema_update(P, tr->ema, w, sadm_ema_decay_at(&tr->cfg, tr->step)))) return st;
     tr->step++;
     if (stats) {
         *stats = sst;
@@ -561,6 +567,7 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
     META("train.eps", "%.9g", c->eps);
     META("train.weight_decay", "%.9g", c->weight_decay);
     META("train.ema_decay", "%.9g", c->ema_decay);
+    META("train.ema_warmup", "%d", c->ema_warmup);
     META("train.grad_clip", "%.9g", c->grad_clip);
     META("train.flip", "%d", c->flip);
     META("train.diffusion_steps", "%d", c->diffusion_steps);
@@ -679,6 +686,12 @@ sadm_status sadm_trainer_load(const char *path, const sadm_dataset *data, sadm_t
         sadm_st_close(f);
         return st;
     }
+    double warm = 0; /* absent before the EMA warm-up existed: off */
+    if (sadm_st_metadata(f, "train.ema_warmup") && (st = setting(f, path, "train.ema_warmup", 1, 0, 1, &warm))) {
+        sadm_st_close(f);
+        return st;
+    }
+    c.ema_warmup = warm != 0;
     const char *sched = sadm_st_metadata(f, "train.schedule");
     if (sched && strcmp(sched, "linear") && strcmp(sched, "cosine")) {
         st = sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'train.schedule' is '%.40s', expected linear or cosine", path, sched);

@@ -216,7 +216,14 @@ END_TEST
 
 /* sadm train: a run stopped at step 4 and resumed to 6 ends with the same checkpoint
  * tensors as a run of 6; an existing run is never overwritten without --resume. */
+static const char *pa_path(const char *dir, const char *run) {
+    static char p[400];
+    snprintf(p, sizeof p, "%s/%s/checkpoint.safetensors", dir, run);
+    return p;
+}
+
 START_TEST(test_train_command) {
+    sadm_st_file *fa0;
     const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 8 --batch-size 4 --ckpt-every 2 --log-every 1 --threads 2 --fd-samples 0";
     char args[2000], log[8192];
     /* the one run that ends with FD_fmnist (few samples, few steps, 500 test images) */
@@ -229,6 +236,28 @@ START_TEST(test_train_command) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "grep -q '\"fd_test_images\": 500' '%s/a/log.jsonl'", ref_tmpdir());
     ck_assert_msg(system(cmd) == 0, "log.jsonl has no fd_fmnist line");
+    /* the end-of-run pictures: samples.png, 8 per class in 10 columns of 32x32 with 2-pixel
+     * borders, and loss.svg, well-formed XML with the loss line and the FD in its title */
+    char png[400];
+    snprintf(png, sizeof png, "%s/a/samples.png", ref_tmpdir());
+    FILE *pf = fopen(png, "rb");
+    unsigned char hdr[24] = {0};
+    ck_assert_msg(pf && fread(hdr, 1, 24, pf) == 24, "no %s", png);
+    fclose(pf);
+    unsigned pw = (unsigned)hdr[16] << 24 | hdr[17] << 16 | hdr[18] << 8 | hdr[19];
+    unsigned ph = (unsigned)hdr[20] << 24 | hdr[21] << 16 | hdr[22] << 8 | hdr[23];
+    ck_assert_msg(!memcmp(hdr + 1, "PNG", 3) && !memcmp(hdr + 12, "IHDR", 4) && pw == 10 * 34 + 2 && ph == 8 * 34 + 2,
+                  "samples.png is %ux%u", pw, ph);
+    snprintf(cmd, sizeof cmd,
+             "'%s' -c \"import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
+             "t = ''.join(r.itertext()); n = len(r.findall('{http://www.w3.org/2000/svg}polyline')); "
+             "sys.exit(0 if n == 2 and 'FD_fmnist' in t else 1)\" '%s/a/loss.svg'",
+             getenv("SADM_PYTHON"), ref_tmpdir());
+    ck_assert_msg(system(cmd) == 0, "loss.svg is not well-formed SVG with two lines and the FD");
+    TU_OK(sadm_st_open(pa_path(ref_tmpdir(), "a"), &fa0));
+    ck_assert_msg(sadm_st_metadata(fa0, "train.ema_warmup") && !strcmp(sadm_st_metadata(fa0, "train.ema_warmup"), "1"),
+                  "the default run records its EMA warm-up");
+    sadm_st_close(fa0);
     /* a bad --fd-weights is refused before any training */
     snprintf(args, sizeof args, "train %s --steps 6 --run-dir '%s/e' --fd-samples 5 --fd-weights best", small, ref_tmpdir());
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
@@ -494,12 +523,79 @@ START_TEST(test_fid_commands) {
     /* bad input */
     snprintf(args, sizeof args, "fid compare '%s' '%s'", ref, img);
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "has images but no statistics: their features need --inception W"), "%s", log);
+    snprintf(args, sizeof args, "fid stats '%s' -o '%s'", img, stats);
+    ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
     ck_assert_msg(strstr(log, "--inception is required"), "%s", log);
     snprintf(args, sizeof args, "fid stats '%s/none' --inception '%s' -o '%s'", ref_tmpdir(), w, stats);
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
     ck_assert_msg(strstr(log, "none: not a folder"), "%s", log);
     sadm_inception_free(m);
     free(pix), free(u), free(pool), free(logits), free(spatial), free(got), free(mu), free(mu_file);
+    ref_cleanup();
+}
+END_TEST
+
+/* sadm fid compare of two statistics files needs no Inception weights, and its FID is
+ * pytorch-fid's scipy formula (tests/reference/fid_ref.py) on the same statistics. */
+START_TEST(test_fid_compare_stats_only) {
+    enum { D = 2048, R = 96 };
+    const char *wrapper = getenv("SADM_EXEC_WRAPPER"); /* as test_fid_commands: minutes under an emulator */
+    if (!(strstr(sadm_blas_info(), "OpenBLAS") != NULL || !wrapper || !*wrapper)) {
+        fprintf(stderr, "test_fid_compare_stats_only: an emulated build without LAPACK: not run\n");
+        return;
+    }
+    double *mu[2], *sigma[2], *a = malloc((size_t)D * R * sizeof(double));
+    float *u = malloc((size_t)D * R * sizeof(float));
+    char path[2][300], st_path[300], out[300], args[2000], log[8192];
+    const char *names[2] = {"a.npz", "b.npz"};
+    for (int k = 0; k < 2; k++) {
+        mu[k] = malloc(D * sizeof(double)), sigma[k] = malloc((size_t)D * D * sizeof(double));
+        TU_OK(sadm_rng_normal(40 + (uint64_t)k, 0, 0, (size_t)D * R, u));
+        for (size_t i = 0; i < (size_t)D * R; i++) a[i] = u[i];
+        TU_OK(sadm_rng_normal(40 + (uint64_t)k, 1, 0, D, u));
+        for (int i = 0; i < D; i++) mu[k][i] = 0.3 * u[i] + k * 0.05;
+        /* sigma = A A^T / R + 0.05 I: symmetric positive definite, full rank */
+        for (int i = 0; i < D; i++)
+            for (int j = 0; j <= i; j++) {
+                double s = 0;
+                for (int r = 0; r < R; r++) s += a[(size_t)i * R + r] * a[(size_t)j * R + r];
+                sigma[k][(size_t)i * D + j] = sigma[k][(size_t)j * D + i] = s / R + (i == j ? 0.05 : 0);
+            }
+        snprintf(path[k], sizeof path[k], "%s/%s", ref_tmpdir(), names[k]);
+        sadm_npz_array arr[2] = {{"mu", SADM_DTYPE_F64, 1, {D}, mu[k]}, {"sigma", SADM_DTYPE_F64, 2, {D, D}, sigma[k]}};
+        TU_OK(sadm_npz_write(path[k], 2, arr));
+    }
+    snprintf(st_path, sizeof st_path, "%s/st.safetensors", ref_tmpdir());
+    snprintf(out, sizeof out, "%s/fid.safetensors", ref_tmpdir());
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t sm[1] = {D}, ss[2] = {D, D};
+    TU_OK(sadm_st_writer_add(w, "mu1", SADM_DTYPE_F64, 1, sm, mu[0]));
+    TU_OK(sadm_st_writer_add(w, "s1", SADM_DTYPE_F64, 2, ss, sigma[0]));
+    TU_OK(sadm_st_writer_add(w, "mu2", SADM_DTYPE_F64, 1, sm, mu[1]));
+    TU_OK(sadm_st_writer_add(w, "s2", SADM_DTYPE_F64, 2, ss, sigma[1]));
+    TU_OK(sadm_st_writer_save(w, st_path));
+    sadm_st_writer_free(w);
+    snprintf(args, sizeof args, "fid '%s' '%s'", st_path, out);
+    ref_run("fid_ref.py", args);
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(out, &f));
+    double want;
+    memcpy(&want, sadm_st_find(f, "fid")->data, sizeof want);
+    sadm_st_close(f);
+    snprintf(args, sizeof args, "fid compare '%s' '%s' --json", path[0], path[1]);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm fid compare of two statistics files failed: %s", log);
+    const char *at = strstr(log, "\"fid\": ");
+    ck_assert_msg(at && strstr(log, "\"sfid\": null") && strstr(log, "\"recall\": null"), "%s", log);
+    double got = atof(at + 7);
+    ck_assert_msg(want > 1 && fabs(got - want) <= 1e-6 * want, "FID %.12g, scipy %.12g: %s", got, want, log);
+    snprintf(args, sizeof args, "fid compare '%s' '%s'", path[0], path[1]);
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "%s", log);
+    at = strstr(log, "\nFID: ");
+    ck_assert_msg(at && strstr(log, "Inception mode: none") && strstr(log, "sFID: n/a"), "%s", log);
+    ck_assert_msg(fabs(atof(at + 6) - want) <= 1e-6 * want, "text FID (8 digits) %s vs %.12g", at + 6, want);
+    for (int k = 0; k < 2; k++) free(mu[k]), free(sigma[k]);
+    free(a), free(u);
     ref_cleanup();
 }
 END_TEST
@@ -641,6 +737,7 @@ int main(void) {
     tcase_add_test(tc, test_sample_command);
     tcase_add_test(tc, test_sadm_commands);
     tcase_add_test(tc, test_fid_commands);
+    tcase_add_test(tc, test_fid_compare_stats_only);
     tcase_add_test(tc, test_fmnist_commands);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "reference.h"
 #include "testutil.h"
 
 static char dir[256];
@@ -123,6 +124,87 @@ START_TEST(test_half_conversions) {
 }
 END_TEST
 
+/* lib/io/io.h (internal): float32 to the narrow storage types */
+int sadm_from_f32(sadm_dtype dtype, const float *src, size_t n, void *dst);
+int sadm_to_f32(sadm_dtype dtype, const void *src, size_t n, float *dst);
+
+static int same_or_both_nan(float a, float b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, 4) == 0; }
+
+START_TEST(test_narrow_storage_vs_numpy_and_torch) {
+    /* sadm_from_f32's F16 and BF16 against numpy's astype(float16) and torch's .bfloat16():
+     * normals over 30 decades, exact ties, the overflow and subnormal boundaries, specials */
+    make_dir();
+    enum { N = 4096 };
+    float *x = malloc(N * sizeof(float));
+    TU_OK(sadm_rng_normal(3, 0, 0, N, x));
+    for (int i = 0; i < 3000; i++) x[i] *= (float)pow(10, (i % 30) - 20);
+    static const float special[] = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.996f, 65520.0f, 65536.0f, 1e9f, 3.4e38f,
+                                    5.960464477539063e-08f /* 2^-24 */, 2.9802322387695312e-08f /* 2^-25: tie to 0 */,
+                                    4.470348358154297e-08f /* 1.5 x 2^-24 */, 6.103515625e-05f /* 2^-14 */,
+                                    6.1e-05f, 1e-40f, -1e-45f, 1.00048828125f /* 1 + 2^-11: tie */,
+                                    1.00146484375f /* 1 + 3 x 2^-11: tie up */, 1.00390625f /* bf16 tie */,
+                                    1.01171875f /* bf16 tie up */, -2.5f, INFINITY, -INFINITY, NAN};
+    size_t ns = sizeof special / sizeof special[0];
+    for (size_t i = 0; i < ns; i++) x[3000 + i] = special[i];
+    for (int i = 3000 + (int)ns; i < N; i++) x[i] = ldexpf(1.0f + (float)(i % 2048) / 2048.0f, (i % 40) - 26); /* halfway grid */
+    char in[300], out[300], args[700];
+    snprintf(in, sizeof in, "%s/narrow_in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/narrow_out.safetensors", dir);
+    sadm_st_writer *w = sadm_st_writer_new();
+    int64_t shape[1] = {N};
+    TU_OK(sadm_st_writer_add(w, "x", SADM_DTYPE_F32, 1, shape, x));
+    TU_OK(sadm_st_writer_save(w, in));
+    sadm_st_writer_free(w);
+    snprintf(args, sizeof args, "'%s' '%s'", in, out);
+    ref_run("narrow_ref.py", args);
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(out, &f));
+    const sadm_tensor_info *th = sadm_st_find(f, "h"), *tb = sadm_st_find(f, "b");
+    ck_assert(th && tb && th->numel == N && tb->numel == N);
+    uint16_t *h = malloc(N * 2), *b = malloc(N * 2);
+    ck_assert(sadm_from_f32(SADM_DTYPE_F16, x, N, h) && sadm_from_f32(SADM_DTYPE_BF16, x, N, b));
+    for (int i = 0; i < N; i++) {
+        uint16_t rh, rb;
+        memcpy(&rh, (const char *)th->data + 2 * i, 2);
+        memcpy(&rb, (const char *)tb->data + 2 * i, 2);
+        int nan = isnan(x[i]);
+        ck_assert_msg(nan ? (h[i] & 0x7c00) == 0x7c00 && (h[i] & 0x3ff) : h[i] == rh, "F16 of %.9g: %04x, numpy %04x", x[i],
+                      h[i], rh);
+        ck_assert_msg(nan ? (b[i] & 0x7f80) == 0x7f80 && (b[i] & 0x7f) : b[i] == rb, "BF16 of %.9g: %04x, torch %04x", x[i],
+                      b[i], rb);
+    }
+    /* and every non-NaN half comes back to its own bits */
+    uint16_t all[65536], again[65536];
+    float wide[65536];
+    for (uint32_t i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    sadm_to_f32(SADM_DTYPE_F16, all, 65536, wide);
+    sadm_from_f32(SADM_DTYPE_F16, wide, 65536, again);
+    for (uint32_t i = 0; i < 65536; i++)
+        if ((i & 0x7c00) != 0x7c00 || !(i & 0x3ff)) ck_assert_msg(again[i] == all[i], "half %04x came back as %04x", i, again[i]);
+    /* a model written with F16 storage loads as the rounded weights */
+    const sadm_dit_config cfg = {8, 4, 1, 16, 1, 2, 4.0f, 0.1f, 3, 1};
+    sadm_dit *m, *m2;
+    TU_OK(sadm_dit_create(&cfg, 2, &m));
+    tu_randomise_dit(m, 4, 0.5f);
+    char mp[300];
+    snprintf(mp, sizeof mp, "%s/m16.safetensors", dir);
+    TU_OK(sadm_dit_save_as(m, mp, SADM_DTYPE_F16));
+    TU_OK(sadm_dit_load(mp, NULL, &m2));
+    size_t P = sadm_dit_param_total(m);
+    uint16_t *mh = malloc(P * 2);
+    float *mw = malloc(P * sizeof(float));
+    sadm_from_f32(SADM_DTYPE_F16, sadm_dit_param_data(m), P, mh);
+    sadm_to_f32(SADM_DTYPE_F16, mh, P, mw);
+    for (size_t i = 0; i < P; i++) ck_assert(same_or_both_nan(mw[i], sadm_dit_param_data(m2)[i]));
+    ck_assert_int_eq(sadm_dit_save_as(m, mp, SADM_DTYPE_I64), SADM_ERR_ARG);
+    sadm_dit_free(m), sadm_dit_free(m2);
+    free(mh), free(mw);
+    sadm_st_close(f);
+    free(x), free(h), free(b);
+    remove_dir();
+}
+END_TEST
+
 START_TEST(test_round_trip_and_atomic_save) {
     make_dir();
     char path[300];
@@ -228,6 +310,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_read_handmade_file);
     tcase_add_test(tc, test_half_conversions);
+    tcase_add_test(tc, test_narrow_storage_vs_numpy_and_torch);
     tcase_add_test(tc, test_round_trip_and_atomic_save);
     tcase_add_test(tc, test_broken_files);
     suite_add_tcase(s, tc);

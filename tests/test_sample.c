@@ -17,35 +17,33 @@ typedef struct {
     int cfg_channels, clip, learn_sigma, N;
 } sample_case;
 
-static void compare(const sample_case *c) {
-    sadm_dit_config cfg = {8, 2, 4, 32, 2, 4, 4.0f, 0.1f, 5, c->learn_sigma};
-    sadm_dit *m;
-    TU_OK(sadm_dit_create(&cfg, 7, &m));
-    tu_randomise_dit(m, 7, 0.5f);
+/* Model m (saved at model_path, or saved there first when save) against sample_torch.py
+ * on the same file, noise and labels y. */
+static void compare_model(sadm_dit *m, const char *model_path, int save, const sample_case *c, const int64_t *y) {
+    const sadm_dit_config *mc = sadm_dit_get_config(m);
+    int C = mc->in_channels, H = mc->input_size;
     sadm_diffusion *d;
     TU_OK(sadm_diffusion_respaced("linear", 1000, c->spec, &d));
     int S = sadm_diffusion_steps(d), N = c->N;
-    size_t per = 4 * 8 * 8;
+    size_t per = (size_t)C * H * H;
     float *xT = tu_alloc(N * per), *noise = tu_alloc((size_t)S * N * per), *out = tu_alloc(N * per), *ref = tu_alloc(N * per);
     TU_OK(sadm_rng_normal(1, 0, 0, N * per, xT));
     TU_OK(sadm_rng_normal(1, 1, 0, (size_t)S * N * per, noise));
-    int64_t y[4] = {0, 4, 2, 1};
     sadm_sample_config sc = {c->ddim, c->eta, c->cfg, c->cfg_channels, c->clip};
     TU_OK(sadm_dit_sample(m, d, &sc, N, y, xT, noise, 0, out, NULL, NULL));
 
-    char model[300], in[300], res[300], args[1500];
-    snprintf(model, sizeof model, "%s/m.safetensors", ref_tmpdir());
+    char in[300], res[300], args[1500];
     snprintf(in, sizeof in, "%s/in.safetensors", ref_tmpdir());
     snprintf(res, sizeof res, "%s/out.safetensors", ref_tmpdir());
-    TU_OK(sadm_dit_save(m, model));
+    if (save) TU_OK(sadm_dit_save(m, model_path));
     sadm_st_writer *w = sadm_st_writer_new();
-    int64_t sx[4] = {N, 4, 8, 8}, sz[5] = {S, N, 4, 8, 8}, sn[1] = {N};
+    int64_t sx[4] = {N, C, H, H}, sz[5] = {S, N, C, H, H}, sn[1] = {N};
     TU_OK(sadm_st_writer_add(w, "x_T", SADM_DTYPE_F32, 4, sx, xT));
     TU_OK(sadm_st_writer_add(w, "noise", SADM_DTYPE_F32, 5, sz, noise));
     TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sn, y));
     TU_OK(sadm_st_writer_save(w, in));
     sadm_st_writer_free(w);
-    snprintf(args, sizeof args, "sample '%s' '%s' '%s' %s '%s' %g %g %d %d", model, in, res, c->ddim ? "ddim" : "ddpm", c->spec,
+    snprintf(args, sizeof args, "sample '%s' '%s' '%s' %s '%s' %g %g %d %d", model_path, in, res, c->ddim ? "ddim" : "ddpm", c->spec,
              c->eta, c->cfg, c->cfg_channels, c->clip);
     ref_run("sample_torch.py", args);
     sadm_st_file *f;
@@ -72,11 +70,39 @@ static void compare(const sample_case *c) {
                       c->spec, i, betas[i], rb, (long long)map[i], rm);
     }
     sadm_st_close(f);
-    sadm_dit_free(m);
     sadm_diffusion_free(d);
     free(xT), free(noise), free(out), free(ref);
     ref_cleanup();
 }
+
+static void compare(const sample_case *c) {
+    sadm_dit_config cfg = {8, 2, 4, 32, 2, 4, 4.0f, 0.1f, 5, c->learn_sigma};
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&cfg, 7, &m));
+    tu_randomise_dit(m, 7, 0.5f);
+    char model[300];
+    snprintf(model, sizeof model, "%s/m.safetensors", ref_tmpdir());
+    static const int64_t y[4] = {0, 4, 2, 1};
+    compare_model(m, model, 1, c, y);
+    sadm_dit_free(m);
+}
+
+/* The shipped base (data/fmnist-dit.safetensors, F16 storage; $SADM_BASE_MODEL from make
+ * check) loads, and samples from it equal PyTorch's DiT on the same file and noise. */
+START_TEST(test_shipped_base_vs_torch) {
+    const char *path = getenv("SADM_BASE_MODEL");
+    ck_assert_msg(path && *path, "SADM_BASE_MODEL is not set (make check sets it to data/fmnist-dit.safetensors)");
+    sadm_dit *m;
+    ck_assert_msg(sadm_dit_load(path, NULL, &m) == SADM_OK, "%s", sadm_last_error());
+    const sadm_dit_config *mc = sadm_dit_get_config(m);
+    ck_assert(mc->in_channels == 1 && mc->input_size == 32 && mc->num_classes == 10 && mc->learn_sigma);
+    static const int64_t y[3] = {9, 0, 5};
+    const sample_case ddim = {1, "ddim10", 0.0f, 1.0f, 0, 1, 1, 3}, ddpm = {0, "6", 0, 2.0f, 0, 1, 1, 2};
+    compare_model(m, path, 0, &ddim, y);
+    compare_model(m, path, 0, &ddpm, y); /* guidance: the first 2 as cond + uncond halves */
+    sadm_dit_free(m);
+}
+END_TEST
 
 START_TEST(test_samplers_vs_torch) {
     static const sample_case cases[] = {
@@ -126,6 +152,7 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_unspaced_and_errors);
     tcase_add_test(tc, test_samplers_vs_torch);
+    tcase_add_test(tc, test_shipped_base_vs_torch);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -77,6 +77,51 @@ static sadm_trainer *bf16_trainer(const sadm_dataset *d, uint64_t seed) {
     return tr;
 }
 
+/* The EMA warm-up: the update after step s uses min(decay, (1+s)/(10+s)), recomputed here
+ * in double from the weights after every step; a checkpoint records it and resumes it. */
+START_TEST(test_ema_warmup) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&SMALL, 9, &m));
+    sadm_train_config c;
+    sadm_train_config_default(&c);
+    c.batch_size = 5, c.seed = 9, c.lr = 1e-3f, c.ema_decay = 0.95f, c.ema_warmup = 1;
+    sadm_trainer *tr;
+    TU_OK(sadm_trainer_create(m, d, &c, &tr));
+    size_t P = sadm_dit_param_total(sadm_trainer_model(tr));
+    double *ema = malloc(P * sizeof(double));
+    for (size_t i = 0; i < P; i++) ema[i] = sadm_dit_param_data(sadm_trainer_model(tr))[i];
+    for (long s = 0; s < 40; s++) {
+        double want = fmin(0.95, (1.0 + s) / (10.0 + s));
+        ck_assert_msg(sadm_ema_decay_at(&c, s) == (float)want, "step %ld: decay %.9g, expected %.9g", s,
+                      sadm_ema_decay_at(&c, s), want);
+        tu_train_steps(tr, 1, NULL);
+        const float *w = sadm_dit_param_data(sadm_trainer_model(tr)), *e = sadm_trainer_ema(tr);
+        double d32 = (float)want, worst = 0;
+        for (size_t i = 0; i < P; i++) {
+            ema[i] = d32 * ema[i] + (1 - d32) * w[i];
+            worst = fmax(worst, fabs(ema[i] - e[i]) / (fabs(ema[i]) + 1e-3));
+        }
+        ck_assert_msg(worst < 1e-5, "EMA after step %ld: relative difference %.3g from the direct computation", s + 1, worst);
+    }
+    ck_assert(sadm_ema_decay_at(&c, 1000) == 0.95f);
+    c.ema_warmup = 0;
+    ck_assert(sadm_ema_decay_at(&c, 0) == 0.95f);
+    char ckpt[300];
+    snprintf(ckpt, sizeof ckpt, "%s/warm.safetensors", ref_tmpdir());
+    TU_OK(sadm_trainer_save(tr, ckpt));
+    sadm_trainer *back;
+    TU_OK(sadm_trainer_load(ckpt, d, &back));
+    ck_assert_int_eq(sadm_trainer_config(back)->ema_warmup, 1);
+    sadm_trainer_free(back);
+    sadm_trainer_free(tr);
+    free(ema);
+    sadm_dataset_free(d);
+    ref_cleanup();
+}
+END_TEST
+
 START_TEST(test_bf16_resume_and_interchange) {
     sadm_dataset *d;
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
@@ -411,6 +456,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_resume_equals_uninterrupted);
     tcase_add_test(tc, test_bf16_resume_and_interchange);
+    tcase_add_test(tc, test_ema_warmup);
     tcase_add_test(tc, test_set_seed);
     tcase_add_test(tc, test_run_loop);
     tcase_add_test(tc, test_bad_checkpoints_and_nan);

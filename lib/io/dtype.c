@@ -1,4 +1,5 @@
-/* Element types of tensors on disk, and their conversion to float32. */
+/* Element types of tensors on disk, and their conversion to and from float32. */
+#include <math.h>
 #include <string.h>
 
 #include "io.h"
@@ -71,6 +72,54 @@ int sadm_to_f32(sadm_dtype dtype, const void *src, size_t n, float *dst) {
             memcpy(&h, p + 2 * i, 2);
             uint32_t bits = (uint32_t)h << 16;
             memcpy(dst + i, &bits, 4);
+        }
+        return 1;
+    default: return 0;
+    }
+}
+
+/* float32 to IEEE half, rounding to nearest even (as numpy's astype(float16) and torch's
+ * .half()): overflow to infinity from 65520 on, subnormal halves below 2^-14, NaN stays
+ * a (quiet) NaN. */
+static uint16_t f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return sign | 0x7e00;  /* NaN */
+    if (ax >= 0x477ff000u) return sign | 0x7c00; /* >= 65520: infinity (also inf itself) */
+    if (ax < 0x38800000u) {                      /* below 2^-14: a multiple of 2^-24 */
+        float a;
+        memcpy(&a, &ax, 4);
+        return sign | (uint16_t)lrintf(a * 16777216.0f); /* exact scaling; lrintf rounds to even */
+    }
+    uint32_t h = ((ax >> 23) - 112) << 10 | (ax & 0x7fffffu) >> 13, rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* a carry moves into the exponent, as it should */
+    return sign | (uint16_t)h;
+}
+
+/* float32 to bfloat16, rounding to nearest even, NaN kept quiet (as torch's .bfloat16()). */
+static uint16_t f32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+int sadm_from_f32(sadm_dtype dtype, const float *src, size_t n, void *dst) {
+    unsigned char *p = dst;
+    switch (dtype) {
+    case SADM_DTYPE_F32: memcpy(dst, src, n * 4); return 1;
+    case SADM_DTYPE_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = f32_to_f16(src[i]);
+            memcpy(p + 2 * i, &h, 2);
+        }
+        return 1;
+    case SADM_DTYPE_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = f32_to_bf16(src[i]);
+            memcpy(p + 2 * i, &h, 2);
         }
         return 1;
     default: return 0;

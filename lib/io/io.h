@@ -10,6 +10,8 @@
 int sadm_dtype_parse(const char *name, sadm_dtype *out);
 /* Converts n elements of a floating dtype to float32; 0 for non-float dtypes. */
 int sadm_to_f32(sadm_dtype dtype, const void *src, size_t n, float *dst);
+/* float32 to F32, F16 or BF16 (round to nearest even, NaN kept a NaN); 0 for other dtypes. */
+int sadm_from_f32(sadm_dtype dtype, const float *src, size_t n, void *dst);
 
 /* Writes `len` bytes to `path` atomically: temporary file beside it, fsync, rename, fsync
  * of the folder. `write_body` is called with the open FILE and returns 0 on success. */

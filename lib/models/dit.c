@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/io.h"
 #include "dit_internal.h"
 
 #define LN_EPS 1e-6f
@@ -195,9 +196,13 @@ size_t sadm_dit_param_total(const sadm_dit *m) { return m ? m->tab.total : 0; }
 int sadm_dit_out_channels(const sadm_dit *m) { return m ? m->C_out : 0; }
 
 /* ------------------------------------------------------------------ model files */
-sadm_status sadm_dit_save(const sadm_dit *m, const char *path) {
+sadm_status sadm_dit_save(const sadm_dit *m, const char *path) { return sadm_dit_save_as(m, path, SADM_DTYPE_F32); }
+
+sadm_status sadm_dit_save_as(const sadm_dit *m, const char *path, sadm_dtype dtype) {
     SADM_REQUIRE_PTR(m);
     SADM_REQUIRE_PTR(path);
+    SADM_REQUIRE(dtype == SADM_DTYPE_F32 || dtype == SADM_DTYPE_F16 || dtype == SADM_DTYPE_BF16,
+                 "%s: model files store F32, F16 or BF16, not %s", path, sadm_dtype_name(dtype));
     sadm_st_writer *w = sadm_st_writer_new();
     if (!w) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
     const float *host = m->data;
@@ -208,12 +213,22 @@ sadm_status sadm_dit_save(const sadm_dit *m, const char *path) {
         host = copy;
     }
     if (!st) st = sadm_dit_write_metadata(&m->cfg, w);
+    /* narrower storage: converted into one buffer that lives until the writer has saved */
+    void *narrow = NULL;
+    if (!st && dtype != SADM_DTYPE_F32) {
+        narrow = sadm_alloc(m->tab.total * sadm_dtype_size(dtype));
+        if (!narrow) st = sadm_error(SADM_ERR_NOMEM, "%s: out of memory", path);
+        else sadm_from_f32(dtype, host, m->tab.total, narrow);
+    }
     for (size_t i = 0; i < m->tab.count && !st; i++) {
         const sadm_param *p = &m->tab.items[i];
-        st = sadm_st_writer_add(w, p->name, SADM_DTYPE_F32, p->ndim, p->shape, host + p->offset);
+        const void *data = narrow ? (const void *)((const char *)narrow + p->offset * sadm_dtype_size(dtype))
+                                  : (const void *)(host + p->offset);
+        st = sadm_st_writer_add(w, p->name, dtype, p->ndim, p->shape, data);
     }
     if (!st) st = sadm_st_writer_save(w, path);
     sadm_st_writer_free(w);
+    sadm_free(narrow);
     if (host != m->data) sadm_free((float *)host);
     return st;
 }
