@@ -49,7 +49,9 @@ static int cmd_info(int argc, char **argv) {
     for (const char *const *n = sadm_isa_list(); *n; n++)
         printf(" %s%s", *n, sadm_isa_available(*n) ? "" : " (not supported by this CPU)");
     printf("\nactive:      %s\n", sadm_isa());
-    printf("bf16:        %s; --precision auto picks %s\n", sadm_bf16_path(), sadm_bf16_native() ? "bf16" : "fp32");
+    const char *bf16_why;
+    int bf16_auto = sadm_bf16_preferred(&bf16_why);
+    printf("bf16:        %s; --precision auto picks %s (%s)\n", sadm_bf16_path(), bf16_auto ? "bf16" : "fp32", bf16_why);
     printf("threads:     %d\n", sadm_num_threads());
     printf("BLAS:        %s\n", sadm_blas_info());
     for (size_t i = 0; i < sadm_backend_count(); i++) {

@@ -241,12 +241,14 @@ sadm_status sadm_precision_choose(const char *name, const sadm_backend *be, sadm
         SADM_TRY(sadm_precision_parse(name, out));
         return sadm_backend_check_precision(be, *out);
     }
-    /* the CPU's bf16 is worth it only where the hardware multiplies bf16 */
-    int native = be->supports_precision(be, SADM_PRECISION_BF16) && (!be->host_memory || sadm_bf16_native());
-    *out = native ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32;
+    /* the CPU's bf16 is worth it only where the hardware multiplies bf16 faster than fp32 */
+    const char *cpu_why = NULL;
+    int use = be->supports_precision(be, SADM_PRECISION_BF16) && (!be->host_memory || sadm_bf16_preferred(&cpu_why));
+    *out = use ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32;
     snprintf(line, sizeof line, "precision auto: %s (%s)", sadm_precision_name(*out),
-             native ? (be->host_memory ? "the CPU multiplies bf16 natively: AVX512-BF16" : "the backend runs bf16")
-                    : "this CPU has no native bf16 products");
+             !be->host_memory ? (use ? "the backend runs bf16" : "the backend has no bf16")
+             : cpu_why        ? cpu_why
+                              : "the backend has no bf16");
     if (why) *why = line;
     return SADM_OK;
 }

@@ -122,6 +122,22 @@ sadm_status sadm_linear_backward_bf16(int M, int K, int N, const float *x, const
 
 int sadm_bf16_native(void) { return sadm_kernels_active()->bf16_words == 1; }
 
+int sadm_bf16_preferred(const char **why) {
+    const char *w;
+    int yes = 0;
+    if (!sadm_bf16_native()) {
+        w = "this CPU has no native bf16 products";
+    } else {
+#if defined(__x86_64__) || defined(__i386__)
+        yes = __builtin_cpu_is("amd");
+#endif
+        w = yes ? "the CPU multiplies bf16 natively at twice its fp32 rate: AVX512-BF16 on AMD"
+                : "this CPU's VDPBF16PS runs at half its fp32 FMA rate (Intel AVX512-BF16): fp32 is faster";
+    }
+    if (why) *why = w;
+    return yes;
+}
+
 const char *sadm_bf16_path(void) {
     static __thread char text[64];
     if (sadm_bf16_native()) return "native (AVX512-BF16)";

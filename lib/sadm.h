@@ -131,6 +131,12 @@ sadm_status sadm_linear_backward_bf16(int M, int K, int N, const float *x, const
  * "fp32 FMA emulation (<kernel set>)". */
 const char *sadm_bf16_path(void);
 int sadm_bf16_native(void); /* 1 when the active kernel set multiplies bf16 in hardware */
+/* 1 when bf16 products are expected to beat fp32 here: native, and a CPU whose VDPBF16PS
+ * runs at twice its fp32 FMA rate (AMD Zen 4/5). Intel's AVX512-BF16 parts issue it at half
+ * that rate, so the same FLOPs take as long as fp32 and packing makes bf16 slower there
+ * (measured: bench ops on a 2-core Xeon gave VDPBF16PS 244 vs FMA 483 GFLOP/s). *why
+ * (may be NULL) gets the reason in a few words. */
+int sadm_bf16_preferred(const char **why);
 
 /* Layer norm over the last dimension C of `rows` rows, biased variance, eps inside the
  * square root. w and b (C each) may be NULL (no affine, as DiT). mean and rstd (rows each)

@@ -65,7 +65,8 @@ START_TEST(test_precision) {
     /* auto: bf16 only where the CPU multiplies bf16 natively; never on a backend without it */
     const char *why;
     TU_OK(sadm_precision_choose("auto", sadm_backend_cpu(), &p, &why));
-    ck_assert_int_eq(p, sadm_bf16_native() ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32);
+    ck_assert_int_eq(p, sadm_bf16_preferred(NULL) ? SADM_PRECISION_BF16 : SADM_PRECISION_FP32);
+    ck_assert(!sadm_bf16_preferred(NULL) || sadm_bf16_native());
     ck_assert_msg(contains(why, "precision auto: "), "%s", why);
     TU_OK(sadm_precision_choose("auto", mock_backend(), &p, NULL));
     ck_assert_int_eq(p, SADM_PRECISION_FP32);

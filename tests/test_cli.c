@@ -158,9 +158,10 @@ START_TEST(test_bad_input) {
     ck_assert_int_eq(run_sadm("info", log, sizeof log), 0);
     ck_assert_msg(strstr(log, "cuda: not available: ") && strstr(log, "cpu: available") && strstr(log, "device:      cpu"),
                   "%s", log);
-    ck_assert_msg(strstr(log, sadm_bf16_native() ? "bf16:        native (AVX512-BF16); --precision auto picks bf16"
+    ck_assert_msg(strstr(log, sadm_bf16_native() ? "bf16:        native (AVX512-BF16); --precision auto picks "
                                                  : "bf16:        fp32 FMA emulation ("),
                   "%s", log);
+    ck_assert_msg(strstr(log, sadm_bf16_preferred(NULL) ? "auto picks bf16 (" : "auto picks fp32 ("), "%s", log);
     snprintf(args, sizeof args, "sample --model '%s' --num 1 --steps 2 --device gpu --out-tensor '%s'", model, out);
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
     ck_assert_msg(strstr(log, "device 'gpu' is not a backend (choices: auto, cuda, cpu)"), "%s", log);
