@@ -144,11 +144,12 @@ static int on_run_step(void *ctx, const sadm_run_event *ev) {
     return stop_requested != 0;
 }
 
-/* The picture a person judges a run by: `per_class` EMA samples of every class, one class
- * per column (DDIM 50 steps, no guidance, noise from the run's seed), as samples.png. */
+/* The picture a person judges a run by: `per_class` EMA samples of every class (of the
+ * first 16), one class per column (DDIM 50 steps, no guidance, noise from the run's seed), as samples.png. */
 static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_path, int per_class) {
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
-    int K = mc->num_classes, C = mc->in_channels, S = mc->input_size;
+    /* at most 16 columns: a 1000-class data set shows its first 16 classes */
+    int K = mc->num_classes < 16 ? mc->num_classes : 16, C = mc->in_channels, S = mc->input_size;
     if (per_class <= 0 || K < 1 || (C != 1 && C != 3)) return 0;
     int N = K * per_class;
     size_t per = (size_t)C * S * S;
@@ -247,7 +248,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"fd-steps", "FD_fmnist: DDIM steps", "25", 0},
         {"fd-test-images", "FD_fmnist: the reference is the first N test images", "10000", 0},
         {"fd-weights", "FD_fmnist: ema or raw weights", "ema", 0},
-        {"grid-per-class", "at the end: this many EMA samples of every class in run-dir/samples.png, one class per column (0: none)", "8", 0},
+        {"grid-per-class", "at the end: this many EMA samples of every class (the first 16 at most) in run-dir/samples.png, one class per column (0: none)", "8", 0},
         {"classifier", "FD_fmnist: the classifier's weights (default: the shipped data/fmnist-classifier.safetensors)", NULL, 0},
         {"sadm", "train with SADM: a structure encoder as discriminator (options below)", NULL, 1},
         SADM_STRUCT_OPTS,
