@@ -96,8 +96,9 @@ START_TEST(test_shipped_base_vs_torch) {
     ck_assert_msg(sadm_dit_load(path, NULL, &m) == SADM_OK, "%s", sadm_last_error());
     const sadm_dit_config *mc = sadm_dit_get_config(m);
     ck_assert(mc->in_channels == 1 && mc->input_size == 32 && mc->num_classes == 10 && mc->learn_sigma);
-    static const int64_t y[3] = {9, 0, 5};
-    const sample_case ddim = {1, "ddim10", 0.0f, 1.0f, 0, 1, 1, 3}, ddpm = {0, "6", 0, 2.0f, 0, 1, 1, 2};
+    /* few steps: ~1 GFLOP per model call, and the NEON stage of .ci/run runs this under qemu */
+    static const int64_t y[2] = {9, 0};
+    const sample_case ddim = {1, "ddim5", 0.0f, 1.0f, 0, 1, 1, 2}, ddpm = {0, "4", 0, 2.0f, 0, 1, 1, 2};
     compare_model(m, path, 0, &ddim, y);
     compare_model(m, path, 0, &ddpm, y); /* guidance: the first 2 as cond + uncond halves */
     sadm_dit_free(m);
