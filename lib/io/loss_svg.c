@@ -113,7 +113,7 @@ static int write_body(void *ctx, FILE *f) {
     for (double s = 0; s <= p->x1 * (1 + 1e-9); s += tick) {
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>\n", px(p, s), px(p, s), TOP,
                 H - BOTTOM);
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", px(p, s), H - BOTTOM + 16, s);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", px(p, s), H - BOTTOM + 16, s);
     }
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", LEFT, TOP,
             W - LEFT - RIGHT, H - TOP - BOTTOM);
