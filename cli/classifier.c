@@ -50,18 +50,30 @@ int cli_fmnist_split_stats(const char *cmd, sadm_classifier *c, const char *data
     return sadm_fmnist_split_stats(c, data_dir, split, first, mu, sigma, count) ? cli_fail(cmd) : 0;
 }
 
-/* Statistics of one side of `sadm fid compare --features fmnist`: "fmnist-test" or
+/* Features of one side of `sadm fid compare --features fmnist`: "fmnist-test" or
  * "fmnist-train" (a split of the data set), or an image source (folder, .npz, samples). */
-int cli_fmnist_side_stats(const char *cmd, sadm_classifier *c, const char *spec, const char *data_dir, double *mu,
-                          double *sigma, size_t *count) {
-    if (!strcmp(spec, "fmnist-test") || !strcmp(spec, "fmnist-train"))
-        return cli_fmnist_split_stats(cmd, c, data_dir, spec + 7, (size_t)-1, mu, sigma, count);
+int cli_fmnist_side_features(const char *cmd, sadm_classifier *c, const char *spec, const char *data_dir, float **features,
+                             size_t *count) {
+    *features = NULL, *count = 0;
+    const size_t D = SADM_CLASSIFIER_FEATURES;
+    if (!strcmp(spec, "fmnist-test") || !strcmp(spec, "fmnist-train")) {
+        sadm_dataset *d;
+        if (sadm_dataset_fmnist(data_dir, spec + 7, &d)) return cli_fail(cmd);
+        size_t n = sadm_dataset_size(d);
+        fprintf(stderr, "sadm %s: %s: %zu images, Fashion-MNIST classifier features\n", cmd, spec, n);
+        int rc = 0;
+        if (!(*features = malloc(n * D * sizeof(float))) || sadm_classifier_dataset_features_first(c, d, n, *features))
+            rc = cli_fail(cmd);
+        sadm_dataset_free(d);
+        if (rc) free(*features), *features = NULL;
+        else *count = n;
+        return rc;
+    }
     sadm_image_source *src;
     if (sadm_image_source_open(spec, &src)) return cli_fail(cmd);
     int h, w, rc = 0;
     sadm_image_source_size(src, &h, &w);
     size_t n = sadm_image_source_count(src), B = 256;
-    *count = n;
     fprintf(stderr, "sadm %s: %s: %zu images of %d×%d, Fashion-MNIST classifier features\n", cmd, spec, n, w, h);
     if (n < 2) {
         fprintf(stderr, "sadm %s: %s: %zu image%s: statistics need at least 2\n", cmd, spec, n, n == 1 ? "" : "s");
@@ -69,22 +81,20 @@ int cli_fmnist_side_stats(const char *cmd, sadm_classifier *c, const char *spec,
         return 2;
     }
     uint8_t *img = malloc(B * (size_t)h * w * 3);
-    float *feat = malloc(B * SADM_CLASSIFIER_FEATURES * sizeof(float));
-    sadm_feature_stats *fs = NULL;
+    float *feat = malloc(n * D * sizeof(float));
     cli_progress_state prog = {0};
-    if (!img || !feat || sadm_feature_stats_create(SADM_CLASSIFIER_FEATURES, &fs)) rc = cli_fail(cmd);
+    if (!img || !feat) rc = cli_fail(cmd);
     for (size_t i0 = 0; !rc && i0 < n; i0 += B) {
         size_t k = n - i0 < B ? n - i0 : B;
-        if (sadm_image_source_read(src, i0, k, img) || sadm_classifier_features_u8(c, (int)k, h, w, img, feat) ||
-            sadm_feature_stats_add(fs, k, feat))
+        if (sadm_image_source_read(src, i0, k, img) || sadm_classifier_features_u8(c, (int)k, h, w, img, feat + i0 * D))
             rc = cli_fail(cmd);
         else
             cli_progress(&prog, (long)(i0 + k), (long)n, "images");
     }
-    if (!rc && sadm_feature_stats_get(fs, mu, sigma)) rc = cli_fail(cmd);
-    sadm_feature_stats_free(fs);
     sadm_image_source_close(src);
-    free(img), free(feat);
+    free(img);
+    if (rc) free(feat);
+    else *features = feat, *count = n;
     return rc;
 }
 

@@ -53,10 +53,10 @@ typedef struct sadm_classifier sadm_classifier;
 int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **out);
 int cli_fmnist_split_stats(const char *cmd, sadm_classifier *c, const char *data_dir, const char *split, size_t first,
                            double *mu, double *sigma, size_t *count);
-/* Statistics of "fmnist-test", "fmnist-train" or an image source in its features; *count
- * gets the number of images. */
-int cli_fmnist_side_stats(const char *cmd, sadm_classifier *c, const char *spec, const char *data_dir, double *mu,
-                          double *sigma, size_t *count);
+/* The classifier features (*count rows of 128, malloc'd into *features) of "fmnist-test",
+ * "fmnist-train" or an image source (folder, .npz, samples), with progress. */
+int cli_fmnist_side_features(const char *cmd, sadm_classifier *c, const char *spec, const char *data_dir, float **features,
+                             size_t *count);
 
 /* Runs bench/<script> <args> with the Python that has torch; reads "key1" and "key2" from
  * its JSON line. 0 on success. */

@@ -254,32 +254,38 @@ static void free_side(fid_side *side) {
     sadm_fid_features_free(&side->f);
 }
 
-/* --features fmnist: FD_fmnist between two sides in the classifier's features. */
-static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char *b, int json) {
+/* --features fmnist: FD_fmnist between two sides in the classifier's features, and the
+ * improved precision and recall (k nearest neighbours) of the second side against the
+ * first in the same features. */
+static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char *b, int k, int json) {
     const char *cmd = "fid compare";
     sadm_classifier *c;
     int rc = cli_classifier_load(cmd, cli_get(o, n, "classifier"), &c);
     if (rc) return rc;
     const int D = SADM_CLASSIFIER_FEATURES;
-    double *mu[2], *sigma[2], fd;
-    size_t count[2];
+    double *mu[2] = {NULL, NULL}, *sigma[2] = {NULL, NULL}, fd, precision, recall;
+    float *feat[2] = {NULL, NULL};
+    size_t count[2] = {0, 0};
     const char *side[2] = {a, b};
-    for (int i = 0; i < 2; i++) {
-        mu[i] = malloc(D * sizeof(double));
-        sigma[i] = malloc((size_t)D * D * sizeof(double));
-        if (!rc && (!mu[i] || !sigma[i])) rc = cli_fail(cmd);
-        if (!rc) rc = cli_fmnist_side_stats(cmd, c, side[i], cli_get(o, n, "data-dir"), mu[i], sigma[i], &count[i]);
+    for (int i = 0; i < 2 && !rc; i++) {
+        rc = cli_fmnist_side_features(cmd, c, side[i], cli_get(o, n, "data-dir"), &feat[i], &count[i]);
+        if (!rc) rc = stats_of(cmd, count[i], D, feat[i], &mu[i], &sigma[i]);
     }
     if (!rc && sadm_frechet_distance(D, mu[0], sigma[0], mu[1], sigma[1], &fd)) rc = cli_fail(cmd);
+    if (!rc && sadm_precision_recall(count[0], feat[0], count[1], feat[1], D, k, &precision, &recall)) rc = cli_fail(cmd);
     if (!rc && json) {
-        printf("{\"features\": \"fmnist\", \"images\": [%zu, %zu], \"fd_fmnist\": %.17g}\n", count[0], count[1], fd);
+        printf("{\"features\": \"fmnist\", \"images\": [%zu, %zu], \"fd_fmnist\": %.17g, \"precision\": %.17g, "
+               "\"recall\": %.17g, \"k\": %d}\n",
+               count[0], count[1], fd, precision, recall, k);
     } else if (!rc) {
         printf("Features: fmnist (libsadm's Fashion-MNIST classifier, 128 penultimate features; %s)\n",
                cli_classifier_path(cli_get(o, n, "classifier")));
         printf("Images: %zu and %zu\n", count[0], count[1]);
         printf("FD_fmnist: %.8g\n", fd);
+        printf("Precision: %.8g\n", precision);
+        printf("Recall: %.8g\n", recall);
     }
-    for (int i = 0; i < 2; i++) free(mu[i]), free(sigma[i]);
+    for (int i = 0; i < 2; i++) free(mu[i]), free(sigma[i]), free(feat[i]);
     sadm_classifier_free(c);
     return rc;
 }
@@ -287,7 +293,7 @@ static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char 
 int sadm_cmd_fid_compare(int argc, char **argv) {
     cli_opt o[] = {FID_OPTS, {"k", "precision/recall: nearest neighbours", "3", 0},
                    {"is-split", "Inception Score: samples per split (ADM: 5000, 10 splits of 50k)", "5000", 0},
-                   {"features", "inception (FID, sFID, IS, precision, recall) or fmnist (FD_fmnist in the Fashion-MNIST "
+                   {"features", "inception (FID, sFID, IS, precision, recall) or fmnist (FD_fmnist, precision and recall in the Fashion-MNIST "
                                 "classifier's features; a side may also be fmnist-test or fmnist-train)", "inception", 0},
                    {"classifier", "with --features fmnist: the classifier's weights (default: the shipped ones)", NULL, 0},
                    {"data-dir", "with --features fmnist: folder of the Fashion-MNIST IDX files", NULL, 0},
@@ -302,8 +308,9 @@ int sadm_cmd_fid_compare(int argc, char **argv) {
                        "(arr_0, with or without statistics: stored statistics are used as ADM does), a folder of\n"
                        "images or samples.safetensors. Two statistics files need no Inception weights (FID and\n"
                        "sFID only); images need --inception W, and the Inception Score (sample side) and\n"
-                       "precision/recall (both sides) need images. --features fmnist prints FD_fmnist instead\n"
-                       "(e.g. `sadm fid compare fmnist-test samples.safetensors --features fmnist`).");
+                       "precision/recall (both sides) need images. --features fmnist prints FD_fmnist, precision\n"
+                       "and recall in the Fashion-MNIST classifier's features instead (both sides images, e.g.\n"
+                       "`sadm fid compare fmnist-test samples.safetensors --features fmnist`).");
     if (rc) return rc == 1 ? 0 : rc;
     const char *features = cli_get(o, NOPT(o), "features");
     if (strcmp(features, "inception") && strcmp(features, "fmnist")) {
@@ -311,16 +318,16 @@ int sadm_cmd_fid_compare(int argc, char **argv) {
         return 2;
     }
     int json = cli_get(o, NOPT(o), "json") != NULL;
-    if (npos == 2 && !strcmp(features, "fmnist")) {
-        if (cli_runtime(o, NOPT(o))) return 2;
-        return compare_fmnist(o, NOPT(o), pos[0], pos[1], json);
-    }
     long k = 3, split = 5000;
     if (npos != 2) {
         fprintf(stderr, "sadm fid compare: needs REFERENCE and SAMPLES (see --help)\n");
         return 2;
     }
     if (cli_int(o, NOPT(o), "k", 1, 63, &k) < 0 || cli_int(o, NOPT(o), "is-split", 1, 1L << 30, &split) < 0) return 2;
+    if (!strcmp(features, "fmnist")) {
+        if (cli_runtime(o, NOPT(o))) return 2;
+        return compare_fmnist(o, NOPT(o), pos[0], pos[1], (int)k, json);
+    }
     fid_setup s = {0};
     if ((rc = setup_weights("fid compare", o, NOPT(o), &s, 1))) return rc;
     fid_side a, b;

@@ -202,8 +202,9 @@ int sadm_cmd_loss(int argc, char **argv) {
                        "trainable parameter: the gradient of the batch-mean loss.\n"
                        "With --sadm --disc D: grad.<name> is the gradient of L_G = mean(loss) + lambda L_struct (the\n"
                        "real branch a constant), and O also gets struct (L_struct, float64 scalar), real_cos and\n"
-                       "fake_cos (mean off-diagonal cosines) and dgrad.<name>, the gradient of L_struct with respect\n"
-                       "to the encoder's parameters with the fake samples detached.");
+                       "fake_cos (mean off-diagonal cosines), lambda_eff (the lambda used: --lambda, or the adaptive\n"
+                       "one) and dgrad.<name>, the gradient of L_struct with respect to the encoder's parameters\n"
+                       "with the fake samples detached.");
     if (rc) return rc == 1 ? 0 : rc;
     if ((rc = cli_runtime(o, NOPT(o))) || (rc = 2 * cli_require_cpu("loss", "the gradient dump"))) return rc;
     const char *bpath = cli_get(o, NOPT(o), "batch"), *opath = cli_get(o, NOPT(o), "out");
@@ -215,7 +216,7 @@ int sadm_cmd_loss(int argc, char **argv) {
     if (cli_int(o, NOPT(o), "diffusion-steps", 2, 1 << 20, &steps) < 0) return 2;
     int use_sadm = cli_get(o, NOPT(o), "sadm") != NULL;
     sadm_sadm_config sc;
-    if ((rc = cli_sadm_config(o, NOPT(o), "loss", &sc))) return rc;
+    if ((rc = cli_sadm_config(o, NOPT(o), "loss", (int)steps, &sc))) return rc;
     sadm_encoder *enc = NULL;
     if (use_sadm) {
         const char *disc = cli_get(o, NOPT(o), "disc");
@@ -278,10 +279,11 @@ int sadm_cmd_loss(int argc, char **argv) {
         }
         char (*dkeys)[160] = enc ? calloc(sadm_encoder_num_params(enc), sizeof *dkeys) : NULL;
         if (enc && w && !rc) {
-            double v[3] = {ss.loss, ss.real_cos, ss.fake_cos};
+            double v[4] = {ss.loss, ss.real_cos, ss.fake_cos, ss.lambda_eff};
             rc = !dkeys || sadm_st_writer_add(w, "struct", SADM_DTYPE_F64, 0, NULL, &v[0]) ||
                  sadm_st_writer_add(w, "real_cos", SADM_DTYPE_F64, 0, NULL, &v[1]) ||
-                 sadm_st_writer_add(w, "fake_cos", SADM_DTYPE_F64, 0, NULL, &v[2]);
+                 sadm_st_writer_add(w, "fake_cos", SADM_DTYPE_F64, 0, NULL, &v[2]) ||
+                 sadm_st_writer_add(w, "lambda_eff", SADM_DTYPE_F64, 0, NULL, &v[3]);
             const float *dg = sadm_encoder_grad_data(enc);
             for (size_t i = 0; !rc && i < sadm_encoder_num_params(enc); i++) {
                 const sadm_param *p = sadm_encoder_param(enc, i);

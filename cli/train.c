@@ -45,17 +45,30 @@ static int is_checkpoint(const char *path) {
 }
 
 /* SADM on a trainer: the encoder from --disc or a fresh one of the --disc-* size. */
-static int enable_sadm(sadm_trainer *tr, const cli_opt *o, size_t n) {
+static int enable_sadm(sadm_trainer *tr, const cli_opt *o, size_t n, long steps) {
     sadm_sadm_config sc;
-    int rc = cli_sadm_config(o, n, "train", &sc);
-    long d_steps = 1, depth = 2, hidden = 96, heads = 4, patch = 0, embed = 64;
+    int rc = cli_sadm_config(o, n, "train", sadm_trainer_config(tr)->diffusion_steps, &sc);
+    long d_steps = 1, depth = 2, hidden = 96, heads = 4, patch = 0, embed = 64, warmup = 0;
     double dlr = sc.disc_lr;
     if (rc || cli_int(o, n, "d-steps", 0, 1000, &d_steps) < 0 || cli_double(o, n, "disc-lr", 0, 10, &dlr) < 0 ||
+        cli_int(o, n, "disc-warmup", 0, 1L << 40, &warmup) < 0 ||
         cli_int(o, n, "disc-depth", 0, 1000, &depth) < 0 || cli_int(o, n, "disc-hidden", 4, 1 << 16, &hidden) < 0 ||
         cli_int(o, n, "disc-heads", 1, 1024, &heads) < 0 || cli_int(o, n, "disc-patch", 1, 1 << 12, &patch) < 0 ||
         cli_int(o, n, "disc-embed", 1, 1 << 16, &embed) < 0)
         return 2;
-    sc.d_steps = (int)d_steps, sc.disc_lr = (float)dlr;
+    long left = steps - sadm_trainer_steps_done(tr);
+    if (warmup > 0 && warmup >= left) {
+        fprintf(stderr, "sadm train: --disc-warmup %ld: the run has only %ld SADM step%s (--steps %ld from step %ld); "
+                        "the warm-up must end before the run does\n",
+                warmup, left > 0 ? left : 0, left == 1 ? "" : "s", steps, sadm_trainer_steps_done(tr));
+        return 2;
+    }
+    if (warmup > 0 && d_steps == 0) {
+        fprintf(stderr, "sadm train: --disc-warmup %ld with --d-steps 0: the encoder would not learn in its warm-up\n",
+                warmup);
+        return 2;
+    }
+    sc.d_steps = (int)d_steps, sc.disc_lr = (float)dlr, sc.disc_warmup = (int)warmup;
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
     if (!patch) patch = mc->input_size % 8 == 0 ? mc->input_size / 8 : mc->patch_size;
     sadm_encoder *e = NULL;
@@ -254,6 +267,7 @@ int sadm_cmd_train(int argc, char **argv) {
         SADM_STRUCT_OPTS,
         {"d-steps", "SADM: encoder Adam steps per denoiser step", "1", 0},
         {"disc-lr", "SADM: encoder Adam learning rate", "1e-4", 0},
+        {"disc-warmup", "SADM: the first K steps train only the encoder (the denoiser's steps are plain ones)", "0", 0},
         {"disc", "SADM: start from this structure encoder (.safetensors) instead of a fresh one", NULL, 0},
         {"disc-depth", "SADM: fresh encoder's blocks", "2", 0},
         {"disc-hidden", "SADM: fresh encoder's width", "96", 0},
@@ -364,7 +378,14 @@ int sadm_cmd_train(int argc, char **argv) {
         }
         if (init) fprintf(stderr, "sadm train: starting from the weights of %s\n", init);
     }
-    if (want_sadm && !sadm_trainer_encoder(tr) && (rc = enable_sadm(tr, o, n))) {
+    long epochs = 0, grid_per_class = 8;
+    if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0 || cli_int(o, n, "grid-per-class", 0, 1000, &grid_per_class) < 0) {
+        sadm_trainer_free(tr);
+        sadm_dataset_free(data);
+        return 2;
+    }
+    if (epochs) steps = epochs * (long)(sadm_dataset_size(data) / (size_t)sadm_trainer_config(tr)->batch_size);
+    if (want_sadm && !sadm_trainer_encoder(tr) && (rc = enable_sadm(tr, o, n, steps))) {
         sadm_trainer_free(tr);
         sadm_dataset_free(data);
         return rc;
@@ -382,13 +403,6 @@ int sadm_cmd_train(int argc, char **argv) {
         return rc;
     }
     rc = 0;
-    long epochs = 0, grid_per_class = 8;
-    if (cli_int(o, n, "epochs", 1, 1L << 30, &epochs) < 0 || cli_int(o, n, "grid-per-class", 0, 1000, &grid_per_class) < 0) {
-        sadm_trainer_free(tr);
-        sadm_dataset_free(data);
-        return 2;
-    }
-    if (epochs) steps = epochs * (long)(sadm_dataset_size(data) / (size_t)sadm_trainer_config(tr)->batch_size);
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
     size_t params = 0;
     for (size_t i = 0; i < sadm_dit_num_params(sadm_trainer_model(tr)); i++)
@@ -404,11 +418,14 @@ int sadm_cmd_train(int argc, char **argv) {
         size_t eparams = 0;
         for (size_t i = 0; i < sadm_encoder_num_params(enc); i++)
             if (sadm_encoder_param(enc, i)->trainable) eparams += sadm_encoder_param(enc, i)->numel;
-        fprintf(stderr, "sadm train: SADM lambda %g, %s, weighting %s, tau %g; encoder depth %d width %d heads %d patch %d "
-                        "embed %d, %zu parameters, Adam lr %g, %d step%s per denoiser step\n",
-                sc->lambda, sadm_struct_distance_name(sc->distance), sadm_struct_weighting_name(sc->weighting), sc->tau,
+        char lam[64], wbuf[32];
+        if (sc->grad_ratio > 0) snprintf(lam, sizeof lam, "adaptive (ratio %g)", sc->grad_ratio);
+        else snprintf(lam, sizeof lam, "%g", sc->lambda);
+        fprintf(stderr, "sadm train: SADM lambda %s, %s, weighting %s, tau %g; encoder depth %d width %d heads %d patch %d "
+                        "embed %d, %zu parameters, Adam lr %g, %d step%s per denoiser step, warm-up %d step%s\n",
+                lam, sadm_struct_distance_name(sc->distance), sadm_sadm_weighting_string(sc, wbuf, sizeof wbuf), sc->tau,
                 ec->depth, ec->hidden_size, ec->num_heads, ec->patch_size, ec->embed_dim, eparams, sc->disc_lr, sc->d_steps,
-                sc->d_steps == 1 ? "" : "s");
+                sc->d_steps == 1 ? "" : "s", sc->disc_warmup, sc->disc_warmup == 1 ? "" : "s");
     }
     fd_setup fd;
     if ((rc = fd_prepare(o, n, data_arg, &fd))) {

@@ -122,8 +122,7 @@ typedef struct sadm_ops {
                               const int64_t *t, const float *eps, float *x0);
     sadm_status (*x0_grad_to_eps)(const sadm_diffusion *d, int N, size_t per, size_t eps_stride, const int64_t *t,
                                   const float *dx0, float *deps);
-    sadm_status (*struct_weights)(const sadm_diffusion *d, sadm_struct_weighting weighting, int N, const int64_t *t,
-                                  float *w);
+    sadm_status (*struct_weights)(const sadm_diffusion *d, const sadm_sadm_config *c, int N, const int64_t *t, float *w);
     /* the structural distance (stats to host memory) */
     sadm_status (*struct_loss)(const sadm_sadm_config *cfg, int N, int E, const float *zr, const float *zf,
                                const float *w, float scale, sadm_struct_stats *stats, float *dzr, float *dzf);

@@ -195,6 +195,25 @@ sadm_status sadm_classifier_dataset_stats_first(sadm_classifier *c, const sadm_d
     return st ? st : a.st;
 }
 
+typedef struct feature_copy {
+    float *out;
+    size_t done;
+} feature_copy;
+
+static void copy_features(void *ctx, int n, const int64_t *y, const float *logits, const float *features) {
+    (void)y, (void)logits;
+    feature_copy *f = ctx;
+    memcpy(f->out + f->done * SADM_CLASSIFIER_FEATURES, features, (size_t)n * SADM_CLASSIFIER_FEATURES * sizeof(float));
+    f->done += (size_t)n;
+}
+
+sadm_status sadm_classifier_dataset_features_first(sadm_classifier *c, const sadm_dataset *d, size_t n, float *features) {
+    SADM_REQUIRE_PTR(c);
+    SADM_REQUIRE_PTR(features);
+    feature_copy f = {features, 0};
+    return for_each_batch(c, d, n, copy_features, &f);
+}
+
 /* Pixels -> the data set's scaling, x / 127.5 - 1, with 28×28 images padded by 2 pixels
  * of background (0) as sadm_dataset_fmnist pads them. */
 sadm_status sadm_classifier_features_u8(sadm_classifier *c, int N, int H, int W, const uint8_t *images, float *features) {

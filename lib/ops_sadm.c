@@ -75,13 +75,16 @@ sadm_status sadm_x0_grad_to_eps(const sadm_diffusion *d, int N, size_t per, size
     return SADM_OK;
 }
 
-sadm_status sadm_struct_weights(const sadm_diffusion *d, sadm_struct_weighting weighting, int N, const int64_t *t,
-                                float *w) {
+sadm_status sadm_struct_weights(const sadm_diffusion *d, const sadm_sadm_config *c, int N, const int64_t *t, float *w) {
     SADM_REQUIRE_PTR(d);
+    SADM_REQUIRE_PTR(c);
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(w);
     SADM_TRY(sadm_diffusion_check_t(d, __func__, N, t));
     const double *abar = sadm_diffusion_array(d, "alphas_cumprod");
-    for (int n = 0; n < N; n++) w[n] = weighting == SADM_WEIGHT_ALPHA ? (float)abar[t[n]] : 1.0f;
+    for (int n = 0; n < N; n++)
+        w[n] = c->weighting == SADM_WEIGHT_ALPHA     ? (float)abar[t[n]]
+               : c->weighting == SADM_WEIGHT_T_BELOW ? (t[n] < c->t_max ? 1.0f : 0.0f)
+                                                     : 1.0f;
     return SADM_OK;
 }

@@ -706,6 +706,7 @@ typedef struct sadm_step_stats {
      * update; with lambda 0 the encoder's last value), the cosine spreads, and the norm of
      * the encoder's last gradient */
     double l_struct, real_cos, fake_cos, disc_grad_norm;
+    double lambda_eff; /* the lambda of this step (0 in the encoder warm-up) */
 } sadm_step_stats;
 
 typedef struct sadm_trainer sadm_trainer;
@@ -811,39 +812,59 @@ sadm_status sadm_write_png_grid(const char *path, int N, int C, int H, int W, co
  * embeddings; the structural distance between real and fake structures is
  *   cosine-mse:  sum_{i!=j} w_i w_j (S^r_ij - S^f_ij)^2 / sum_{i!=j} w_i w_j
  *   softmax-kl:  sum_i w_i KL(P^r_i || P^f_i) / sum_i w_i, P_i = softmax_{j!=i}(S_ij / tau)
- * with w_i = 1 (weighting none) or abar_{t_i} (weighting alpha). The denoiser minimises
- * mean(loss) + lambda L_struct; the encoder maximises L_struct with x̂0 detached. */
+ * with w_i = 1 (weighting none), abar_{t_i} (weighting alpha) or [t_i < t_max] (weighting
+ * t<N: only the less noisy samples; a batch with no weighted pair has L_struct = 0). The
+ * denoiser minimises mean(loss) + lambda L_struct; the encoder maximises L_struct with x̂0
+ * detached. Adaptive lambda (grad_ratio > 0; VQGAN balances its GAN term alike): per batch
+ * lambda_eff = min(grad_ratio |g_d| / |g_s|, 1e4), g_d and g_s the gradients of mean(loss)
+ * and of L_struct with respect to the denoiser's eps output (its first C channels), where
+ * the two terms meet; lambda_eff is a constant of the step (no gradient through it).
+ * Encoder warm-up (disc_warmup K): during the trainer's first K steps the denoiser trains
+ * plainly (lambda 0) while the encoder already learns. */
 typedef enum sadm_struct_distance { SADM_DIST_COSINE_MSE = 0, SADM_DIST_SOFTMAX_KL = 1 } sadm_struct_distance;
-typedef enum sadm_struct_weighting { SADM_WEIGHT_NONE = 0, SADM_WEIGHT_ALPHA = 1 } sadm_struct_weighting;
+typedef enum sadm_struct_weighting {
+    SADM_WEIGHT_NONE = 0,
+    SADM_WEIGHT_ALPHA = 1,
+    SADM_WEIGHT_T_BELOW = 2 /* w_i = [t_i < t_max] */
+} sadm_struct_weighting;
 typedef struct sadm_sadm_config {
     float lambda;                   /* weight of L_struct in the denoiser's loss, >= 0 */
     sadm_struct_distance distance;  /* cosine-mse */
     sadm_struct_weighting weighting;/* none */
+    int t_max;                      /* weighting t<N: N, in [1, T) (T: diffusion steps) */
+    float grad_ratio;               /* > 0: adaptive lambda (replaces lambda); 0: lambda fixed */
+    int disc_warmup;                /* trainer steps with lambda 0 at the start (0) */
     float tau;                      /* softmax-kl temperature (0.1) */
     int d_steps;                    /* encoder Adam steps per denoiser step (1) */
     float disc_lr, disc_beta1, disc_beta2, disc_eps; /* encoder Adam: 1e-4, 0.9, 0.999, 1e-8 */
 } sadm_sadm_config;
 void sadm_sadm_config_default(sadm_sadm_config *cfg);
 sadm_status sadm_sadm_config_check(const sadm_sadm_config *cfg);
-/* "cosine-mse" / "softmax-kl" and "none" / "alpha"; errors list the known names. */
+/* "cosine-mse" / "softmax-kl" and "none" / "alpha" / "t<N" (N a decimal integer >= 1, into
+ * *t_max); errors list the known names. */
 sadm_status sadm_struct_distance_parse(const char *name, sadm_struct_distance *out);
-sadm_status sadm_struct_weighting_parse(const char *name, sadm_struct_weighting *out);
+sadm_status sadm_struct_weighting_parse(const char *name, sadm_struct_weighting *out, int *t_max);
 const char *sadm_struct_distance_name(sadm_struct_distance d);
-const char *sadm_struct_weighting_name(sadm_struct_weighting w);
+const char *sadm_struct_weighting_name(sadm_struct_weighting w); /* "t<N" for t<N */
+/* The weighting of a config as sadm_struct_weighting_parse reads it ("t<400"), in buf. */
+const char *sadm_sadm_weighting_string(const sadm_sadm_config *c, char *buf, size_t len);
+/* sadm_sadm_config_check and the threshold of t<N below T diffusion steps. */
+sadm_status sadm_sadm_config_check_steps(const sadm_sadm_config *c, int T);
 
 /* What a structural distance measured: the distance and the mean off-diagonal cosine of
  * each batch (an encoder that maps everything to one point shows real_cos -> 1). */
 typedef struct sadm_struct_stats {
     double loss, real_cos, fake_cos;
+    double lambda_eff; /* the objective's: the lambda the denoiser's gradient used */
 } sadm_struct_stats;
 /* The structural distance of embeddings zr, zf (N, E, unit rows) with per-sample weights
  * w (N; NULL = all 1), computed in double. dzr / dzf (either may be NULL) receive
  * += scale * dL/dz. N must be at least 2 (pairs). */
 sadm_status sadm_struct_loss(const sadm_sadm_config *cfg, int N, int E, const float *zr, const float *zf, const float *w,
                              float scale, sadm_struct_stats *stats, float *dzr, float *dzf);
-/* The per-sample weights of the structural distance: abar_t (alpha weighting) or 1. */
-sadm_status sadm_struct_weights(const sadm_diffusion *d, sadm_struct_weighting weighting, int N, const int64_t *t,
-                                float *w);
+/* The per-sample weights of the structural distance of config c: abar_t (alpha), [t < t_max]
+ * (t<N) or 1. */
+sadm_status sadm_struct_weights(const sadm_diffusion *d, const sadm_sadm_config *c, int N, const int64_t *t, float *w);
 
 /* One batch of SADM's objectives with the models as given: x_t, DiT(x_t), the diffusion
  * loss terms (loss, mse, vb: N each, any may be NULL), x̂0, and
@@ -986,6 +1007,9 @@ sadm_status sadm_classifier_dataset_stats(sadm_classifier *c, const sadm_dataset
 sadm_status sadm_classifier_dataset_stats_first(sadm_classifier *c, const sadm_dataset *d, size_t n,
                                                 sadm_feature_stats *stats);
 
+/* The features (min(n, size) rows of SADM_CLASSIFIER_FEATURES) of the first n images of a
+ * 32×32 one-channel data set, e.g. for precision and recall against samples. */
+sadm_status sadm_classifier_dataset_features_first(sadm_classifier *c, const sadm_dataset *d, size_t n, float *features);
 
 /* FD_fmnist of a class-conditional DiT on 32×32 one-channel data: `samples` samples with
  * balanced labels (i mod num_classes), DDIM (eta 0) over `steps` respaced steps of the

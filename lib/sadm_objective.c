@@ -19,14 +19,16 @@ static sadm_status ensure(sadm_objective *o, sadm_backend *be, int N, size_t per
     if (o->block && o->be == be && N <= o->cap && per == o->per && outper == o->outper && E == o->E) return SADM_OK;
     sobj_free(o);
     size_t n = (size_t)N;
-    size_t sizes[10] = {n * per, n, n * outper, n * outper, n * per, 2 * n * per, 2 * n * E, 2 * n * E, n, n * per};
-    float **slots[10] = {&o->xt, &o->tf, &o->out, &o->dout, &o->xhat, &o->pair, &o->z, &o->dz, &o->w, &o->dx};
+    enum { SLOTS = 11 };
+    size_t sizes[SLOTS] = {n * per, n,         2 * n * per, 2 * n * E, 2 * n * E,  n,
+                           n * per, n * outper, n * outper,  n * outper, n * per};
+    float **slots[SLOTS] = {&o->xt, &o->tf, &o->pair, &o->z, &o->dz, &o->w, &o->dx, &o->out, &o->dout, &o->ds, &o->xhat};
     size_t total = 0;
-    for (int i = 0; i < 10; i++) total += (sizes[i] + 15) / 16 * 16;
+    for (int i = 0; i < SLOTS; i++) total += (sizes[i] + 15) / 16 * 16;
     if (!(o->block = be->alloc(be, SADM_DTYPE_F32, total)))
         return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for batch %d", N);
     float *at = o->block;
-    for (int i = 0; i < 10; i++) *slots[i] = at, at += (sizes[i] + 15) / 16 * 16;
+    for (int i = 0; i < SLOTS; i++) *slots[i] = at, at += (sizes[i] + 15) / 16 * 16;
     o->be = be, o->cap = N, o->per = per, o->outper = outper, o->E = E;
     return SADM_OK;
 }
@@ -61,7 +63,7 @@ sadm_status sobj_denoise(sadm_objective *o, sadm_dit *m, const sadm_encoder *e, 
     SADM_OP(be, diffusion_loss, d, N, mc->in_channels, HW, mc->learn_sigma, x0, o->xt, t, noise, o->out, loss, mse, vb,
             o->dout);
     SADM_OP(be, predict_x0, d, N, per, outper, o->xt, t, o->out, o->xhat);
-    SADM_OP(be, struct_weights, d, c->weighting, N, t, o->w);
+    SADM_OP(be, struct_weights, d, c, N, t, o->w);
     o->N = N;
     return SADM_OK;
 }
@@ -79,12 +81,29 @@ sadm_status sobj_encoder(sadm_objective *o, sadm_encoder *e, const sadm_sadm_con
     SADM_TRY(enc_forward_dev(e, 2 * N, o->pair, o->z));
     float *dzr = backward ? o->dz : NULL, *dzf = backward ? o->dz + (size_t)N * E : NULL;
     if (backward) SADM_TRY(be->zero(be, o->dz, 2 * (size_t)N * E * sizeof(float)));
-    sadm_struct_stats s;
+    sadm_struct_stats s = {0};
     sadm_status st = be->ops->struct_loss(c, N, E, o->z, o->z + (size_t)N * E, o->w, scale, &s, dzr, dzf);
     if (stats) *stats = s;
     if (st || !backward) return st;
     if (!isfinite(s.loss)) return sadm_error(SADM_ERR_NUMERIC, "SADM: the structural distance is %g", s.loss);
     return enc_backward_dev(e, o->dz, NULL, 1);
+}
+
+/* Adaptive lambda: lambda_eff = min(r |g_d| / |g_s|, 1e4) with g_d = dout's eps channels
+ * (the denoising gradient there) and g_s = o->ds (L_struct's, eps channels only); 0 when
+ * the structure term has no gradient. Norms in double. */
+#define ADAPTIVE_LAMBDA_MAX 1e4
+static sadm_status adaptive_lambda(sadm_objective *o, float ratio, double *lambda) {
+    sadm_backend *be = o->be;
+    double gd = 0, gs = 0, v;
+    for (int n = 0; n < o->N; n++) {
+        SADM_OP(be, sumsq, o->per, o->dout + (size_t)n * o->outper, &v);
+        gd += v;
+    }
+    SADM_OP(be, sumsq, (size_t)o->N * o->outper, o->ds, &gs);
+    double l = gs > 0 ? ratio * sqrt(gd) / sqrt(gs) : 0.0;
+    *lambda = l < ADAPTIVE_LAMBDA_MAX ? l : ADAPTIVE_LAMBDA_MAX;
+    return SADM_OK;
 }
 
 sadm_status sobj_denoiser_backward(sadm_objective *o, sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d,
@@ -94,21 +113,34 @@ sadm_status sobj_denoiser_backward(sadm_objective *o, sadm_dit *m, sadm_encoder 
     sadm_backend *be = o->be;
     int N = o->N, E = o->E;
     size_t per = o->per;
-    if (c->lambda > 0) {
+    int adaptive = c->grad_ratio > 0;
+    if (c->lambda > 0 || adaptive) {
         /* the real embeddings with this encoder (constants for the denoiser), then the fake
          * ones, whose activations the input gradient needs */
         float *zr = o->z, *zf = o->z + (size_t)N * E, *dzf = o->dz + (size_t)N * E;
         SADM_TRY(enc_forward_dev(e, N, x0, zr));
         SADM_TRY(enc_forward_dev(e, N, o->xhat, zf));
         SADM_TRY(be->zero(be, dzf, (size_t)N * E * sizeof(float)));
-        sadm_struct_stats s;
-        SADM_OP(be, struct_loss, c, N, E, zr, zf, o->w, c->lambda, &s, NULL, dzf);
-        if (stats) *stats = s;
+        sadm_struct_stats s = {0};
+        SADM_OP(be, struct_loss, c, N, E, zr, zf, o->w, adaptive ? 1.0f : c->lambda, &s, NULL, dzf);
         if (!isfinite(s.loss)) return sadm_error(SADM_ERR_NUMERIC, "SADM: the structural distance is %g", s.loss);
         SADM_TRY(be->zero(be, o->dx, (size_t)N * per * sizeof(float)));
         SADM_TRY(enc_backward_dev(e, dzf, o->dx, 0));
         /* x̂0 depends on the model only through eps: d eps = -sqrt(1/abar - 1) d x̂0 */
-        SADM_OP(be, x0_grad_to_eps, d, N, per, o->outper, t, o->dx, o->dout);
+        if (!adaptive) {
+            SADM_OP(be, x0_grad_to_eps, d, N, per, o->outper, t, o->dx, o->dout);
+            s.lambda_eff = c->lambda;
+        } else {
+            size_t nout = (size_t)N * o->outper;
+            SADM_TRY(be->zero(be, o->ds, nout * sizeof(float)));
+            SADM_OP(be, x0_grad_to_eps, d, N, per, o->outper, t, o->dx, o->ds);
+            SADM_TRY(adaptive_lambda(o, c->grad_ratio, &s.lambda_eff));
+            if (!isfinite(s.lambda_eff))
+                return sadm_error(SADM_ERR_NUMERIC, "SADM: the adaptive lambda is %g", s.lambda_eff);
+            SADM_OP(be, scale, nout, o->ds, (float)s.lambda_eff);
+            SADM_OP(be, add, nout, o->dout, o->ds, o->dout);
+        }
+        if (stats) *stats = s;
     }
     return dit_backward_dev(m, o->dout, NULL);
 }
@@ -126,7 +158,7 @@ sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d
     SADM_REQUIRE_PTR(t);
     SADM_REQUIRE_PTR(y);
     SADM_REQUIRE_PTR(noise);
-    SADM_TRY(sadm_sadm_config_check(cfg));
+    SADM_TRY(sadm_sadm_config_check_steps(cfg, sadm_diffusion_steps(d)));
     SADM_TRY(check_models(m, e));
     SADM_TRY(dit_check_labels(m, N, y));
     if (!sadm_dit_grad_data(m) || (encoder_grads && !sadm_encoder_grad_data(e)))
@@ -141,7 +173,11 @@ sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d
     if (!st) st = sobj_denoise(&o, m, e, d, cfg, N, b.x0, b.t, b.y, b.noise, b.loss, b.mse, b.vb);
     if (!st) st = sobj_denoiser_backward(&o, m, e, d, cfg, b.x0, b.t, &s);
     /* the encoder's gradient (and, with lambda 0, the distance itself) from [x0; x̂0] */
-    if (!st && (encoder_grads || cfg->lambda == 0)) st = sobj_encoder(&o, e, cfg, b.x0, 1.0f, encoder_grads, &s);
+    if (!st && (encoder_grads || (cfg->lambda == 0 && cfg->grad_ratio == 0))) {
+        double lambda_eff = s.lambda_eff;
+        st = sobj_encoder(&o, e, cfg, b.x0, 1.0f, encoder_grads, &s);
+        s.lambda_eff = lambda_eff;
+    }
     if (!st) st = dit_batch_out(be, N, &b, loss, mse, vb);
     if (!st && stats) *stats = s;
     sobj_free(&o);

@@ -14,7 +14,7 @@ typedef struct sadm_objective {
     int cap, E;         /* batch and embedding size the buffers hold */
     size_t per, outper; /* floats per sample of x and of the DiT output */
     int N;              /* batch of the last sobj_denoise */
-    float *xt, *tf, *out, *dout, *xhat, *pair, *z, *dz, *w, *dx;
+    float *xt, *tf, *out, *dout, *xhat, *pair, *z, *dz, *w, *dx, *ds; /* ds: adaptive lambda's dL_struct/d out */
 } sadm_objective;
 
 void sobj_free(sadm_objective *o);
@@ -26,8 +26,9 @@ sadm_status sobj_denoise(sadm_objective *o, sadm_dit *m, const sadm_encoder *e, 
  * block += scale dL_struct/dphi. */
 sadm_status sobj_encoder(sadm_objective *o, sadm_encoder *e, const sadm_sadm_config *c, const float *x0, float scale,
                          int backward, sadm_struct_stats *stats);
-/* dout += lambda dL_struct/d out through x̂0 (skipped when lambda is 0; stats then
- * untouched), then the DiT's backward of dout. */
+/* dout += lambda dL_struct/d out through x̂0, lambda fixed or adaptive (lambda_eff in
+ * stats), skipped when both lambda and grad_ratio are 0 (stats then untouched); then the
+ * DiT's backward of dout. */
 sadm_status sobj_denoiser_backward(sadm_objective *o, sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d,
                                    const sadm_sadm_config *c, const float *x0, const int64_t *t, sadm_struct_stats *stats);
 

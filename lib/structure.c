@@ -2,6 +2,7 @@
  * backward, in double (N×N is small; the differences of cosines near 1 are not). Also the
  * SADM settings: defaults, checks and names. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +23,14 @@ sadm_status sadm_sadm_config_check(const sadm_sadm_config *c) {
     SADM_REQUIRE(isfinite(c->lambda) && c->lambda >= 0, "SADM: lambda must be finite and not negative, got %g", c->lambda);
     SADM_REQUIRE(c->distance == SADM_DIST_COSINE_MSE || c->distance == SADM_DIST_SOFTMAX_KL,
                  "SADM: unknown distance %d", (int)c->distance);
-    SADM_REQUIRE(c->weighting == SADM_WEIGHT_NONE || c->weighting == SADM_WEIGHT_ALPHA, "SADM: unknown weighting %d",
-                 (int)c->weighting);
+    SADM_REQUIRE(c->weighting == SADM_WEIGHT_NONE || c->weighting == SADM_WEIGHT_ALPHA ||
+                     c->weighting == SADM_WEIGHT_T_BELOW,
+                 "SADM: unknown weighting %d", (int)c->weighting);
+    SADM_REQUIRE(c->weighting != SADM_WEIGHT_T_BELOW || c->t_max >= 1,
+                 "SADM: weighting t<%d weights no sample (the threshold must be at least 1)", c->t_max);
+    SADM_REQUIRE(isfinite(c->grad_ratio) && c->grad_ratio >= 0,
+                 "SADM: the adaptive lambda's gradient ratio must be finite and not negative, got %g", c->grad_ratio);
+    SADM_REQUIRE(c->disc_warmup >= 0, "SADM: the encoder warm-up must not be negative, got %d steps", c->disc_warmup);
     SADM_REQUIRE(c->tau > 0 && isfinite(c->tau), "SADM: tau must be positive, got %g", c->tau);
     SADM_REQUIRE(c->d_steps >= 0, "SADM: d_steps must not be negative, got %d", c->d_steps);
     SADM_REQUIRE(c->disc_lr >= 0 && c->disc_beta1 >= 0 && c->disc_beta1 < 1 && c->disc_beta2 >= 0 && c->disc_beta2 < 1 &&
@@ -32,8 +39,17 @@ sadm_status sadm_sadm_config_check(const sadm_sadm_config *c) {
     return SADM_OK;
 }
 
+sadm_status sadm_sadm_config_check_steps(const sadm_sadm_config *c, int T) {
+    SADM_TRY(sadm_sadm_config_check(c));
+    SADM_REQUIRE(c->weighting != SADM_WEIGHT_T_BELOW || c->t_max < T,
+                 "SADM: weighting t<%d weights every sample of a %d-step diffusion (the threshold must lie in [1, %d); "
+                 "'none' weights all)",
+                 c->t_max, T, T);
+    return SADM_OK;
+}
+
 static const char *const DISTANCES[] = {"cosine-mse", "softmax-kl"};
-static const char *const WEIGHTINGS[] = {"none", "alpha"};
+static const char *const WEIGHTINGS[] = {"none", "alpha", "t<N"};
 
 sadm_status sadm_struct_distance_parse(const char *name, sadm_struct_distance *out) {
     SADM_REQUIRE_PTR(name);
@@ -43,16 +59,36 @@ sadm_status sadm_struct_distance_parse(const char *name, sadm_struct_distance *o
     return sadm_error(SADM_ERR_ARG, "unknown structural distance '%s' (cosine-mse or softmax-kl)", name);
 }
 
-sadm_status sadm_struct_weighting_parse(const char *name, sadm_struct_weighting *out) {
+sadm_status sadm_struct_weighting_parse(const char *name, sadm_struct_weighting *out, int *t_max) {
     SADM_REQUIRE_PTR(name);
     SADM_REQUIRE_PTR(out);
     for (int i = 0; i < 2; i++)
         if (!strcmp(name, WEIGHTINGS[i])) return *out = (sadm_struct_weighting)i, SADM_OK;
-    return sadm_error(SADM_ERR_ARG, "unknown weighting '%s' (none or alpha)", name);
+    if (!strncmp(name, "t<", 2)) {
+        /* strict decimal: digits only, no sign, no blanks, no trailing text */
+        const char *p = name + 2;
+        long v = 0;
+        int ok = *p != 0;
+        for (; ok && *p; p++) {
+            if (*p < '0' || *p > '9' || v > 100000000) ok = 0;
+            else v = v * 10 + (*p - '0');
+        }
+        SADM_REQUIRE(ok, "weighting '%s': expected t<N with N a whole number of timesteps, e.g. t<400", name);
+        SADM_REQUIRE_PTR(t_max);
+        *out = SADM_WEIGHT_T_BELOW, *t_max = (int)v;
+        return SADM_OK;
+    }
+    return sadm_error(SADM_ERR_ARG, "unknown weighting '%s' (none, alpha or t<N, e.g. t<400)", name);
 }
 
 const char *sadm_struct_distance_name(sadm_struct_distance d) { return (unsigned)d < 2 ? DISTANCES[d] : "?"; }
-const char *sadm_struct_weighting_name(sadm_struct_weighting w) { return (unsigned)w < 2 ? WEIGHTINGS[w] : "?"; }
+const char *sadm_struct_weighting_name(sadm_struct_weighting w) { return (unsigned)w < 3 ? WEIGHTINGS[w] : "?"; }
+
+const char *sadm_sadm_weighting_string(const sadm_sadm_config *c, char *buf, size_t len) {
+    if (c->weighting == SADM_WEIGHT_T_BELOW) snprintf(buf, len, "t<%d", c->t_max);
+    else snprintf(buf, len, "%s", sadm_struct_weighting_name(c->weighting));
+    return buf;
+}
 
 /* S = Z Z^T in double. */
 static void gram(int N, int E, const float *z, double *S) {
@@ -116,12 +152,14 @@ sadm_status sadm_struct_loss(const sadm_sadm_config *c, int N, int E, const floa
     gram(N, E, zr, Sr);
     gram(N, E, zf, Sf);
     double loss = 0;
+    /* W = 0 (weighting t<N with fewer than two samples below N): no pair counts, L_struct
+     * is 0 and so are its gradients */
     if (c->distance == SADM_DIST_COSINE_MSE) {
         double W = 0;
         for (int i = 0; i < N; i++)
             for (int j = 0; j < N; j++)
                 if (i != j) W += (w ? (double)w[i] * w[j] : 1.0);
-        for (int i = 0; i < N; i++)
+        for (int i = 0; W > 0 && i < N; i++)
             for (int j = 0; j < N; j++) {
                 if (i == j) continue;
                 size_t ij = (size_t)i * N + j;
@@ -135,7 +173,7 @@ sadm_status sadm_struct_loss(const sadm_sadm_config *c, int N, int E, const floa
         for (int i = 0; i < N; i++) W += w ? (double)w[i] : 1.0;
         log_softmax_offdiag(N, Sr, tau, Lr);
         log_softmax_offdiag(N, Sf, tau, Lf);
-        for (int i = 0; i < N; i++) {
+        for (int i = 0; W > 0 && i < N; i++) {
             double wi = (w ? (double)w[i] : 1.0) / W, kl = 0;
             for (int j = 0; j < N; j++)
                 if (j != i) kl += exp(Lr[(size_t)i * N + j]) * (Lr[(size_t)i * N + j] - Lf[(size_t)i * N + j]);

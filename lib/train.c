@@ -4,6 +4,7 @@
  * Randomness comes from Philox streams keyed by (seed, step), never from state that a
  * checkpoint would have to carry. A loader thread prepares the next step's batch while
  * the current one computes (decoding images can take as long as a small model's step). */
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ struct sadm_trainer {
     sadm_sadm_config scfg;
     float *em, *ev;  /* the encoder's Adam moments, its parameter layout */
     long disc_step;  /* encoder Adam steps taken (bias correction) */
+    long sadm_start; /* the trainer's step when SADM began (the encoder warm-up counts from it) */
     sadm_objective obj;
 };
 
@@ -364,22 +366,26 @@ static sadm_status step_gradients(sadm_trainer *tr, batch_buf *b, sadm_step_stat
         x0 = tr->dev_x0, noise = tr->dev_noise, t = tr->dev_t, y = tr->dev_t + B;
     }
     if (!tr->enc) return dit_loss_dev(tr->model, tr->diffusion, B, x0, t, y, noise, loss, mse, vb);
-    /* SADM */
+    /* SADM; in the encoder warm-up the denoiser's step is a plain one */
+    sadm_sadm_config c = tr->scfg;
+    if (tr->step - tr->sadm_start < c.disc_warmup) c.lambda = 0, c.grad_ratio = 0;
+    int struct_term = c.lambda > 0 || c.grad_ratio > 0;
     sadm_struct_stats ds = {0}, gs = {0};
     double dnorm = 0;
-    st = sobj_denoise(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, B, x0, t, y, noise, loss, mse, vb);
+    st = sobj_denoise(&tr->obj, tr->model, tr->enc, tr->diffusion, &c, B, x0, t, y, noise, loss, mse, vb);
     if (!st) st = encoder_steps(tr, x0, &ds, &dnorm);
-    if (!st && tr->scfg.d_steps == 0 && tr->scfg.lambda == 0) st = sobj_encoder(&tr->obj, tr->enc, &tr->scfg, x0, 0, 0, &ds);
+    if (!st && c.d_steps == 0 && !struct_term) st = sobj_encoder(&tr->obj, tr->enc, &c, x0, 0, 0, &ds);
     if (st) return st;
-    st = sobj_denoiser_backward(&tr->obj, tr->model, tr->enc, tr->diffusion, &tr->scfg, x0, t, &gs);
+    st = sobj_denoiser_backward(&tr->obj, tr->model, tr->enc, tr->diffusion, &c, x0, t, &gs);
     if (st == SADM_ERR_NUMERIC) {
         char why[256];
         snprintf(why, sizeof why, "%s", sadm_last_error());
         return sadm_error(st, "step %ld: %s; the denoiser's weights are left as after step %ld", tr->step + 1, why, tr->step);
     }
     if (st) return st;
-    if (tr->scfg.lambda == 0) gs = ds;
+    if (!struct_term) gs = ds, gs.lambda_eff = 0;
     out->l_struct = gs.loss, out->real_cos = gs.real_cos, out->fake_cos = gs.fake_cos, out->disc_grad_norm = dnorm;
+    out->lambda_eff = gs.lambda_eff;
     return SADM_OK;
 }
 
@@ -432,7 +438,7 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
     SADM_REQUIRE_PTR(e);
     SADM_REQUIRE_PTR(cfg);
     SADM_REQUIRE(!tr->enc, "sadm_trainer_enable_sadm: this trainer already trains with SADM");
-    sadm_status st = sadm_sadm_config_check(cfg);
+    sadm_status st = sadm_sadm_config_check_steps(cfg, tr->cfg.diffusion_steps);
     if (st) return st;
     const sadm_dit_config *mc = sadm_dit_get_config(tr->model);
     const sadm_encoder_config *ec = sadm_encoder_get_config(e);
@@ -454,7 +460,7 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
         tr->em = tr->ev = NULL;
         return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for the encoder's optimiser");
     }
-    tr->enc = e, tr->scfg = *cfg, tr->disc_step = 0;
+    tr->enc = e, tr->scfg = *cfg, tr->disc_step = 0, tr->sadm_start = tr->step;
     return SADM_OK;
 }
 
@@ -577,7 +583,10 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
         const sadm_sadm_config *sc = &tr->scfg;
         META("sadm.lambda", "%.9g", sc->lambda);
         META("sadm.distance", "%s", sadm_struct_distance_name(sc->distance));
-        META("sadm.weighting", "%s", sadm_struct_weighting_name(sc->weighting));
+        char wbuf[32];
+        META("sadm.weighting", "%s", sadm_sadm_weighting_string(sc, wbuf, sizeof wbuf));
+        META("sadm.grad_ratio", "%.9g", sc->grad_ratio);
+        META("sadm.disc_warmup", "%d", sc->disc_warmup);
         META("sadm.tau", "%.9g", sc->tau);
         META("sadm.d_steps", "%d", sc->d_steps);
         META("sadm.disc_lr", "%.9g", sc->disc_lr);
@@ -585,6 +594,7 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
         META("sadm.disc_beta2", "%.9g", sc->disc_beta2);
         META("sadm.disc_eps", "%.9g", sc->disc_eps);
         META("sadm.disc_step", "%ld", tr->disc_step);
+        META("sadm.start_step", "%ld", tr->sadm_start);
         size_t EP = sadm_encoder_param_total(tr->enc);
         float *c1 = NULL, *c2 = NULL, *c3 = NULL;
         const float *ed = st ? NULL : sadm_backend_host_view(tr->be, sadm_encoder_param_data(tr->enc), EP, &c1);
@@ -640,16 +650,23 @@ static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, cons
     sadm_sadm_config c;
     sadm_sadm_config_default(&c);
     const char *dist = sadm_st_metadata(f, "sadm.distance"), *wt = sadm_st_metadata(f, "sadm.weighting");
-    double lambda, tau, d_steps, lr, b1, b2, eps, dstep;
+    double lambda, tau, d_steps, lr, b1, b2, eps, dstep, ratio = 0, warmup = 0, start = 0;
     sadm_status st;
+    /* absent in checkpoints older than these options: off */
+    if ((sadm_st_metadata(f, "sadm.grad_ratio") && (st = setting(f, path, "sadm.grad_ratio", 0, 0, 1e30, &ratio))) ||
+        (sadm_st_metadata(f, "sadm.disc_warmup") && (st = setting(f, path, "sadm.disc_warmup", 1, 0, STEP_MAX, &warmup))) ||
+        (sadm_st_metadata(f, "sadm.start_step") && (st = setting(f, path, "sadm.start_step", 1, 0, STEP_MAX, &start))))
+        return st;
     if ((st = setting(f, path, "sadm.lambda", 0, 0, 1e30, &lambda)) || (st = setting(f, path, "sadm.tau", 0, 1e-30, 1e30, &tau)) ||
         (st = setting(f, path, "sadm.d_steps", 1, 0, 1000000, &d_steps)) ||
         (st = setting(f, path, "sadm.disc_lr", 0, 0, 1e30, &lr)) || (st = setting(f, path, "sadm.disc_beta1", 0, 0, 1, &b1)) ||
         (st = setting(f, path, "sadm.disc_beta2", 0, 0, 1, &b2)) || (st = setting(f, path, "sadm.disc_eps", 0, 0, 1e30, &eps)) ||
         (st = setting(f, path, "sadm.disc_step", 1, 0, STEP_MAX, &dstep)))
         return st;
-    if (!dist || sadm_struct_distance_parse(dist, &c.distance) || !wt || sadm_struct_weighting_parse(wt, &c.weighting))
+    if (!dist || sadm_struct_distance_parse(dist, &c.distance) || !wt ||
+        sadm_struct_weighting_parse(wt, &c.weighting, &c.t_max))
         return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'sadm.distance' / 'sadm.weighting' missing or unknown", path);
+    c.grad_ratio = (float)ratio, c.disc_warmup = warmup > INT_MAX ? INT_MAX : (int)warmup;
     c.lambda = (float)lambda, c.tau = (float)tau, c.d_steps = (int)d_steps, c.disc_lr = (float)lr;
     c.disc_beta1 = (float)b1, c.disc_beta2 = (float)b2, c.disc_eps = (float)eps;
     sadm_encoder *e;
@@ -658,7 +675,7 @@ static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, cons
         sadm_encoder_free(e);
         return st;
     }
-    tr->disc_step = (long)dstep;
+    tr->disc_step = (long)dstep, tr->sadm_start = (long)start;
     /* the trainer is on the CPU backend while it loads */
     if ((st = sadm_encoder_read_tensors(e, f, "disc.opt.m.", 1, tr->em))) return st;
     return sadm_encoder_read_tensors(e, f, "disc.opt.v.", 1, tr->ev);

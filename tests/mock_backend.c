@@ -589,10 +589,10 @@ static sadm_status mock_x0_grad_to_eps(const sadm_diffusion *d, int N, size_t pe
     return LEAVE(sadm_cpu_ops.x0_grad_to_eps(d, N, per, eps_stride, t, dx0, deps));
 }
 
-static sadm_status mock_struct_weights(const sadm_diffusion *d, sadm_struct_weighting weighting, int N, const int64_t *t, float *w) {
+static sadm_status mock_struct_weights(const sadm_diffusion *d, const sadm_sadm_config *c, int N, const int64_t *t, float *w) {
     ENTER("struct_weights");
-    CHECK(d); CHECK(weighting); CHECK(N); CHECK(t); CHECK(w);
-    return LEAVE(sadm_cpu_ops.struct_weights(d, weighting, N, t, w));
+    CHECK(d); CHECK(c); CHECK(N); CHECK(t); CHECK(w);
+    return LEAVE(sadm_cpu_ops.struct_weights(d, c, N, t, w));
 }
 
 static sadm_status mock_struct_loss(const sadm_sadm_config *cfg, int N, int E, const float *zr, const float *zf, const float *w, float scale, sadm_struct_stats *stats, float *dzr, float *dzf) {

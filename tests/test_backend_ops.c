@@ -313,8 +313,14 @@ static sadm_status c_x0_grad_to_eps(const sadm_ops *o, void **p, double *h) {
 }
 static sadm_status c_struct_weights(const sadm_ops *o, void **p, double *h) {
     (void)h;
-    SADM_TRY(o->struct_weights(diffusion, SADM_WEIGHT_ALPHA, QN, L(0), F(1)));
-    return o->struct_weights(diffusion, SADM_WEIGHT_NONE, QN, L(0), F(2));
+    sadm_sadm_config c;
+    sadm_sadm_config_default(&c);
+    c.weighting = SADM_WEIGHT_ALPHA;
+    SADM_TRY(o->struct_weights(diffusion, &c, QN, L(0), F(1)));
+    c.weighting = SADM_WEIGHT_T_BELOW, c.t_max = 400;
+    SADM_TRY(o->struct_weights(diffusion, &c, QN, L(0), F(3)));
+    c.weighting = SADM_WEIGHT_NONE;
+    return o->struct_weights(diffusion, &c, QN, L(0), F(2));
 }
 static sadm_status c_struct_loss(const sadm_ops *o, void **p, double *h) {
     sadm_sadm_config c;
@@ -449,7 +455,7 @@ static const op_case CASES[] = {
     {"l2_normalize_backward", ROUNDING, c_l2_normalize_backward, 4, {U(5 * 13), Z(5 * 13), U(5 * 13), Z(5 * 13)}, 0},
     {"predict_x0", ROUNDING, c_predict_x0, 4, {U(QN * QPER), IX(QN, 1000), U(QN * 2 * QPER), Z(QN * QPER)}, 0},
     {"x0_grad_to_eps", ROUNDING, c_x0_grad_to_eps, 3, {IX(QN, 1000), U(QN * QPER), U(QN * 2 * QPER)}, 0},
-    {"struct_weights", EXACT, c_struct_weights, 3, {IX(QN, 1000), Z(QN), Z(QN)}, 0},
+    {"struct_weights", EXACT, c_struct_weights, 4, {IX(QN, 1000), Z(QN), Z(QN), Z(QN)}, 0},
     {"conv2d_nhwc_forward", SUMS, c_conv2d_nhwc_forward, 6,
      {U(NMAP_IN), U(3 * 2 * 5 * 4), U(4), U(NMAP_OUT), U(5 * 4), U(NMAP_OUT1)}, 0},
     {"pool2d_nhwc_forward", SUMS, c_pool2d_nhwc_forward, 3, {U(2 * 9 * 7 * 7), U(2 * 5 * 4 * 6), U(2 * 9 * 7 * 5)}, 0},

@@ -435,6 +435,36 @@ START_TEST(test_sadm_commands) {
              ref_tmpdir());
     ck_assert_int_eq(run_sadm(args, log, sizeof log), 1);
     ck_assert_msg(strstr(log, "no pairs"), "%s", log);
+    /* the experiment's options: t<N, adaptive lambda, encoder warm-up (from a's step 2: the
+     * warm-up covers step 3, the adaptive lambda step 4) */
+    snprintf(args, sizeof args,
+             "train %s --sadm --disc-depth 1 --disc-hidden 16 --disc-heads 2 --disc-embed 8 --weighting 't<500' "
+             "--adaptive-lambda 0.1 --disc-warmup 1 --steps 4 --init '%s/a/checkpoint.safetensors' --run-dir '%s/e'",
+             small, ref_tmpdir(), ref_tmpdir());
+    ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train with the new SADM options failed: %s", log);
+    ck_assert_msg(strstr(log, "SADM lambda adaptive (ratio 0.1)") && strstr(log, "weighting t<500") &&
+                      strstr(log, "warm-up 1 step,") == NULL && strstr(log, "warm-up 1 step"),
+                  "%s", log);
+    snprintf(cmd, sizeof cmd,
+             "grep -q '\"step\": 3,.*\"lambda_eff\": 0[,}]' '%s/e/log.jsonl' && grep '\"step\": 4,' '%s/e/log.jsonl' | "
+             "grep -q '\"lambda_eff\": [0-9.e+-]*[1-9]'",
+             ref_tmpdir(), ref_tmpdir());
+    ck_assert_msg(system(cmd) == 0, "log.jsonl: lambda_eff not 0 in the warm-up step 3 and positive at step 4");
+    /* their bad values */
+    static const char *const bad[][2] = {
+        {"--weighting 't<1000' --steps 4", "weighting t<1000 weights every sample of a 1000-step diffusion"},
+        {"--weighting 't<0' --steps 4", "t<0 weights no sample"},
+        {"--weighting 't<4x' --steps 4", "expected t<N with N a whole number"},
+        {"--adaptive-lambda -1 --steps 4", "--adaptive-lambda: '-1' is not a number"},
+        {"--disc-warmup 3 --steps 5", "--disc-warmup 3: the run has only 3 SADM steps (--steps 5 from step 2)"},
+        {"--disc-warmup 1 --d-steps 0 --steps 5", "the encoder would not learn in its warm-up"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(args, sizeof args, "train %s --sadm %s --init '%s/a/checkpoint.safetensors' --run-dir '%s/f'", small,
+                 bad[i][0], ref_tmpdir(), ref_tmpdir());
+        ck_assert_int_eq(run_sadm(args, log, sizeof log), 2);
+        ck_assert_msg(strstr(log, bad[i][1]), "%s: %s", bad[i][0], log);
+    }
     ref_cleanup();
 }
 END_TEST
@@ -616,7 +646,7 @@ START_TEST(test_fmnist_commands) {
      * the end of test_train_command): FD_fmnist as the library computes it */
     enum { NS = 24, PIX = 32 * 32, D = SADM_CLASSIFIER_FEATURES };
     float *xs = tu_uniform((size_t)NS * PIX, 77, -1.1f, 1.0f), *xt = tu_uniform((size_t)NS * PIX, 78, -1.0f, 0.6f);
-    float *feat = tu_alloc((size_t)NS * D);
+    float *feat = tu_alloc((size_t)NS * D), *feat_t = tu_alloc((size_t)NS * D);
     const char *files[2] = {ref_path("s.safetensors"), ref_path("t.safetensors")};
     for (int k = 0; k < 2; k++) {
         sadm_st_writer *w = sadm_st_writer_new();
@@ -637,14 +667,21 @@ START_TEST(test_fmnist_commands) {
     double *mu2 = malloc(D * sizeof(double)), *s2 = malloc((size_t)D * D * sizeof(double)), fd;
     TU_OK(sadm_feature_stats_create(D, &ft));
     TU_OK(sadm_feature_stats_create(D, &fs));
-    TU_OK(sadm_classifier_features_samples(c, NS, xt, feat));
-    TU_OK(sadm_feature_stats_add(ft, NS, feat));
+    TU_OK(sadm_classifier_features_samples(c, NS, xt, feat_t));
+    TU_OK(sadm_feature_stats_add(ft, NS, feat_t));
     TU_OK(sadm_classifier_features_samples(c, NS, xs, feat));
     TU_OK(sadm_feature_stats_add(fs, NS, feat));
     TU_OK(sadm_feature_stats_get(ft, mu1, s1));
     TU_OK(sadm_feature_stats_get(fs, mu2, s2));
     TU_OK(sadm_frechet_distance(D, mu1, s1, mu2, s2, &fd));
     ck_assert_msg(fabs(atof(fdp + 11) - fd) <= 1e-5 * fd, "sadm fid compare printed %s; the library gives %.9g", fdp, fd);
+    /* precision and recall of the second side against the first, in the same features */
+    double prec, rec;
+    TU_OK(sadm_precision_recall(NS, feat_t, NS, feat, D, 3, &prec, &rec));
+    const char *pp = strstr(log, "Precision: "), *rp = strstr(log, "Recall: ");
+    ck_assert_msg(pp && rp && prec != rec, "%s (library: precision %g, recall %g)", log, prec, rec);
+    ck_assert_msg(fabs(atof(pp + 11) - prec) <= 1e-7 && fabs(atof(rp + 8) - rec) <= 1e-7,
+                  "sadm fid compare printed %.40s / %.40s; the library gives %.9g / %.9g", pp, rp, prec, rec);
     /* training: the same weights with 1 and 2 threads */
     const char *quick = "classifier train --subset 256 --epochs 1 --batch-size 64 --test-images 500";
     snprintf(args, sizeof args, "%s --threads 1 --out '%s'", quick, ref_path("c1.safetensors"));
@@ -666,7 +703,7 @@ START_TEST(test_fmnist_commands) {
     ck_assert_msg(strstr(log, "--out FILE is required"), "%s", log);
     sadm_feature_stats_free(ft), sadm_feature_stats_free(fs);
     sadm_classifier_free(c);
-    free(xs), free(xt), free(feat), free(mu1), free(s1), free(mu2), free(s2);
+    free(xs), free(xt), free(feat), free(feat_t), free(mu1), free(s1), free(mu2), free(s2);
     ref_cleanup();
 }
 END_TEST

@@ -231,6 +231,20 @@ START_TEST(test_struct_vs_torch) {
             sadm_st_close(f);
             free(dzr), free(dzf), free(g), free(d2);
         }
+    /* no weighted pair (t<N with one sample or none below N): L_struct and its gradients 0 */
+    for (int dist = 0; dist < 2; dist++) {
+        sadm_sadm_config c;
+        sadm_sadm_config_default(&c);
+        c.distance = (sadm_struct_distance)dist;
+        float one[6] = {0, 0, 1, 0, 0, 0}, *w0 = dist ? (float[6]){0} : one;
+        float *dzr = tu_alloc((size_t)N * E), *dzf = tu_alloc((size_t)N * E);
+        sadm_struct_stats s;
+        TU_OK(sadm_struct_loss(&c, N, E, zr, zf, w0, 1.0f, &s, dzr, dzf));
+        ck_assert_msg(s.loss == 0 && s.real_cos != 0, "%s with no weighted pair: L_struct %g",
+                      sadm_struct_distance_name(c.distance), s.loss);
+        for (int i = 0; i < N * E; i++) ck_assert(dzr[i] == 0 && dzf[i] == 0);
+        free(dzr), free(dzf);
+    }
     /* identical structures: distance 0; a batch of one has no pairs */
     sadm_sadm_config c;
     sadm_sadm_config_default(&c);
@@ -258,6 +272,8 @@ typedef struct sadm_case {
     float lambda;
     sadm_struct_distance distance;
     sadm_struct_weighting weighting;
+    int t_max;        /* weighting t<N */
+    float grad_ratio; /* > 0: adaptive lambda */
 } sadm_case;
 
 static void compare_objective(const sadm_case *k, uint64_t seed) {
@@ -281,12 +297,13 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
     sadm_sadm_config c;
     sadm_sadm_config_default(&c);
     c.lambda = k->lambda, c.distance = k->distance, c.weighting = k->weighting, c.tau = 0.5f;
+    c.t_max = k->t_max, c.grad_ratio = k->grad_ratio;
     float *loss = tu_alloc(N), *mse = tu_alloc(N), *vb = tu_alloc(N);
     sadm_struct_stats s;
     size_t P = sadm_dit_param_total(m);
     /* lambda 0 first: the difference is the structure term's own gradient */
     sadm_sadm_config c0 = c;
-    c0.lambda = 0;
+    c0.lambda = 0, c0.grad_ratio = 0;
     TU_OK(sadm_dit_zero_grad(m));
     TU_OK(sadm_sadm_loss(m, e, d, &c0, N, x0, t, y, noise, loss, mse, vb, &s, 0));
     float *g0 = tu_copy(sadm_dit_grad_data(m), P);
@@ -304,10 +321,10 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
     TU_OK(sadm_st_writer_add(w, "y", SADM_DTYPE_I64, 1, sn, y));
     TU_OK(sadm_st_writer_save(w, ref_path("batch.safetensors")));
     sadm_st_writer_free(w);
-    char args[1500];
-    snprintf(args, sizeof args, "sadm '%s' '%s' '%s' '%s' %.9g %s %s 0.5", ref_path("dit.safetensors"), ref_path("enc.safetensors"),
-             ref_path("batch.safetensors"), ref_path("out.safetensors"), c.lambda, sadm_struct_distance_name(c.distance),
-             sadm_struct_weighting_name(c.weighting));
+    char args[1500], wbuf[32];
+    snprintf(args, sizeof args, "sadm '%s' '%s' '%s' '%s' %.9g %s '%s' 0.5 %.9g", ref_path("dit.safetensors"),
+             ref_path("enc.safetensors"), ref_path("batch.safetensors"), ref_path("out.safetensors"), c.lambda,
+             sadm_struct_distance_name(c.distance), sadm_sadm_weighting_string(&c, wbuf, sizeof wbuf), c.grad_ratio);
     ref_run("sadm_torch.py", args);
     sadm_st_file *f;
     TU_OK(sadm_st_open(ref_path("out.safetensors"), &f));
@@ -322,6 +339,14 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
     memcpy(&sref, sadm_st_find(f, "struct")->data, sizeof sref);
     ck_assert_msg(sref > 1e-4, "reference L_struct %g: the comparison would prove nothing", sref);
     ck_assert_msg(fabs(s.loss - sref) <= 1e-4 * sref, "L_struct %.9g vs PyTorch %.9g", s.loss, sref);
+    double lref;
+    memcpy(&lref, sadm_st_find(f, "lambda_eff")->data, sizeof lref);
+    if (c.grad_ratio > 0)
+        ck_assert_msg(fabs(s.lambda_eff - lref) <= 1e-4 * lref && lref > 0, "adaptive lambda %.9g vs PyTorch %.9g",
+                      s.lambda_eff, lref);
+    else
+        ck_assert_msg(s.lambda_eff == c.lambda && lref == (double)c.lambda, "lambda_eff %g (PyTorch %g), lambda %g",
+                      s.lambda_eff, lref, c.lambda);
     const float *g = sadm_dit_grad_data(m);
     double struct_norm = 0;
     for (size_t i = 0; i < sadm_dit_num_params(m); i++) {
@@ -358,17 +383,28 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
 
 START_TEST(test_objective_vs_torch) {
     sadm_case a = {{8, 2, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1}, {8, 2, 3, 32, 1, 4, 4.0f, 16}, 4, 20.0f,
-                   SADM_DIST_COSINE_MSE, SADM_WEIGHT_NONE};
+                   SADM_DIST_COSINE_MSE, SADM_WEIGHT_NONE, 0, 0};
     sadm_case b = {{8, 4, 1, 24, 1, 2, 4.0f, 0.0f, 3, 0}, {8, 4, 1, 16, 2, 2, 2.0f, 8}, 5, 2.0f, SADM_DIST_SOFTMAX_KL,
-                   SADM_WEIGHT_ALPHA};
+                   SADM_WEIGHT_ALPHA, 0, 0};
     sadm_case c = {{8, 2, 2, 16, 1, 2, 4.0f, 0.1f, 4, 1}, {8, 4, 2, 16, 1, 2, 4.0f, 6}, 3, 50.0f, SADM_DIST_COSINE_MSE,
-                   SADM_WEIGHT_ALPHA};
+                   SADM_WEIGHT_ALPHA, 0, 0};
     sadm_case dd = {{8, 2, 3, 32, 1, 4, 4.0f, 0.1f, 5, 1}, {8, 2, 3, 32, 1, 4, 4.0f, 16}, 6, 5.0f, SADM_DIST_SOFTMAX_KL,
-                    SADM_WEIGHT_NONE};
+                    SADM_WEIGHT_NONE, 0, 0};
+    /* t<400: the timesteps 999 and 500 of the batch carry no weight */
+    sadm_case e = {{8, 2, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1}, {8, 2, 3, 32, 1, 4, 4.0f, 16}, 6, 20.0f,
+                   SADM_DIST_COSINE_MSE, SADM_WEIGHT_T_BELOW, 400, 0};
+    /* adaptive lambda, alone and with t<N and softmax-kl */
+    sadm_case f = {{8, 2, 3, 32, 2, 4, 4.0f, 0.1f, 5, 1}, {8, 2, 3, 32, 1, 4, 4.0f, 16}, 4, 0.0f,
+                   SADM_DIST_COSINE_MSE, SADM_WEIGHT_NONE, 0, 0.5f};
+    sadm_case g = {{8, 4, 1, 24, 1, 2, 4.0f, 0.0f, 3, 0}, {8, 4, 1, 16, 2, 2, 2.0f, 8}, 5, 0.001f, SADM_DIST_SOFTMAX_KL,
+                   SADM_WEIGHT_T_BELOW, 300, 2.0f};
     compare_objective(&a, 41);
     compare_objective(&b, 42);
     compare_objective(&c, 43);
     compare_objective(&dd, 44);
+    compare_objective(&e, 45);
+    compare_objective(&f, 46);
+    compare_objective(&g, 47);
 }
 END_TEST
 
@@ -418,14 +454,66 @@ START_TEST(test_lambda_zero_is_plain_training) {
 }
 END_TEST
 
+/* The encoder warm-up: its K steps are plain ones for the denoiser (bitwise) while the
+ * encoder learns; it counts from the step SADM began, also across a checkpoint. */
+START_TEST(test_encoder_warmup) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    sadm_sadm_config sc;
+    sadm_sadm_config_default(&sc);
+    sc.lambda = 0.5f, sc.disc_lr = 1e-3f, sc.disc_warmup = 3;
+    sadm_trainer *plain = new_trainer(d, 7, NULL), *warm = new_trainer(d, 7, &sc);
+    size_t P = sadm_dit_param_total(sadm_trainer_model(plain));
+    sadm_step_stats a, b;
+    for (int k = 1; k <= 4; k++) {
+        run(plain, 1, &a);
+        run(warm, 1, &b);
+        int same = !memcmp(sadm_dit_param_data(sadm_trainer_model(warm)), sadm_dit_param_data(sadm_trainer_model(plain)),
+                           P * sizeof(float));
+        ck_assert_msg(k <= 3 ? same && b.lambda_eff == 0 && b.l_struct > 0 && b.disc_grad_norm > 0
+                             : !same && b.lambda_eff == sc.lambda,
+                      "step %d: weights %s plain training's, lambda %g, L_struct %g", k, same ? "equal" : "differ from",
+                      b.lambda_eff, b.l_struct);
+    }
+    sadm_trainer_free(warm);
+    /* SADM added after 2 plain steps: the warm-up covers steps 3..5; a checkpoint after
+     * step 3 resumes inside it */
+    sadm_trainer *late = new_trainer(d, 7, NULL), *ref = new_trainer(d, 7, NULL);
+    run(late, 2, NULL);
+    run(ref, 2, NULL);
+    sadm_encoder *e;
+    TU_OK(sadm_encoder_create(&SMALL_ENC, 8, &e));
+    TU_OK(sadm_trainer_enable_sadm(late, e, &sc));
+    run(late, 1, &b);
+    TU_OK(sadm_trainer_save(late, ref_path("warm.safetensors")));
+    sadm_trainer_free(late);
+    TU_OK(sadm_trainer_load(ref_path("warm.safetensors"), d, &late));
+    run(ref, 3, NULL);
+    run(late, 2, &b);
+    ck_assert_msg(b.lambda_eff == 0, "step 5 (the warm-up's last) used lambda %g", b.lambda_eff);
+    tu_assert_same("weights after a resumed warm-up", sadm_dit_param_data(sadm_trainer_model(late)),
+                   sadm_dit_param_data(sadm_trainer_model(ref)), P);
+    run(late, 1, &b);
+    ck_assert(b.lambda_eff == sc.lambda);
+    sadm_trainer_free(late);
+    sadm_trainer_free(ref);
+    sadm_trainer_free(plain);
+    sadm_dataset_free(d);
+    ref_cleanup();
+}
+END_TEST
+
 /* in fp32, and in bf16 (denoiser and encoder both: the encoder ends elsewhere than fp32's) */
-static void resume_case(sadm_precision prec) {
+/* options: 1 adds the weighting t<600, adaptive lambda and an encoder warm-up of 3 steps,
+ * which the resumed run crosses */
+static void resume_case(sadm_precision prec, int options) {
     sadm_dataset *d;
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
     sadm_sadm_config sc;
     sadm_sadm_config_default(&sc);
     sc.lambda = 0.3f, sc.d_steps = 2, sc.distance = SADM_DIST_SOFTMAX_KL, sc.weighting = SADM_WEIGHT_ALPHA;
     sc.disc_lr = 3e-4f;
+    if (options) sc.weighting = SADM_WEIGHT_T_BELOW, sc.t_max = 600, sc.grad_ratio = 0.2f, sc.disc_warmup = 3;
     sadm_set_num_threads(2);
     sadm_trainer *a = new_trainer(d, 11, &sc);
     TU_OK(sadm_trainer_set_precision(a, prec));
@@ -449,12 +537,16 @@ static void resume_case(sadm_precision prec) {
     const sadm_sadm_config *lc = sadm_trainer_sadm_config(b);
     ck_assert_ptr_nonnull(lc);
     ck_assert(lc->lambda == sc.lambda && lc->d_steps == 2 && lc->distance == SADM_DIST_SOFTMAX_KL &&
-              lc->weighting == SADM_WEIGHT_ALPHA && lc->disc_lr == sc.disc_lr);
+              lc->weighting == sc.weighting && lc->disc_lr == sc.disc_lr && lc->t_max == sc.t_max &&
+              lc->grad_ratio == sc.grad_ratio && lc->disc_warmup == sc.disc_warmup);
     ck_assert_int_eq(sadm_trainer_config(b)->precision, prec);
     sadm_set_num_threads(2);
     run(b, 3, &sb);
     ck_assert_msg(sa.loss == sb.loss && sa.l_struct == sb.l_struct, "step 5: loss %.9g / %.9g, L_struct %.9g / %.9g",
                   sa.loss, sb.loss, sa.l_struct, sb.l_struct);
+    ck_assert_msg(sa.lambda_eff == sb.lambda_eff && (options ? sa.lambda_eff != sc.lambda : sa.lambda_eff == sc.lambda) &&
+                      sa.lambda_eff > 0,
+                  "step 5: lambda %.9g / %.9g", sa.lambda_eff, sb.lambda_eff);
     tu_assert_same("weights", sadm_dit_param_data(sadm_trainer_model(b)), sadm_dit_param_data(sadm_trainer_model(a)),
                    sadm_dit_param_total(sadm_trainer_model(a)));
     tu_assert_same("encoder", sadm_encoder_param_data(sadm_trainer_encoder(b)),
@@ -471,8 +563,9 @@ static void resume_case(sadm_precision prec) {
 }
 
 START_TEST(test_sadm_resume_equals_uninterrupted) {
-    resume_case(SADM_PRECISION_FP32);
-    resume_case(SADM_PRECISION_BF16);
+    resume_case(SADM_PRECISION_FP32, 0);
+    resume_case(SADM_PRECISION_BF16, 0);
+    resume_case(SADM_PRECISION_FP32, 1);
 }
 END_TEST
 
@@ -492,6 +585,36 @@ START_TEST(test_bad_inputs) {
     TU_OK(sadm_encoder_create(&SMALL_ENC, 1, &e));
     sc.lambda = -0.1f;
     ck_assert_int_eq(sadm_trainer_enable_sadm(tr, e, &sc), SADM_ERR_ARG);
+    /* the new options' ranges, with messages that name them */
+    sadm_sadm_config_default(&sc);
+    sc.weighting = SADM_WEIGHT_T_BELOW, sc.t_max = 1000;
+    ck_assert_int_eq(sadm_trainer_enable_sadm(tr, e, &sc), SADM_ERR_ARG);
+    ck_assert_msg(strstr(sadm_last_error(), "t<1000 weights every sample of a 1000-step diffusion") &&
+                      strstr(sadm_last_error(), "[1, 1000)"),
+                  "%s", sadm_last_error());
+    sc.t_max = 0;
+    ck_assert_int_eq(sadm_sadm_config_check(&sc), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "t<0 weights no sample"));
+    sadm_sadm_config_default(&sc);
+    sc.grad_ratio = -1;
+    ck_assert_int_eq(sadm_sadm_config_check(&sc), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "gradient ratio"));
+    sc.grad_ratio = 0, sc.disc_warmup = -2;
+    ck_assert_int_eq(sadm_sadm_config_check(&sc), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "warm-up"));
+    sadm_struct_weighting wt;
+    int tmax = -7;
+    static const char *const bad[] = {"t<", "t<-5", "t<4x", "t< 4", "t<400000000000", "T<400", "beta"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(sadm_struct_weighting_parse(bad[i], &wt, &tmax), SADM_ERR_ARG);
+        ck_assert_msg(strstr(sadm_last_error(), bad[i]) && strstr(sadm_last_error(), "t<400"), "%s: %s", bad[i],
+                      sadm_last_error());
+    }
+    TU_OK(sadm_struct_weighting_parse("t<250", &wt, &tmax));
+    ck_assert(wt == SADM_WEIGHT_T_BELOW && tmax == 250);
+    char wbuf[32];
+    sc.weighting = wt, sc.t_max = tmax;
+    ck_assert_str_eq(sadm_sadm_weighting_string(&sc, wbuf, sizeof wbuf), "t<250");
     sadm_trainer_free(tr);
     /* batch of one */
     sadm_dit *m;
@@ -534,6 +657,7 @@ int main(void) {
     tcase_add_test(tc, test_encoder_vs_torch);
     tcase_add_test(tc, test_objective_vs_torch);
     tcase_add_test(tc, test_lambda_zero_is_plain_training);
+    tcase_add_test(tc, test_encoder_warmup);
     tcase_add_test(tc, test_sadm_resume_equals_uninterrupted);
     tcase_add_test(tc, test_bad_inputs);
     suite_add_tcase(s, tc);

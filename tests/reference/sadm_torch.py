@@ -7,10 +7,13 @@ usage:
       BATCH: x (N,C,H,W), dz (N,E)   OUT: z, dx and grad.<name> of sum(z * dz)
   sadm_torch.py struct BATCH.safetensors OUT.safetensors DISTANCE TAU
       BATCH: zr, zf (N,E) unit rows, w (N)   OUT: loss, dzr, dzf
-  sadm_torch.py sadm DIT.safetensors ENC.safetensors BATCH.safetensors OUT.safetensors LAMBDA DISTANCE WEIGHTING TAU
+  sadm_torch.py sadm DIT.safetensors ENC.safetensors BATCH.safetensors OUT.safetensors LAMBDA DISTANCE WEIGHTING TAU RATIO
       BATCH: x0, t, y, noise as diffusion_torch.py
-      OUT: loss, mse, vb (N), struct, grad.<name> (DiT, of mean(loss) + lambda L_struct, real
-           branch constant), dgrad.<name> (encoder, of L_struct with x̂0 detached)
+      WEIGHTING: none, alpha or t<N (w_i = [t_i < N])
+      RATIO > 0: adaptive lambda = min(RATIO |g_d| / |g_s|, 1e4) (replaces LAMBDA), g_d and g_s
+           the gradients of mean(loss) and of L_struct with respect to the model's eps output
+      OUT: loss, mse, vb (N), struct, lambda_eff, grad.<name> (DiT, of mean(loss) + lambda
+           L_struct, real branch constant), dgrad.<name> (encoder, of L_struct with x̂0 detached)
 """
 import sys
 
@@ -113,6 +116,8 @@ def struct_distance(zr, zf, w, distance, tau):
     Sr, Sf = zr @ zr.T, zf @ zf.T
     if distance == "cosine-mse":
         ww = (w[:, None] * w[None, :])[off]
+        if ww.sum() == 0:  # no weighted pair (t<N): no structure term
+            return (Sf * 0).sum()
         return (ww * (Sr[off] - Sf[off]) ** 2).sum() / ww.sum()
     if distance == "softmax-kl":
         lr = F.log_softmax((Sr / tau)[off].reshape(N, N - 1), dim=1)
@@ -150,7 +155,7 @@ def cmd_sadm(args):
     learn_sigma = meta["learn_sigma"] in ("True", "true", "1")
     enc = encoder_from_file(args[1])
     b, _ = st.load(args[2])
-    lam, distance, weighting, tau = float(args[4]), args[5], args[6], float(args[7])
+    lam, distance, weighting, tau, ratio = float(args[4]), args[5], args[6], float(args[7]), float(args[8])
     x0, t, y, noise = (th.from_numpy(b[k]) for k in ("x0", "t", "y", "noise"))
     d = diffusion_torch.Diffusion(diffusion_torch.betas_for("linear", 1000))
     xt = d.q_sample(x0, t, noise)
@@ -159,16 +164,27 @@ def cmd_sadm(args):
     C = x0.shape[1]
     eps = out[:, :C]
     xhat = d.ext(d.sqrt_recip_alphas_cumprod, t, xt.shape) * xt - d.ext(d.sqrt_recipm1_alphas_cumprod, t, xt.shape) * eps
-    w = th.from_numpy(d.alphas_cumprod)[t].float() if weighting == "alpha" else th.ones(x0.shape[0])
+    if weighting == "alpha":
+        w = th.from_numpy(d.alphas_cumprod)[t].float()
+    elif weighting.startswith("t<"):
+        w = (t < int(weighting[2:])).float()
+    else:
+        w = th.ones(x0.shape[0])
     # denoiser: real branch constant, encoder parameters not updated by this loss
     for p in enc.parameters():
         p.requires_grad_(False)
     with th.no_grad():
         zr = enc(x0)
     l_struct = struct_distance(zr, enc(xhat), w, distance, tau)
+    if ratio > 0:
+        g_d = th.autograd.grad(terms["loss"].mean(), out, retain_graph=True)[0][:, :C]
+        g_s = th.autograd.grad(l_struct, out, retain_graph=True)[0][:, :C]
+        ns = g_s.double().norm()
+        lam = min(ratio * g_d.double().norm().item() / ns.item(), 1e4) if ns > 0 else 0.0
     (terms["loss"].mean() + lam * l_struct).backward()
     res = {k: terms[k].detach().numpy() for k in ("loss", "mse", "vb")}
     res["struct"] = np.array([l_struct.item()], dtype=np.float64)
+    res["lambda_eff"] = np.array([lam], dtype=np.float64)
     for name, p in model.named_parameters():
         if p.requires_grad:
             res["grad." + name] = p.grad.numpy()
@@ -185,7 +201,7 @@ def cmd_sadm(args):
 
 def main():
     th.set_num_threads(1)
-    cmds = {"encoder": (cmd_encoder, 3), "struct": (cmd_struct, 4), "sadm": (cmd_sadm, 8)}
+    cmds = {"encoder": (cmd_encoder, 3), "struct": (cmd_struct, 4), "sadm": (cmd_sadm, 9)}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) - 2 != cmds[sys.argv[1]][1]:
         raise SystemExit(__doc__)
     cmds[sys.argv[1]][0](sys.argv[2:])
