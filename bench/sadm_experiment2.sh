@@ -18,7 +18,7 @@
 set -eu
 out=${1:?usage: bench/sadm_experiment2.sh OUT_DIR}
 here=$(cd "$(dirname "$0")/.." && pwd)
-ARMS=${ARMS:-"base plain alpha-1e-3 t400-1e-3 adaptive-0.1 warmup200-1e-3 alpha-1e-4"}
+ARMS=${ARMS:-"base plain alpha-1e-3 t400-1e-3 adaptive-0.01 warmup200-1e-3 alpha-1e-4"}
 SEEDS=${SEEDS:-"1 2 3"}
 STEPS=${STEPS:-1000}
 NUM=${NUM:-5000}
@@ -38,7 +38,7 @@ arm_opts() {
     alpha-1e-3) echo "--sadm --lambda 1e-3 --weighting alpha" ;;
     alpha-1e-4) echo "--sadm --lambda 1e-4 --weighting alpha" ;;
     t400-1e-3) echo "--sadm --lambda 1e-3 --weighting t<400" ;;
-    adaptive-0.1) echo "--sadm --adaptive-lambda 0.1 --weighting alpha" ;;
+    adaptive-0.01) echo "--sadm --adaptive-lambda 0.01 --weighting alpha" ;;
     warmup200-1e-3) echo "--sadm --lambda 1e-3 --weighting alpha --disc-warmup 200" ;;
     softmax-kl-1e-3) echo "--sadm --lambda 1e-3 --weighting alpha --distance softmax-kl" ;;
     *) echo "sadm_experiment2: unknown arm '$1'" >&2; exit 2 ;;
@@ -127,7 +127,7 @@ if os.path.exists(log):
         rec["seconds_per_step"] = round(sum(64.0 / v for v in ips) / len(ips), 4) if ips else None
         rec["train_seconds"] = int(train_s)
         n = len(rows)
-        for key in ("loss", "struct", "real_cos", "fake_cos", "lambda_eff"):
+        for key in ("loss", "struct", "real_cos", "fake_cos", "lambda_eff", "grad_share"):
             if key in rows[0]:
                 rec[key + "_trajectory"] = [round(sum(r[key] for r in rows[i * n // 10:(i + 1) * n // 10]) /
                                                   max(1, len(rows[i * n // 10:(i + 1) * n // 10])), 6) for i in range(10)]

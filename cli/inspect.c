@@ -203,7 +203,7 @@ int sadm_cmd_loss(int argc, char **argv) {
                        "With --sadm --disc D: grad.<name> is the gradient of L_G = mean(loss) + lambda L_struct (the\n"
                        "real branch a constant), and O also gets struct (L_struct, float64 scalar), real_cos and\n"
                        "fake_cos (mean off-diagonal cosines), lambda_eff (the lambda used: --lambda, or the adaptive\n"
-                       "one) and dgrad.<name>, the gradient of L_struct with respect to the encoder's parameters\n"
+                       "one), grad_share (lambda_eff |dL_struct/d eps| / |d mean(loss)/d eps|) and dgrad.<name>, the gradient of L_struct with respect to the encoder's parameters\n"
                        "with the fake samples detached.");
     if (rc) return rc == 1 ? 0 : rc;
     if ((rc = cli_runtime(o, NOPT(o))) || (rc = 2 * cli_require_cpu("loss", "the gradient dump"))) return rc;
@@ -279,11 +279,12 @@ int sadm_cmd_loss(int argc, char **argv) {
         }
         char (*dkeys)[160] = enc ? calloc(sadm_encoder_num_params(enc), sizeof *dkeys) : NULL;
         if (enc && w && !rc) {
-            double v[4] = {ss.loss, ss.real_cos, ss.fake_cos, ss.lambda_eff};
+            double v[5] = {ss.loss, ss.real_cos, ss.fake_cos, ss.lambda_eff, ss.grad_share};
             rc = !dkeys || sadm_st_writer_add(w, "struct", SADM_DTYPE_F64, 0, NULL, &v[0]) ||
                  sadm_st_writer_add(w, "real_cos", SADM_DTYPE_F64, 0, NULL, &v[1]) ||
                  sadm_st_writer_add(w, "fake_cos", SADM_DTYPE_F64, 0, NULL, &v[2]) ||
-                 sadm_st_writer_add(w, "lambda_eff", SADM_DTYPE_F64, 0, NULL, &v[3]);
+                 sadm_st_writer_add(w, "lambda_eff", SADM_DTYPE_F64, 0, NULL, &v[3]) ||
+                 sadm_st_writer_add(w, "grad_share", SADM_DTYPE_F64, 0, NULL, &v[4]);
             const float *dg = sadm_encoder_grad_data(enc);
             for (size_t i = 0; !rc && i < sadm_encoder_num_params(enc); i++) {
                 const sadm_param *p = sadm_encoder_param(enc, i);

@@ -707,6 +707,7 @@ typedef struct sadm_step_stats {
      * the encoder's last gradient */
     double l_struct, real_cos, fake_cos, disc_grad_norm;
     double lambda_eff; /* the lambda of this step (0 in the encoder warm-up) */
+    double grad_share; /* the structure gradient's norm over the denoising one's at eps */
 } sadm_step_stats;
 
 typedef struct sadm_trainer sadm_trainer;
@@ -856,6 +857,7 @@ sadm_status sadm_sadm_config_check_steps(const sadm_sadm_config *c, int T);
 typedef struct sadm_struct_stats {
     double loss, real_cos, fake_cos;
     double lambda_eff; /* the objective's: the lambda the denoiser's gradient used */
+    double grad_share; /* lambda_eff |g_s| / |g_d| at the eps output (adaptive: grad_ratio) */
 } sadm_struct_stats;
 /* The structural distance of embeddings zr, zf (N, E, unit rows) with per-sample weights
  * w (N; NULL = all 1), computed in double. dzr / dzf (either may be NULL) receive

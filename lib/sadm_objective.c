@@ -89,22 +89,22 @@ sadm_status sobj_encoder(sadm_objective *o, sadm_encoder *e, const sadm_sadm_con
     return enc_backward_dev(e, o->dz, NULL, 1);
 }
 
-/* Adaptive lambda: lambda_eff = min(r |g_d| / |g_s|, 1e4) with g_d = dout's eps channels
- * (the denoising gradient there) and g_s = o->ds (L_struct's, eps channels only); 0 when
- * the structure term has no gradient. Norms in double. */
-#define ADAPTIVE_LAMBDA_MAX 1e4
-static sadm_status adaptive_lambda(sadm_objective *o, float ratio, double *lambda) {
+/* The norms of the two gradients at the eps output: |g_d| of mean(loss) (dout's first C
+ * channels of each sample) and |g_s| of L_struct (o->ds, zero elsewhere), in double. */
+static sadm_status gradient_norms(sadm_objective *o, double *gd, double *gs) {
     sadm_backend *be = o->be;
-    double gd = 0, gs = 0, v;
+    double sum = 0, v;
     for (int n = 0; n < o->N; n++) {
         SADM_OP(be, sumsq, o->per, o->dout + (size_t)n * o->outper, &v);
-        gd += v;
+        sum += v;
     }
-    SADM_OP(be, sumsq, (size_t)o->N * o->outper, o->ds, &gs);
-    double l = gs > 0 ? ratio * sqrt(gd) / sqrt(gs) : 0.0;
-    *lambda = l < ADAPTIVE_LAMBDA_MAX ? l : ADAPTIVE_LAMBDA_MAX;
+    SADM_OP(be, sumsq, (size_t)o->N * o->outper, o->ds, &v);
+    *gd = sqrt(sum), *gs = sqrt(v);
     return SADM_OK;
 }
+
+/* Adaptive lambda's cap, as VQGAN's */
+#define ADAPTIVE_LAMBDA_MAX 1e4
 
 sadm_status sobj_denoiser_backward(sadm_objective *o, sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d,
                                    const sadm_sadm_config *c, const float *x0, const int64_t *t, sadm_struct_stats *stats) {
@@ -112,9 +112,8 @@ sadm_status sobj_denoiser_backward(sadm_objective *o, sadm_dit *m, sadm_encoder 
     SADM_TRY(check_models(m, e));
     sadm_backend *be = o->be;
     int N = o->N, E = o->E;
-    size_t per = o->per;
-    int adaptive = c->grad_ratio > 0;
-    if (c->lambda > 0 || adaptive) {
+    size_t per = o->per, nout = (size_t)N * o->outper;
+    if (c->lambda > 0 || c->grad_ratio > 0) {
         /* the real embeddings with this encoder (constants for the denoiser), then the fake
          * ones, whose activations the input gradient needs */
         float *zr = o->z, *zf = o->z + (size_t)N * E, *dzf = o->dz + (size_t)N * E;
@@ -122,24 +121,27 @@ sadm_status sobj_denoiser_backward(sadm_objective *o, sadm_dit *m, sadm_encoder 
         SADM_TRY(enc_forward_dev(e, N, o->xhat, zf));
         SADM_TRY(be->zero(be, dzf, (size_t)N * E * sizeof(float)));
         sadm_struct_stats s = {0};
-        SADM_OP(be, struct_loss, c, N, E, zr, zf, o->w, adaptive ? 1.0f : c->lambda, &s, NULL, dzf);
+        SADM_OP(be, struct_loss, c, N, E, zr, zf, o->w, 1.0f, &s, NULL, dzf);
         if (!isfinite(s.loss)) return sadm_error(SADM_ERR_NUMERIC, "SADM: the structural distance is %g", s.loss);
         SADM_TRY(be->zero(be, o->dx, (size_t)N * per * sizeof(float)));
         SADM_TRY(enc_backward_dev(e, dzf, o->dx, 0));
         /* x̂0 depends on the model only through eps: d eps = -sqrt(1/abar - 1) d x̂0 */
-        if (!adaptive) {
-            SADM_OP(be, x0_grad_to_eps, d, N, per, o->outper, t, o->dx, o->dout);
-            s.lambda_eff = c->lambda;
+        SADM_TRY(be->zero(be, o->ds, nout * sizeof(float)));
+        SADM_OP(be, x0_grad_to_eps, d, N, per, o->outper, t, o->dx, o->ds);
+        double gd, gs;
+        SADM_TRY(gradient_norms(o, &gd, &gs));
+        if (c->grad_ratio > 0) {
+            double l = gs > 0 ? c->grad_ratio * gd / gs : 0.0;
+            s.lambda_eff = l < ADAPTIVE_LAMBDA_MAX ? l : ADAPTIVE_LAMBDA_MAX;
         } else {
-            size_t nout = (size_t)N * o->outper;
-            SADM_TRY(be->zero(be, o->ds, nout * sizeof(float)));
-            SADM_OP(be, x0_grad_to_eps, d, N, per, o->outper, t, o->dx, o->ds);
-            SADM_TRY(adaptive_lambda(o, c->grad_ratio, &s.lambda_eff));
-            if (!isfinite(s.lambda_eff))
-                return sadm_error(SADM_ERR_NUMERIC, "SADM: the adaptive lambda is %g", s.lambda_eff);
-            SADM_OP(be, scale, nout, o->ds, (float)s.lambda_eff);
-            SADM_OP(be, add, nout, o->dout, o->ds, o->dout);
+            s.lambda_eff = c->lambda;
         }
+        s.grad_share = gd > 0 ? s.lambda_eff * gs / gd : 0.0;
+        if (!isfinite(s.lambda_eff) || !isfinite(s.grad_share))
+            return sadm_error(SADM_ERR_NUMERIC, "SADM: lambda %g, gradient norms %g (denoising) and %g (structure)",
+                              s.lambda_eff, gd, gs);
+        SADM_OP(be, scale, nout, o->ds, (float)s.lambda_eff);
+        SADM_OP(be, add, nout, o->dout, o->ds, o->dout);
         if (stats) *stats = s;
     }
     return dit_backward_dev(m, o->dout, NULL);
@@ -174,9 +176,9 @@ sadm_status sadm_sadm_loss(sadm_dit *m, sadm_encoder *e, const sadm_diffusion *d
     if (!st) st = sobj_denoiser_backward(&o, m, e, d, cfg, b.x0, b.t, &s);
     /* the encoder's gradient (and, with lambda 0, the distance itself) from [x0; x̂0] */
     if (!st && (encoder_grads || (cfg->lambda == 0 && cfg->grad_ratio == 0))) {
-        double lambda_eff = s.lambda_eff;
+        double lambda_eff = s.lambda_eff, share = s.grad_share;
         st = sobj_encoder(&o, e, cfg, b.x0, 1.0f, encoder_grads, &s);
-        s.lambda_eff = lambda_eff;
+        s.lambda_eff = lambda_eff, s.grad_share = share;
     }
     if (!st) st = dit_batch_out(be, N, &b, loss, mse, vb);
     if (!st && stats) *stats = s;

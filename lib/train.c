@@ -383,9 +383,9 @@ static sadm_status step_gradients(sadm_trainer *tr, batch_buf *b, sadm_step_stat
         return sadm_error(st, "step %ld: %s; the denoiser's weights are left as after step %ld", tr->step + 1, why, tr->step);
     }
     if (st) return st;
-    if (!struct_term) gs = ds, gs.lambda_eff = 0;
+    if (!struct_term) gs = ds, gs.lambda_eff = 0, gs.grad_share = 0;
     out->l_struct = gs.loss, out->real_cos = gs.real_cos, out->fake_cos = gs.fake_cos, out->disc_grad_norm = dnorm;
-    out->lambda_eff = gs.lambda_eff;
+    out->lambda_eff = gs.lambda_eff, out->grad_share = gs.grad_share;
     return SADM_OK;
 }
 

@@ -347,6 +347,9 @@ static void compare_objective(const sadm_case *k, uint64_t seed) {
     else
         ck_assert_msg(s.lambda_eff == c.lambda && lref == (double)c.lambda, "lambda_eff %g (PyTorch %g), lambda %g",
                       s.lambda_eff, lref, c.lambda);
+    memcpy(&lref, sadm_st_find(f, "grad_share")->data, sizeof lref);
+    ck_assert_msg(fabs(s.grad_share - lref) <= 1e-4 * lref && lref > 0, "gradient share %.9g vs PyTorch %.9g",
+                  s.grad_share, lref);
     const float *g = sadm_dit_grad_data(m);
     double struct_norm = 0;
     for (size_t i = 0; i < sadm_dit_num_params(m); i++) {

@@ -12,7 +12,7 @@ usage:
       WEIGHTING: none, alpha or t<N (w_i = [t_i < N])
       RATIO > 0: adaptive lambda = min(RATIO |g_d| / |g_s|, 1e4) (replaces LAMBDA), g_d and g_s
            the gradients of mean(loss) and of L_struct with respect to the model's eps output
-      OUT: loss, mse, vb (N), struct, lambda_eff, grad.<name> (DiT, of mean(loss) + lambda
+      OUT: loss, mse, vb (N), struct, lambda_eff, grad_share (lambda |g_s| / |g_d|), grad.<name> (DiT, of mean(loss) + lambda
            L_struct, real branch constant), dgrad.<name> (encoder, of L_struct with x̂0 detached)
 """
 import sys
@@ -176,15 +176,16 @@ def cmd_sadm(args):
     with th.no_grad():
         zr = enc(x0)
     l_struct = struct_distance(zr, enc(xhat), w, distance, tau)
+    g_d = th.autograd.grad(terms["loss"].mean(), out, retain_graph=True)[0][:, :C].double().norm().item()
+    g_s = th.autograd.grad(l_struct, out, retain_graph=True)[0][:, :C].double().norm().item()
     if ratio > 0:
-        g_d = th.autograd.grad(terms["loss"].mean(), out, retain_graph=True)[0][:, :C]
-        g_s = th.autograd.grad(l_struct, out, retain_graph=True)[0][:, :C]
-        ns = g_s.double().norm()
-        lam = min(ratio * g_d.double().norm().item() / ns.item(), 1e4) if ns > 0 else 0.0
+        lam = min(ratio * g_d / g_s, 1e4) if g_s > 0 else 0.0
+    share = lam * g_s / g_d
     (terms["loss"].mean() + lam * l_struct).backward()
     res = {k: terms[k].detach().numpy() for k in ("loss", "mse", "vb")}
     res["struct"] = np.array([l_struct.item()], dtype=np.float64)
     res["lambda_eff"] = np.array([lam], dtype=np.float64)
+    res["grad_share"] = np.array([share], dtype=np.float64)
     for name, p in model.named_parameters():
         if p.requires_grad:
             res["grad." + name] = p.grad.numpy()
