@@ -114,6 +114,10 @@ static int on_step(void *ctx, long step, long total, double loss) {
     return 0;
 }
 
+static void on_eval_progress(void *ctx, size_t done, size_t total) {
+    cli_progress(ctx, (long)done, (long)total, "images");
+}
+
 static int cmd_train(int argc, char **argv) {
     cli_opt o[] = {
         {"out", "where to write the weights (.safetensors, written atomically)", NULL, 0},
@@ -210,7 +214,8 @@ static int cmd_eval(int argc, char **argv) {
         rc = cli_fail("classifier eval");
     } else {
         count = subset && (size_t)subset < sadm_dataset_size(d) ? (size_t)subset : sadm_dataset_size(d);
-        if (sadm_classifier_evaluate_first(c, d, count, &acc, &loss))
+        cli_progress_state prog = {0};
+        if (sadm_classifier_evaluate_progress(c, d, count, &acc, &loss, on_eval_progress, &prog))
             rc = cli_fail("classifier eval");
         else
             printf("%s accuracy %.4f, loss %.4f (%zu images, %s)\n", split, acc, loss, count,

@@ -110,7 +110,13 @@ sadm_status sadm_classifier_train(sadm_classifier *c, const sadm_dataset *train,
 /* Runs `visit` on the logits and features of every image of d, in batches, in order. */
 typedef void (*batch_visit_fn)(void *ctx, int n, const int64_t *y, const float *logits, const float *features);
 
-static sadm_status for_each_batch(sadm_classifier *c, const sadm_dataset *d, size_t n, batch_visit_fn visit, void *ctx) {
+typedef struct batch_progress {
+    void (*fn)(void *ctx, size_t done, size_t total);
+    void *ctx;
+} batch_progress;
+
+static sadm_status for_each_batch_progress(sadm_classifier *c, const sadm_dataset *d, size_t n, batch_visit_fn visit,
+                                           void *ctx, const batch_progress *progress) {
     sadm_status st = check_data(d, "evaluation");
     if (st) return st;
     if (n > sadm_dataset_size(d)) n = sadm_dataset_size(d);
@@ -124,10 +130,15 @@ static sadm_status for_each_batch(sadm_classifier *c, const sadm_dataset *d, siz
         for (int i = 0; !st && i < k; i++) st = sadm_dataset_get(d, i0 + (size_t)i, 0, b.x + i * per, &b.y[i]);
         if (!st) st = sadm_classifier_forward(c, k, b.x, b.logits, feat);
         if (!st) visit(ctx, k, b.y, b.logits, feat);
+        if (!st && progress && progress->fn) progress->fn(progress->ctx, i0 + (size_t)k, n);
     }
     bufs_free(&b);
     sadm_free(feat);
     return st;
+}
+
+static sadm_status for_each_batch(sadm_classifier *c, const sadm_dataset *d, size_t n, batch_visit_fn visit, void *ctx) {
+    return for_each_batch_progress(c, d, n, visit, ctx, NULL);
 }
 
 typedef struct eval_acc {
@@ -158,9 +169,16 @@ sadm_status sadm_classifier_evaluate(sadm_classifier *c, const sadm_dataset *d, 
 
 sadm_status sadm_classifier_evaluate_first(sadm_classifier *c, const sadm_dataset *d, size_t n, double *accuracy,
                                            double *loss) {
+    return sadm_classifier_evaluate_progress(c, d, n, accuracy, loss, NULL, NULL);
+}
+
+sadm_status sadm_classifier_evaluate_progress(sadm_classifier *c, const sadm_dataset *d, size_t n, double *accuracy,
+                                              double *loss, void (*progress)(void *ctx, size_t done, size_t total),
+                                              void *ctx) {
     SADM_REQUIRE_PTR(c);
     eval_acc e = {0};
-    sadm_status st = for_each_batch(c, d, n, count_correct, &e);
+    batch_progress bp = {progress, ctx};
+    sadm_status st = for_each_batch_progress(c, d, n, count_correct, &e, &bp);
     if (!st) st = e.st;
     if (st) return st;
     if (accuracy) *accuracy = e.seen ? (double)e.correct / (double)e.seen : 0.0;

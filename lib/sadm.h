@@ -994,6 +994,10 @@ sadm_status sadm_classifier_evaluate(sadm_classifier *c, const sadm_dataset *d, 
 /* The same over the first n images only. */
 sadm_status sadm_classifier_evaluate_first(sadm_classifier *c, const sadm_dataset *d, size_t n, double *accuracy,
                                            double *loss);
+/* The same with progress (may be NULL) after each batch: images done of min(n, size). */
+sadm_status sadm_classifier_evaluate_progress(sadm_classifier *c, const sadm_dataset *d, size_t n, double *accuracy,
+                                              double *loss, void (*progress)(void *ctx, size_t done, size_t total),
+                                              void *ctx);
 
 /* Classifier features of images for FD_fmnist, all through 8-bit pixels so that samples
  * and real images are judged alike: `images` (N, H, W, 3) uint8 with H = W = 28 (zero-

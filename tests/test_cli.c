@@ -641,7 +641,8 @@ START_TEST(test_fmnist_commands) {
     /* (the full 10k-image accuracy is test_classifier's; here the command's plumbing) */
     ck_assert_msg(run_sadm("classifier eval --subset 1000 --threads 2", log, sizeof log) == 0, "sadm classifier eval failed: %s", log);
     const char *acc = strstr(log, "test accuracy ");
-    ck_assert_msg(acc && atof(acc + 14) >= 0.85 && strstr(log, "1000 images"), "%s", log);
+    ck_assert_msg(acc && atof(acc + 14) >= 0.85 && strstr(log, "(1000 images,"), "%s", log);
+    ck_assert_msg(strstr(log, "1000/1000 images"), "no progress line: %s", log);
     /* two sample sets of any quality (the fmnist-test side is what `sadm train` uses at
      * the end of test_train_command): FD_fmnist as the library computes it */
     enum { NS = 24, PIX = 32 * 32, D = SADM_CLASSIFIER_FEATURES };
