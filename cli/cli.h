@@ -49,6 +49,8 @@ const char *cli_classifier_path(const char *given);
  * source tree's data/file (written into buf). */
 const char *cli_data_path(const char *given, const char *env_name, const char *file, char *buf, size_t len);
 #define CLI_BASE_MODEL_FILE "fmnist-dit.safetensors"
+/* The random stream of x_T in `sadm sample` (also the end-of-run grid of `sadm train`). */
+#define CLI_STREAM_XT 21
 typedef struct sadm_classifier sadm_classifier;
 int cli_classifier_load(const char *cmd, const char *given, sadm_classifier **out);
 int cli_fmnist_split_stats(const char *cmd, sadm_classifier *c, const char *data_dir, const char *split, size_t first,

@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "sadm.h"
 
-#define STREAM_XT 21
 #define STREAM_LABELS 22
 
 static void on_progress(void *ctx, int done, int total) {
@@ -186,7 +185,7 @@ int sadm_cmd_sample(int argc, char **argv) {
                 rc = 2;
             }
     } else if (!rc) {
-        sadm_rng_normal((uint64_t)seed, STREAM_XT, 0, (size_t)num * per, xT);
+        sadm_rng_normal((uint64_t)seed, CLI_STREAM_XT, 0, (size_t)num * per, xT);
     }
     fprintf(stderr, "sadm sample: %ld samples, %s with %d steps, guidance %g, %s\n", num, sampler, S, cfg,
             sc.clip_denoised ? "x0 clipped" : "x0 not clipped");

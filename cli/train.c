@@ -178,7 +178,7 @@ static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_pat
     if (!rc) {
         for (int i = 0; i < N; i++) y[i] = i % K; /* row-major grid of K columns */
         uint64_t seed = sadm_trainer_config(tr)->seed;
-        sadm_rng_normal(seed, 21, 0, (size_t)N * per, xT); /* sadm sample's x_T stream */
+        sadm_rng_normal(seed, CLI_STREAM_XT, 0, (size_t)N * per, xT);
         sadm_sample_config sc = {1, 0.0f, 1.0f, 0, 1};
         cli_progress_state prog = {0};
         fprintf(stderr, "sadm train: %d EMA samples (%d per class, DDIM 50, no guidance) for %s\n", N, per_class, grid_path);
