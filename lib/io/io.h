@@ -17,4 +17,18 @@ int sadm_from_f32(sadm_dtype dtype, const float *src, size_t n, void *dst);
  * of the folder. `write_body` is called with the open FILE and returns 0 on success. */
 sadm_status sadm_atomic_write(const char *path, int (*write_body)(void *ctx, FILE *f), void *ctx);
 
+/* Zip archives, read-only (lib/io/zip.c): members by index, their full names, uncompressed
+ * sizes and CRC-32s; reads of n uncompressed bytes at pos (random access into stored
+ * members, forward into deflated ones). Errors name the file and the member. */
+typedef struct sadm_zip sadm_zip;
+sadm_status sadm_zip_open(const char *path, sadm_zip **out);
+void sadm_zip_close(sadm_zip *z);
+size_t sadm_zip_count(const sadm_zip *z);
+const char *sadm_zip_name(const sadm_zip *z, size_t i);
+const char *sadm_zip_path(const sadm_zip *z);
+uint64_t sadm_zip_size(const sadm_zip *z, size_t i);
+uint32_t sadm_zip_crc(const sadm_zip *z, size_t i);
+long sadm_zip_find(const sadm_zip *z, const char *name); /* -1: none */
+sadm_status sadm_zip_read(sadm_zip *z, size_t i, uint64_t pos, void *dst, size_t n);
+
 #endif
