@@ -31,4 +31,12 @@ uint32_t sadm_zip_crc(const sadm_zip *z, size_t i);
 long sadm_zip_find(const sadm_zip *z, const char *name); /* -1: none */
 sadm_status sadm_zip_read(sadm_zip *z, size_t i, uint64_t pos, void *dst, size_t n);
 
+/* A torch.save file (zip format) as the bytes of a safetensors file (malloc'd), holding
+ * the tensors of its state dict under their keys, in the file's order and dtypes: the whole
+ * pickle when it is a dict of tensors, else its dict entry `entry` (NULL: "ema", else
+ * "model", else "state_dict"); `which` (may be NULL) gets the entry taken ("" for the
+ * whole). lib/io/torch_load.c; the pickle is read by a restricted unpickler. */
+sadm_status sadm_pt_to_safetensors(const char *path, const char *entry, unsigned char **out, size_t *out_len,
+                                   char *which, size_t which_len);
+
 #endif

@@ -18,6 +18,7 @@ struct sadm_st_file {
     char *path;
     unsigned char *map;
     size_t map_len;
+    int map_owned; /* map is a malloc'd image (a converted torch.save file), not a mapping */
     size_t count;
     sadm_tensor_info *tensors;
     json_t *metadata; /* object of strings, or NULL */
@@ -27,7 +28,8 @@ void sadm_st_close(sadm_st_file *f) {
     if (!f) return;
     for (size_t i = 0; i < f->count; i++) free((char *)f->tensors[i].name);
     free(f->tensors);
-    if (f->map && f->map_len) munmap(f->map, f->map_len);
+    if (f->map_owned) free(f->map);
+    else if (f->map && f->map_len) munmap(f->map, f->map_len);
     json_decref(f->metadata);
     free(f->path);
     free(f);
@@ -180,6 +182,19 @@ sadm_status sadm_st_open(const char *path, sadm_st_file **out) {
         }
     }
     close(fd);
+    /* a zip: PyTorch's torch.save format, read through the restricted unpickler (a
+     * safetensors header length with these low bytes would be a 67 MB header) */
+    if (!st && !memcmp(f->map, "PK\x03\x04", 4)) {
+        munmap(f->map, f->map_len);
+        f->map = NULL, f->map_len = 0;
+        st = sadm_pt_to_safetensors(path, sadm_pt_entry(), &f->map, &size, NULL, 0);
+        if (!st) f->map_owned = 1, f->map_len = size;
+    } else if (!st && !memcmp(f->map, "\x80\x02\x8a\x0a", 4)) { /* legacy torch.save: its magic number */
+        st = sadm_error(SADM_ERR_FORMAT,
+                        "%s: a torch.save file in the legacy (pre-1.6, non-zip) format; re-save it with a newer torch "
+                        "(torch.save(torch.load(F), G)) or convert it to safetensors",
+                        path);
+    }
     if (!st) {
         uint64_t hlen = 0;
         for (int i = 7; i >= 0; i--) hlen = hlen << 8 | f->map[i]; /* little-endian */

@@ -262,8 +262,7 @@ sadm_status dit_load_open_file(const sadm_st_file *f, const char *path, const sa
         if (fallback)
             cfg = *fallback;
         else
-            st = sadm_error(SADM_ERR_FORMAT,
-                            "%s: no DiT metadata in the file; name the model (e.g. --model DiT-XL/2 --image-size 256)", path);
+            st = sadm_dit_config_infer(f, path, &cfg); /* an official checkpoint: the config from the shapes */
     }
     if (!st && !(st = sadm_dit_config_check(&cfg))) st = size_check(&cfg, f, path);
     sadm_dit *m = NULL;

@@ -32,6 +32,52 @@ sadm_status sadm_dit_config_named(const char *name, int input_size, int in_chann
     return sadm_error(SADM_ERR_ARG, "model name '%s': unknown size '%s' (S, B, L or XL)", name, size);
 }
 
+/* The config of a DiT file without metadata (official checkpoints) from its tensor shapes:
+ * patch, channels and width from x_embedder.proj.weight, input size from pos_embed's token
+ * count, depth from the blocks present, mlp ratio from fc1, learn_sigma from the final
+ * layer's outputs, and the classes from the label table, whose last row DiT adds for
+ * classifier-free guidance (so class_dropout_prob is taken as DiT's 0.1). The head count
+ * is not in the shapes: it is DiT's for the widths of DiT-S/B/L/XL (6, 12, 16, 16). */
+static const sadm_tensor_info *dims(const sadm_st_file *f, const char *name, int ndim) {
+    const sadm_tensor_info *t = sadm_st_find(f, name);
+    return t && t->ndim == ndim ? t : NULL;
+}
+
+sadm_status sadm_dit_config_infer(const sadm_st_file *f, const char *path, sadm_dit_config *c) {
+    const sadm_tensor_info *x = dims(f, "x_embedder.proj.weight", 4), *pos = dims(f, "pos_embed", 3),
+                           *y = dims(f, "y_embedder.embedding_table.weight", 2), *fc1 = dims(f, "blocks.0.mlp.fc1.weight", 2),
+                           *out = dims(f, "final_layer.linear.weight", 2);
+    if (!x || !pos || !y || !fc1 || !out)
+        return sadm_error(SADM_ERR_FORMAT, "%s: the tensors do not show a DiT's shapes (x_embedder.proj.weight, pos_embed, "
+                          "y_embedder.embedding_table.weight, blocks.0.mlp.fc1.weight, final_layer.linear.weight)", path);
+    memset(c, 0, sizeof *c);
+    c->hidden_size = (int)x->shape[0], c->in_channels = (int)x->shape[1], c->patch_size = (int)x->shape[2];
+    int side = 0;
+    while ((int64_t)(side + 1) * (side + 1) <= pos->shape[1]) side++;
+    c->input_size = side * c->patch_size;
+    char key[64];
+    for (c->depth = 0; c->depth < 100000; c->depth++) {
+        snprintf(key, sizeof key, "blocks.%d.attn.qkv.weight", c->depth);
+        if (!sadm_st_find(f, key)) break;
+    }
+    c->mlp_ratio = (float)fc1->shape[0] / (float)(c->hidden_size ? c->hidden_size : 1);
+    int64_t pp = (int64_t)c->patch_size * c->patch_size;
+    c->learn_sigma = out->shape[0] == 2 * pp * c->in_channels;
+    c->num_classes = (int)y->shape[0] - 1, c->class_dropout_prob = 0.1f;
+    static const int widths[][2] = {{384, 6}, {768, 12}, {1024, 16}, {1152, 16}};
+    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++)
+        if (c->hidden_size == widths[i][0]) c->num_heads = widths[i][1];
+    if (!c->num_heads)
+        return sadm_error(SADM_ERR_FORMAT, "%s: no DiT metadata, and width %d is none of DiT-S/B/L/XL's, so the number of "
+                          "heads is unknown; convert with `sadm convert` from a model with metadata", path, c->hidden_size);
+    if ((int64_t)side * side != pos->shape[1] || pos->shape[2] != c->hidden_size ||
+        (out->shape[0] != 2 * pp * c->in_channels && out->shape[0] != pp * c->in_channels))
+        return sadm_error(SADM_ERR_FORMAT, "%s: the DiT tensors' shapes do not fit together (pos_embed %lld tokens, final "
+                          "layer %lld outputs for patch %d and %d channels)", path, (long long)pos->shape[1],
+                          (long long)out->shape[0], c->patch_size, c->in_channels);
+    return sadm_dit_config_check(c);
+}
+
 /* The shared sizes first (params.c), then the DiT's own fields; memory is checked when
  * the model is made. */
 sadm_status sadm_dit_config_check(const sadm_dit_config *c) {

@@ -111,5 +111,7 @@ extern const char *const dit_checkpoint_prefixes[];
 sadm_status sadm_dit_write_metadata(const sadm_dit_config *cfg, sadm_st_writer *w);
 /* 1 when the file carries DiT metadata (cfg filled), 0 when it has none, or an error. */
 sadm_status sadm_dit_read_metadata(const sadm_st_file *f, const char *path, sadm_dit_config *cfg, int *found);
+/* A config from the tensor shapes of a DiT file without metadata (official checkpoints). */
+sadm_status sadm_dit_config_infer(const sadm_st_file *f, const char *path, sadm_dit_config *c);
 
 #endif
