@@ -76,7 +76,8 @@ void sadm_set_max_image_pixels(uint64_t n);
 /* PyTorch .pt files (torch.save's zip format) are read wherever safetensors are: tensors of
  * their state dict, through a restricted unpickler that refuses any code. A checkpoint
  * dict ({"model", "ema", ...} as DiT's train.py writes) gives this entry: NULL (default)
- * takes "ema", else "model", else "state_dict". Not thread-safe against concurrent opens. */
+ * takes "ema", else "model", else "state_dict" ($SADM_PT_ENTRY when set). Not thread-safe
+ * against concurrent opens. */
 void sadm_set_pt_entry(const char *entry);
 const char *sadm_pt_entry(void);
 uint64_t sadm_max_image_pixels(void);

@@ -13,7 +13,10 @@
 
 static char pt_entry[64];
 void sadm_set_pt_entry(const char *entry) { snprintf(pt_entry, sizeof pt_entry, "%s", entry ? entry : ""); }
-const char *sadm_pt_entry(void) { return pt_entry[0] ? pt_entry : NULL; }
+const char *sadm_pt_entry(void) {
+    const char *e = getenv("SADM_PT_ENTRY");
+    return pt_entry[0] ? pt_entry : e && *e ? e : NULL;
+}
 
 static const char *kind_name(tp_kind k) {
     static const char *const names[] = {"None", "bool", "int", "float", "str", "bytes", "tuple", "list",

@@ -23,6 +23,7 @@ usage:
 """
 import argparse
 import collections
+import copy
 import os
 import sys
 
@@ -65,7 +66,7 @@ def main():
         st.save(args[2], refs(sd))
     elif cmd == "train":
         model, _ = dit_torch.model_from_file(args[0])
-        ema = model.state_dict()
+        ema = copy.deepcopy(model.state_dict())  # a copy (keeps _metadata): opt.step below changes the weights
         raw = collections.OrderedDict((k, v + 1) for k, v in ema.items())
         opt = th.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0)
         sum(p.sum() for p in model.parameters()).backward()
