@@ -31,4 +31,19 @@ static const char *fuzz_input_file(const uint8_t *data, size_t size, const char 
  * file declares, but the harness need not copy gigabytes of a valid one. */
 #define FUZZ_MAX_READ ((size_t)1 << 22)
 
+/* Opens a safetensors (or .pt) file and reads every tensor of a bounded size as float32. */
+static inline void fuzz_read_tensor_file(const char *path) {
+    sadm_st_file *f;
+    if (sadm_st_open(path, &f)) return;
+    for (size_t i = 0; i < sadm_st_count(f); i++) {
+        const sadm_tensor_info *t = sadm_st_tensor(f, i);
+        if (t->numel > FUZZ_MAX_READ) continue;
+        float *x = malloc((t->numel ? t->numel : 1) * sizeof(float));
+        if (x) sadm_st_read_f32(f, t->name, t->ndim, t->shape, x);
+        free(x);
+    }
+    (void)sadm_st_metadata(f, "hidden_size");
+    sadm_st_close(f);
+}
+
 #endif
