@@ -293,8 +293,9 @@ static int compare_fmnist(const cli_opt *o, size_t n, const char *a, const char 
 int sadm_cmd_fid_compare(int argc, char **argv) {
     cli_opt o[] = {FID_OPTS, {"k", "precision/recall: nearest neighbours", "3", 0},
                    {"is-split", "Inception Score: samples per split (ADM: 5000, 10 splits of 50k)", "5000", 0},
-                   {"features", "inception (FID, sFID, IS, precision, recall) or fmnist (FD_fmnist, precision and recall in the Fashion-MNIST "
-                                "classifier's features; a side may also be fmnist-test or fmnist-train)", "inception", 0},
+                   {"features", "inception (FID, sFID, IS, precision, recall) or fmnist (FD_fmnist, precision and recall "
+                                "in the Fashion-MNIST classifier's features; a side may also be fmnist-test or fmnist-train)",
+                    "inception", 0},
                    {"classifier", "with --features fmnist: the classifier's weights (default: the shipped ones)", NULL, 0},
                    {"data-dir", "with --features fmnist: folder of the Fashion-MNIST IDX files", NULL, 0},
                    {"json", "print one JSON object (full precision; null for what could not be computed) instead of text",

@@ -203,8 +203,8 @@ int sadm_cmd_loss(int argc, char **argv) {
                        "With --sadm --disc D: grad.<name> is the gradient of L_G = mean(loss) + lambda L_struct (the\n"
                        "real branch a constant), and O also gets struct (L_struct, float64 scalar), real_cos and\n"
                        "fake_cos (mean off-diagonal cosines), lambda_eff (the lambda used: --lambda, or the adaptive\n"
-                       "one), grad_share (lambda_eff |dL_struct/d eps| / |d mean(loss)/d eps|) and dgrad.<name>, the gradient of L_struct with respect to the encoder's parameters\n"
-                       "with the fake samples detached.");
+                       "one), grad_share (lambda_eff |dL_struct/d eps| / |d mean(loss)/d eps|) and dgrad.<name>, the\n"
+                       "gradient of L_struct with respect to the encoder's parameters with the fake samples detached.");
     if (rc) return rc == 1 ? 0 : rc;
     if ((rc = cli_runtime(o, NOPT(o))) || (rc = 2 * cli_require_cpu("loss", "the gradient dump"))) return rc;
     const char *bpath = cli_get(o, NOPT(o), "batch"), *opath = cli_get(o, NOPT(o), "out");

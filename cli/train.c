@@ -158,7 +158,8 @@ static int on_run_step(void *ctx, const sadm_run_event *ev) {
 }
 
 /* The picture a person judges a run by: `per_class` EMA samples of every class (of the
- * first 16), one class per column (DDIM 50 steps, no guidance, noise from the run's seed), as samples.png. */
+ * first 16), one class per column (DDIM 50 steps, no guidance, noise from the run's seed),
+ * as samples.png. */
 static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_path, int per_class) {
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
     /* at most 16 columns: a 1000-class data set shows its first 16 classes */

@@ -110,13 +110,11 @@ sadm_status sadm_classifier_train(sadm_classifier *c, const sadm_dataset *train,
 /* Runs `visit` on the logits and features of every image of d, in batches, in order. */
 typedef void (*batch_visit_fn)(void *ctx, int n, const int64_t *y, const float *logits, const float *features);
 
-typedef struct batch_progress {
-    void (*fn)(void *ctx, size_t done, size_t total);
-    void *ctx;
-} batch_progress;
+/* progress (may be NULL) after each batch with the images done of min(n, size). */
+typedef void (*batch_progress_fn)(void *ctx, size_t done, size_t total);
 
-static sadm_status for_each_batch_progress(sadm_classifier *c, const sadm_dataset *d, size_t n, batch_visit_fn visit,
-                                           void *ctx, const batch_progress *progress) {
+static sadm_status for_each_batch(sadm_classifier *c, const sadm_dataset *d, size_t n, batch_visit_fn visit, void *ctx,
+                                  batch_progress_fn progress, void *pctx) {
     sadm_status st = check_data(d, "evaluation");
     if (st) return st;
     if (n > sadm_dataset_size(d)) n = sadm_dataset_size(d);
@@ -130,15 +128,11 @@ static sadm_status for_each_batch_progress(sadm_classifier *c, const sadm_datase
         for (int i = 0; !st && i < k; i++) st = sadm_dataset_get(d, i0 + (size_t)i, 0, b.x + i * per, &b.y[i]);
         if (!st) st = sadm_classifier_forward(c, k, b.x, b.logits, feat);
         if (!st) visit(ctx, k, b.y, b.logits, feat);
-        if (!st && progress && progress->fn) progress->fn(progress->ctx, i0 + (size_t)k, n);
+        if (!st && progress) progress(pctx, i0 + (size_t)k, n);
     }
     bufs_free(&b);
     sadm_free(feat);
     return st;
-}
-
-static sadm_status for_each_batch(sadm_classifier *c, const sadm_dataset *d, size_t n, batch_visit_fn visit, void *ctx) {
-    return for_each_batch_progress(c, d, n, visit, ctx, NULL);
 }
 
 typedef struct eval_acc {
@@ -177,8 +171,7 @@ sadm_status sadm_classifier_evaluate_progress(sadm_classifier *c, const sadm_dat
                                               void *ctx) {
     SADM_REQUIRE_PTR(c);
     eval_acc e = {0};
-    batch_progress bp = {progress, ctx};
-    sadm_status st = for_each_batch_progress(c, d, n, count_correct, &e, &bp);
+    sadm_status st = for_each_batch(c, d, n, count_correct, &e, progress, ctx);
     if (!st) st = e.st;
     if (st) return st;
     if (accuracy) *accuracy = e.seen ? (double)e.correct / (double)e.seen : 0.0;
@@ -209,7 +202,7 @@ sadm_status sadm_classifier_dataset_stats_first(sadm_classifier *c, const sadm_d
                  "sadm_classifier_dataset_stats: statistics of dimension %d, the classifier gives %d",
                  sadm_feature_stats_dim(stats), SADM_CLASSIFIER_FEATURES);
     stats_acc a = {stats, SADM_OK};
-    sadm_status st = for_each_batch(c, d, n, add_features, &a);
+    sadm_status st = for_each_batch(c, d, n, add_features, &a, NULL, NULL);
     return st ? st : a.st;
 }
 
@@ -229,7 +222,7 @@ sadm_status sadm_classifier_dataset_features_first(sadm_classifier *c, const sad
     SADM_REQUIRE_PTR(c);
     SADM_REQUIRE_PTR(features);
     feature_copy f = {features, 0};
-    return for_each_batch(c, d, n, copy_features, &f);
+    return for_each_batch(c, d, n, copy_features, &f, NULL, NULL);
 }
 
 /* Pixels -> the data set's scaling, x / 127.5 - 1, with 28×28 images padded by 2 pixels

@@ -31,7 +31,9 @@ static void log_line(FILE *log, sadm_trainer *tr, const sadm_step_stats *s, doub
     fprintf(log, "{\"step\": %ld, \"loss\": %.6g, \"mse\": %.6g, \"vb\": %.6g, \"grad_norm\": %.6g, \"images_per_s\": %.4g, \"lr\": %.6g",
             s->step, s->loss, s->mse, s->vb, s->grad_norm, ips, sadm_trainer_config(tr)->lr);
     if (sadm_trainer_encoder(tr))
-        fprintf(log, ", \"struct\": %.6g, \"real_cos\": %.6g, \"fake_cos\": %.6g, \"disc_grad_norm\": %.6g, \"lambda_eff\": %.6g, \"grad_share\": %.6g%s",
+        fprintf(log,
+                ", \"struct\": %.6g, \"real_cos\": %.6g, \"fake_cos\": %.6g, \"disc_grad_norm\": %.6g, "
+                "\"lambda_eff\": %.6g, \"grad_share\": %.6g%s",
                 s->l_struct, s->real_cos, s->fake_cos, s->disc_grad_norm, s->lambda_eff, s->grad_share,
                 collapsed ? ", \"collapsed\": true" : "");
     fprintf(log, "}\n");

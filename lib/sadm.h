@@ -73,6 +73,7 @@ const char *sadm_blas_info(void);
  * the SADM_MAX_IMAGE_PIXELS environment variable at start-up); n = 0 restores it. */
 #define SADM_DEFAULT_MAX_IMAGE_PIXELS ((uint64_t)100000000)
 void sadm_set_max_image_pixels(uint64_t n);
+uint64_t sadm_max_image_pixels(void);
 /* PyTorch .pt files (torch.save's zip format) are read wherever safetensors are: tensors of
  * their state dict, through a restricted unpickler that refuses any code. A checkpoint
  * dict ({"model", "ema", ...} as DiT's train.py writes) gives this entry: NULL (default)
@@ -80,7 +81,6 @@ void sadm_set_max_image_pixels(uint64_t n);
  * against concurrent opens. */
 void sadm_set_pt_entry(const char *entry);
 const char *sadm_pt_entry(void);
-uint64_t sadm_max_image_pixels(void);
 
 /* Profiling of the matrix products made outside parallel regions (the linear layers, not
  * attention's per-tile products): reset, then read the wall time spent in them and their

@@ -20,9 +20,9 @@ static sadm_status ensure(sadm_objective *o, sadm_backend *be, int N, size_t per
     sobj_free(o);
     size_t n = (size_t)N;
     enum { SLOTS = 11 };
-    size_t sizes[SLOTS] = {n * per, n,         2 * n * per, 2 * n * E, 2 * n * E,  n,
-                           n * per, n * outper, n * outper,  n * outper, n * per};
-    float **slots[SLOTS] = {&o->xt, &o->tf, &o->pair, &o->z, &o->dz, &o->w, &o->dx, &o->out, &o->dout, &o->ds, &o->xhat};
+    size_t sizes[SLOTS] = {n * per,   n,         n * outper, n * outper, n * per, 2 * n * per,
+                           2 * n * E, 2 * n * E, n,          n * per,    n * outper};
+    float **slots[SLOTS] = {&o->xt, &o->tf, &o->out, &o->dout, &o->xhat, &o->pair, &o->z, &o->dz, &o->w, &o->dx, &o->ds};
     size_t total = 0;
     for (int i = 0; i < SLOTS; i++) total += (sizes[i] + 15) / 16 * 16;
     if (!(o->block = be->alloc(be, SADM_DTYPE_F32, total)))

@@ -53,13 +53,20 @@ static sadm_status fail(const unpickler *u, const char *what) {
     return sadm_error(SADM_ERR_FORMAT, "%s: data.pkl byte %zu: %s", u->path, u->pos, what);
 }
 
+/* A doubling array of `elem`-byte entries (first size `first`) with room for entry n: arr
+ * itself, or its reallocation (*cap updated), or NULL when out of memory (arr untouched). */
+static void *reserve(void *arr, size_t *cap, size_t n, size_t elem, size_t first) {
+    if (n < *cap) return arr;
+    size_t c = *cap ? 2 * *cap : first;
+    void *a = realloc(arr, c * elem);
+    if (a) *cap = c;
+    return a;
+}
+
 static tp_value *make(unpickler *u, tp_kind kind) {
-    if (u->nall == u->all_cap) {
-        size_t cap = u->all_cap ? 2 * u->all_cap : 256;
-        tp_value **a = realloc(u->all, cap * sizeof *a);
-        if (!a) return NULL;
-        u->all = a, u->all_cap = cap;
-    }
+    tp_value **all = reserve(u->all, &u->all_cap, u->nall, sizeof *all, 256);
+    if (!all) return NULL;
+    u->all = all;
     tp_value *v = calloc(1, sizeof *v);
     if (!v) return NULL;
     v->kind = kind;
@@ -69,13 +76,10 @@ static tp_value *make(unpickler *u, tp_kind kind) {
 
 static sadm_status push(unpickler *u, tp_value *v) {
     if (!v) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory in data.pkl", u->path);
-    if (u->sp == u->stack_cap) {
-        if (u->stack_cap >= MAX_STACK) return fail(u, "the pickle stack grows beyond 100000 entries");
-        size_t cap = u->stack_cap ? 2 * u->stack_cap : 64;
-        tp_value **s = realloc(u->stack, cap * sizeof *s);
-        if (!s) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory in data.pkl", u->path);
-        u->stack = s, u->stack_cap = cap;
-    }
+    if (u->sp == u->stack_cap && u->stack_cap >= MAX_STACK) return fail(u, "the pickle stack grows beyond 100000 entries");
+    tp_value **stack = reserve(u->stack, &u->stack_cap, u->sp, sizeof *stack, 64);
+    if (!stack) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory in data.pkl", u->path);
+    u->stack = stack;
     u->stack[u->sp++] = v;
     return SADM_OK;
 }
@@ -88,12 +92,9 @@ static sadm_status pop(unpickler *u, tp_value **v) {
 }
 
 static sadm_status append_item(unpickler *u, tp_value *seq, tp_value *item) {
-    if (seq->n == seq->cap) {
-        size_t cap = seq->cap ? 2 * seq->cap : 8;
-        tp_value **a = realloc(seq->items, cap * sizeof *a);
-        if (!a) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory in data.pkl", u->path);
-        seq->items = a, seq->cap = cap;
-    }
+    tp_value **items = reserve(seq->items, &seq->cap, seq->n, sizeof *items, 8);
+    if (!items) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory in data.pkl", u->path);
+    seq->items = items;
     seq->items[seq->n++] = item;
     return SADM_OK;
 }
@@ -251,16 +252,15 @@ static sadm_status step(unpickler *u, int *stop) {
         return SADM_OK;
     case 0x95: /* FRAME: a length hint */ SADM_TRY(need(u, 8)); u->pos += 8; return SADM_OK;
     case '.': *stop = 1; return SADM_OK;
-    case '(':
-        if (u->nmarks == u->marks_cap) {
-            size_t cap = u->marks_cap ? 2 * u->marks_cap : 16;
-            if (cap > MAX_STACK) return fail(u, "too many nested MARKs");
-            size_t *m = realloc(u->marks, cap * sizeof *m);
-            if (!m) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory in data.pkl", u->path);
-            u->marks = m, u->marks_cap = cap;
-        }
+    case '(': {
+        if (u->nmarks == u->marks_cap && (u->marks_cap ? 2 * u->marks_cap : 16) > MAX_STACK)
+            return fail(u, "too many nested MARKs");
+        size_t *marks = reserve(u->marks, &u->marks_cap, u->nmarks, sizeof *marks, 16);
+        if (!marks) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory in data.pkl", u->path);
+        u->marks = marks;
         u->marks[u->nmarks++] = u->sp;
         return SADM_OK;
+    }
     case '}': return push(u, make(u, TP_DICT));
     case ']': return push(u, make(u, TP_LIST));
     case ')': return push(u, make(u, TP_TUPLE));

@@ -7,24 +7,28 @@
 
 #include "dit_internal.h"
 
+/* DiT's model sizes (the paper's Table 1) */
+static const struct {
+    const char *size;
+    int depth, hidden, heads;
+} DIT_SIZES[] = {{"S", 12, 384, 6}, {"B", 12, 768, 12}, {"L", 24, 1024, 16}, {"XL", 28, 1152, 16}};
+#define N_DIT_SIZES (sizeof DIT_SIZES / sizeof DIT_SIZES[0])
+
 sadm_status sadm_dit_config_named(const char *name, int input_size, int in_channels, int num_classes,
                                   sadm_dit_config *cfg) {
     SADM_REQUIRE_PTR(name);
     SADM_REQUIRE_PTR(cfg);
-    static const struct {
-        const char *size;
-        int depth, hidden, heads;
-    } sizes[] = {{"S", 12, 384, 6}, {"B", 12, 768, 12}, {"L", 24, 1024, 16}, {"XL", 28, 1152, 16}};
     char size[8];
     int patch = 0;
     if (sscanf(name, "DiT-%7[A-Z]/%d", size, &patch) != 2)
         return sadm_error(SADM_ERR_ARG, "model name '%s' is not of the form DiT-S/2 (sizes S, B, L, XL; patch 2, 4, 8)", name);
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        if (strcmp(sizes[i].size, size) != 0) continue;
+    for (size_t i = 0; i < N_DIT_SIZES; i++) {
+        if (strcmp(DIT_SIZES[i].size, size) != 0) continue;
         if (patch != 2 && patch != 4 && patch != 8)
             return sadm_error(SADM_ERR_ARG, "model name '%s': patch size must be 2, 4 or 8", name);
         *cfg = (sadm_dit_config){.input_size = input_size, .patch_size = patch, .in_channels = in_channels,
-                                 .hidden_size = sizes[i].hidden, .depth = sizes[i].depth, .num_heads = sizes[i].heads,
+                                 .hidden_size = DIT_SIZES[i].hidden, .depth = DIT_SIZES[i].depth,
+                                 .num_heads = DIT_SIZES[i].heads,
                                  .mlp_ratio = 4.0f, .class_dropout_prob = 0.1f, .num_classes = num_classes,
                                  .learn_sigma = 1};
         return sadm_dit_config_check(cfg);
@@ -64,9 +68,8 @@ sadm_status sadm_dit_config_infer(const sadm_st_file *f, const char *path, sadm_
     int64_t pp = (int64_t)c->patch_size * c->patch_size;
     c->learn_sigma = out->shape[0] == 2 * pp * c->in_channels;
     c->num_classes = (int)y->shape[0] - 1, c->class_dropout_prob = 0.1f;
-    static const int widths[][2] = {{384, 6}, {768, 12}, {1024, 16}, {1152, 16}};
-    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++)
-        if (c->hidden_size == widths[i][0]) c->num_heads = widths[i][1];
+    for (size_t i = 0; i < N_DIT_SIZES; i++)
+        if (c->hidden_size == DIT_SIZES[i].hidden) c->num_heads = DIT_SIZES[i].heads;
     if (!c->num_heads)
         return sadm_error(SADM_ERR_FORMAT, "%s: no DiT metadata, and width %d is none of DiT-S/B/L/XL's, so the number of "
                           "heads is unknown; convert with `sadm convert` from a model with metadata", path, c->hidden_size);
