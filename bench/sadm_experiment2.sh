@@ -18,7 +18,7 @@
 set -eu
 out=${1:?usage: bench/sadm_experiment2.sh OUT_DIR}
 here=$(cd "$(dirname "$0")/.." && pwd)
-ARMS=${ARMS:-"base plain alpha-1e-3 t400-1e-3 adaptive-0.01 warmup200-1e-3 alpha-1e-4"}
+ARMS=${ARMS:-"base plain alpha-1e-3 t400-1e-3 adaptive-0.01 warmup200-1e-3 alpha-1e-4 restart-1e-3 adaptive-0.1"}
 SEEDS=${SEEDS:-"1 2 3"}
 STEPS=${STEPS:-1000}
 NUM=${NUM:-5000}
@@ -41,6 +41,10 @@ arm_opts() {
     adaptive-0.01) echo "--sadm --adaptive-lambda 0.01 --weighting alpha" ;;
     warmup200-1e-3) echo "--sadm --lambda 1e-3 --weighting alpha --disc-warmup 200" ;;
     softmax-kl-1e-3) echo "--sadm --lambda 1e-3 --weighting alpha --distance softmax-kl" ;;
+    # session 9: the encoder collapsed in the fixed-lambda arms of seed 1; these replace it
+    # with a fresh one after 50 collapsed steps, and try a stronger adaptive ratio
+    restart-1e-3) echo "--sadm --lambda 1e-3 --weighting alpha --disc-restart 50" ;;
+    adaptive-0.1) echo "--sadm --adaptive-lambda 0.1 --weighting alpha --disc-restart 50" ;;
     *) echo "sadm_experiment2: unknown arm '$1'" >&2; exit 2 ;;
     esac
 }
@@ -131,6 +135,8 @@ if os.path.exists(log):
             if key in rows[0]:
                 rec[key + "_trajectory"] = [round(sum(r[key] for r in rows[i * n // 10:(i + 1) * n // 10]) /
                                                   max(1, len(rows[i * n // 10:(i + 1) * n // 10])), 6) for i in range(10)]
+        if "disc_restarts" in rows[-1]:
+            rec["disc_restarts"] = rows[-1]["disc_restarts"]
 rec["cpu"] = cpu
 rec["threads"] = os.cpu_count()
 print(json.dumps(rec))

@@ -1,6 +1,7 @@
 /* sadm train: DiT training on Fashion-MNIST (the embedded default) with checkpoints,
  * a JSON-lines log, a progress bar, resume, and a clean stop on Ctrl-C. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,10 +49,12 @@ static int is_checkpoint(const char *path) {
 static int enable_sadm(sadm_trainer *tr, const cli_opt *o, size_t n, long steps) {
     sadm_sadm_config sc;
     int rc = cli_sadm_config(o, n, "train", sadm_trainer_config(tr)->diffusion_steps, &sc);
-    long d_steps = 1, depth = 2, hidden = 96, heads = 4, patch = 0, embed = 64, warmup = 0;
-    double dlr = sc.disc_lr;
+    long d_steps = 1, depth = 2, hidden = 96, heads = 4, patch = 0, embed = 64, warmup = 0, restart = 0;
+    double dlr = sc.disc_lr, rcos = sc.restart_cos;
     if (rc || cli_int(o, n, "d-steps", 0, 1000, &d_steps) < 0 || cli_double(o, n, "disc-lr", 0, 10, &dlr) < 0 ||
         cli_int(o, n, "disc-warmup", 0, 1L << 40, &warmup) < 0 ||
+        cli_int(o, n, "disc-restart", 0, INT_MAX, &restart) < 0 ||
+        cli_double(o, n, "disc-restart-cos", -1, 1, &rcos) < 0 ||
         cli_int(o, n, "disc-depth", 0, 1000, &depth) < 0 || cli_int(o, n, "disc-hidden", 4, 1 << 16, &hidden) < 0 ||
         cli_int(o, n, "disc-heads", 1, 1024, &heads) < 0 || cli_int(o, n, "disc-patch", 1, 1 << 12, &patch) < 0 ||
         cli_int(o, n, "disc-embed", 1, 1 << 16, &embed) < 0)
@@ -68,7 +71,17 @@ static int enable_sadm(sadm_trainer *tr, const cli_opt *o, size_t n, long steps)
                 warmup);
         return 2;
     }
+    if (rcos >= 1) {
+        fprintf(stderr, "sadm train: --disc-restart-cos %g: no mean cosine is above it; it must lie in [-1, 1)\n", rcos);
+        return 2;
+    }
+    if (restart > 0 && d_steps == 0) {
+        fprintf(stderr, "sadm train: --disc-restart %ld with --d-steps 0: a fresh encoder that never learns does nothing\n",
+                restart);
+        return 2;
+    }
     sc.d_steps = (int)d_steps, sc.disc_lr = (float)dlr, sc.disc_warmup = (int)warmup;
+    sc.disc_restart = (int)restart, sc.restart_cos = (float)rcos;
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
     if (!patch) patch = mc->input_size % 8 == 0 ? mc->input_size / 8 : mc->patch_size;
     sadm_encoder *e = NULL;
@@ -76,7 +89,7 @@ static int enable_sadm(sadm_trainer *tr, const cli_opt *o, size_t n, long steps)
     sadm_encoder_config ec = {mc->input_size, (int)patch, mc->in_channels, (int)hidden, (int)depth, (int)heads, 4.0f,
                               (int)embed};
     /* its own seed: the DiT's init uses the run seed with the same stream numbers */
-    uint64_t eseed = sadm_trainer_config(tr)->seed ^ 0x5AD3E5C0DE5EEDULL;
+    uint64_t eseed = sadm_encoder_run_seed(sadm_trainer_config(tr)->seed, 0);
     if (disc ? sadm_encoder_load(disc, &e) : sadm_encoder_create(&ec, eseed, &e)) return cli_fail("train");
     if (sadm_trainer_enable_sadm(tr, e, &sc)) {
         sadm_encoder_free(e);
@@ -148,6 +161,10 @@ static int on_run_step(void *ctx, const sadm_run_event *ev) {
         fprintf(stderr, "%ssadm train: warning: the structure encoder has collapsed (mean cosine of real embeddings > %g "
                         "for %ld steps, L_struct %.3g): SADM has no effect now; try a smaller --disc-lr or --lambda\n",
                 v->prog.tty ? "\n" : "", ev->collapse_cos, ev->collapse_steps, s->l_struct);
+    if (s->disc_restarted)
+        fprintf(stderr, "%ssadm train: step %ld: the structure encoder had collapsed (mean cosine of real embeddings > %g); "
+                        "a fresh one takes over (restart %ld)\n",
+                v->prog.tty ? "\n" : "", s->step, ev->collapse_cos, s->disc_restarts);
     char status[128];
     if (v->sadm)
         snprintf(status, sizeof status, "loss %.4f struct %.4f", s->loss, s->l_struct);
@@ -269,6 +286,8 @@ int sadm_cmd_train(int argc, char **argv) {
         {"d-steps", "SADM: encoder Adam steps per denoiser step", "1", 0},
         {"disc-lr", "SADM: encoder Adam learning rate", "1e-4", 0},
         {"disc-warmup", "SADM: the first K steps train only the encoder (the denoiser's steps are plain ones)", "0", 0},
+        {"disc-restart", "SADM: a fresh encoder (and Adam state) after N steps in a row collapsed (0: never)", "0", 0},
+        {"disc-restart-cos", "SADM: collapsed means a mean cosine of real embeddings above this", "0.99", 0},
         {"disc", "SADM: start from this structure encoder (.safetensors) instead of a fresh one", NULL, 0},
         {"disc-depth", "SADM: fresh encoder's blocks", "2", 0},
         {"disc-hidden", "SADM: fresh encoder's width", "96", 0},
@@ -419,14 +438,17 @@ int sadm_cmd_train(int argc, char **argv) {
         size_t eparams = 0;
         for (size_t i = 0; i < sadm_encoder_num_params(enc); i++)
             if (sadm_encoder_param(enc, i)->trainable) eparams += sadm_encoder_param(enc, i)->numel;
-        char lam[64], wbuf[32];
+        char lam[64], wbuf[32], restart[96] = "no restart";
+        if (sc->disc_restart > 0)
+            snprintf(restart, sizeof restart, "restart after %d step%s collapsed (cos > %g)", sc->disc_restart,
+                     sc->disc_restart == 1 ? "" : "s", sc->restart_cos);
         if (sc->grad_ratio > 0) snprintf(lam, sizeof lam, "adaptive (ratio %g)", sc->grad_ratio);
         else snprintf(lam, sizeof lam, "%g", sc->lambda);
         fprintf(stderr, "sadm train: SADM lambda %s, %s, weighting %s, tau %g; encoder depth %d width %d heads %d patch %d "
-                        "embed %d, %zu parameters, Adam lr %g, %d step%s per denoiser step, warm-up %d step%s\n",
+                        "embed %d, %zu parameters, Adam lr %g, %d step%s per denoiser step, warm-up %d step%s, %s\n",
                 lam, sadm_struct_distance_name(sc->distance), sadm_sadm_weighting_string(sc, wbuf, sizeof wbuf), sc->tau,
                 ec->depth, ec->hidden_size, ec->num_heads, ec->patch_size, ec->embed_dim, eparams, sc->disc_lr, sc->d_steps,
-                sc->d_steps == 1 ? "" : "s", sc->disc_warmup, sc->disc_warmup == 1 ? "" : "s");
+                sc->d_steps == 1 ? "" : "s", sc->disc_warmup, sc->disc_warmup == 1 ? "" : "s", restart);
     }
     fd_setup fd;
     if ((rc = fd_prepare(o, n, data_arg, &fd))) {

@@ -12,8 +12,7 @@
 #include "internal.h"
 
 /* Every real embedding (nearly) the same point for this many steps switches SADM off
- * silently (the distance goes to 0). */
-#define COLLAPSE_COS 0.99
+ * silently (the distance goes to 0): warned about unless the encoder restarts sooner. */
 #define COLLAPSE_STEPS 100
 
 static double now_seconds(void) {
@@ -33,9 +32,9 @@ static void log_line(FILE *log, sadm_trainer *tr, const sadm_step_stats *s, doub
     if (sadm_trainer_encoder(tr))
         fprintf(log,
                 ", \"struct\": %.6g, \"real_cos\": %.6g, \"fake_cos\": %.6g, \"disc_grad_norm\": %.6g, "
-                "\"lambda_eff\": %.6g, \"grad_share\": %.6g%s",
+                "\"lambda_eff\": %.6g, \"grad_share\": %.6g, \"disc_restarts\": %ld%s",
                 s->l_struct, s->real_cos, s->fake_cos, s->disc_grad_norm, s->lambda_eff, s->grad_share,
-                collapsed ? ", \"collapsed\": true" : "");
+                s->disc_restarts, collapsed ? ", \"collapsed\": true" : "");
     fprintf(log, "}\n");
 }
 
@@ -66,8 +65,15 @@ sadm_status sadm_run(sadm_trainer *tr, const sadm_run_config *c, sadm_run_callba
         sadm_step_stats s;
         if ((st = sadm_trainer_step(tr, &s))) break;
         since++;
-        collapsed_for = sadm_trainer_encoder(tr) && s.real_cos > COLLAPSE_COS ? collapsed_for + 1 : 0;
-        sadm_run_event ev = {&s, c->steps, 0.0, collapsed_for == COLLAPSE_STEPS, COLLAPSE_COS, COLLAPSE_STEPS};
+        const sadm_sadm_config *sc = sadm_trainer_sadm_config(tr);
+        collapsed_for = sc && s.real_cos > sc->restart_cos ? collapsed_for + 1 : 0;
+        int restarts_first = sc && sc->disc_restart > 0 && sc->disc_restart <= COLLAPSE_STEPS;
+        sadm_run_event ev = {&s,
+                             c->steps,
+                             0.0,
+                             collapsed_for == COLLAPSE_STEPS && !restarts_first,
+                             sc ? sc->restart_cos : SADM_COLLAPSE_COS,
+                             COLLAPSE_STEPS};
         if (log && (s.step % c->log_every == 0 || s.step == c->steps)) {
             double now = now_seconds();
             ev.images_per_s = since * B / (now - t_last);

@@ -548,6 +548,11 @@ typedef struct sadm_encoder sadm_encoder;
 /* A fresh encoder initialised like a ViT: xavier-uniform linears (the patch embedding on
  * its flattened weight) and head, zero biases, LayerNorm weight 1 / bias 0. */
 sadm_status sadm_encoder_create(const sadm_encoder_config *cfg, uint64_t seed, sadm_encoder **out);
+/* The same initialisation over an existing encoder's weights (on its backend). */
+sadm_status sadm_encoder_reinitialise(sadm_encoder *e, uint64_t seed);
+/* The seed of the fresh encoder number k (0: the first, k >= 1: the k-th restart) of a
+ * training run with this seed; distinct from the DiT's, which uses the run seed itself. */
+uint64_t sadm_encoder_run_seed(uint64_t run_seed, long k);
 void sadm_encoder_free(sadm_encoder *e);
 const sadm_encoder_config *sadm_encoder_get_config(const sadm_encoder *e);
 size_t sadm_encoder_num_params(const sadm_encoder *e);
@@ -715,6 +720,8 @@ typedef struct sadm_step_stats {
     double l_struct, real_cos, fake_cos, disc_grad_norm;
     double lambda_eff; /* the lambda of this step (0 in the encoder warm-up) */
     double grad_share; /* the structure gradient's norm over the denoising one's at eps */
+    long disc_restarts; /* fresh encoders so far (sadm_sadm_config.disc_restart) */
+    int disc_restarted; /* 1 when this step ended with a fresh encoder */
 } sadm_step_stats;
 
 typedef struct sadm_trainer sadm_trainer;
@@ -835,6 +842,9 @@ typedef enum sadm_struct_weighting {
     SADM_WEIGHT_ALPHA = 1,
     SADM_WEIGHT_T_BELOW = 2 /* w_i = [t_i < t_max] */
 } sadm_struct_weighting;
+/* An encoder whose real embeddings have a mean cosine above this is taken as collapsed: its
+ * distance and gradient go to 0, so SADM does nothing. */
+#define SADM_COLLAPSE_COS 0.99
 typedef struct sadm_sadm_config {
     float lambda;                   /* weight of L_struct in the denoiser's loss, >= 0 */
     sadm_struct_distance distance;  /* cosine-mse */
@@ -842,6 +852,9 @@ typedef struct sadm_sadm_config {
     int t_max;                      /* weighting t<N: N, in [1, T) (T: diffusion steps) */
     float grad_ratio;               /* > 0: adaptive lambda (replaces lambda); 0: lambda fixed */
     int disc_warmup;                /* trainer steps with lambda 0 at the start (0) */
+    int disc_restart;               /* > 0: a fresh encoder and Adam state after this many steps
+                                     * in a row with real_cos > restart_cos (0: never) */
+    float restart_cos;              /* the collapse threshold of disc_restart (SADM_COLLAPSE_COS) */
     float tau;                      /* softmax-kl temperature (0.1) */
     int d_steps;                    /* encoder Adam steps per denoiser step (1) */
     float disc_lr, disc_beta1, disc_beta2, disc_eps; /* encoder Adam: 1e-4, 0.9, 0.999, 1e-8 */

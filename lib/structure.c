@@ -16,6 +16,7 @@ void sadm_sadm_config_default(sadm_sadm_config *c) {
     c->tau = 0.1f;
     c->d_steps = 1;
     c->disc_lr = 1e-4f, c->disc_beta1 = 0.9f, c->disc_beta2 = 0.999f, c->disc_eps = 1e-8f;
+    c->restart_cos = (float)SADM_COLLAPSE_COS;
 }
 
 sadm_status sadm_sadm_config_check(const sadm_sadm_config *c) {
@@ -31,6 +32,9 @@ sadm_status sadm_sadm_config_check(const sadm_sadm_config *c) {
     SADM_REQUIRE(isfinite(c->grad_ratio) && c->grad_ratio >= 0,
                  "SADM: the adaptive lambda's gradient ratio must be finite and not negative, got %g", c->grad_ratio);
     SADM_REQUIRE(c->disc_warmup >= 0, "SADM: the encoder warm-up must not be negative, got %d steps", c->disc_warmup);
+    SADM_REQUIRE(c->disc_restart >= 0, "SADM: the encoder restart must not be negative, got %d steps", c->disc_restart);
+    SADM_REQUIRE(c->restart_cos >= -1 && c->restart_cos < 1,
+                 "SADM: the collapse cosine of the encoder restart must lie in [-1, 1), got %g", c->restart_cos);
     SADM_REQUIRE(c->tau > 0 && isfinite(c->tau), "SADM: tau must be positive, got %g", c->tau);
     SADM_REQUIRE(c->d_steps >= 0, "SADM: d_steps must not be negative, got %d", c->d_steps);
     SADM_REQUIRE(c->disc_lr >= 0 && c->disc_beta1 >= 0 && c->disc_beta1 < 1 && c->disc_beta2 >= 0 && c->disc_beta2 < 1 &&

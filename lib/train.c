@@ -55,6 +55,7 @@ struct sadm_trainer {
     float *em, *ev;  /* the encoder's Adam moments, its parameter layout */
     long disc_step;  /* encoder Adam steps taken (bias correction) */
     long sadm_start; /* the trainer's step when SADM began (the encoder warm-up counts from it) */
+    long collapsed_for, disc_restarts; /* steps in a row with real_cos > restart_cos; fresh encoders */
     sadm_objective obj;
 };
 
@@ -346,6 +347,25 @@ static sadm_status encoder_steps(sadm_trainer *tr, const float *x0, sadm_struct_
     return SADM_OK;
 }
 
+/* A collapsed encoder (real_cos above restart_cos for disc_restart steps in a row) has no
+ * gradient and never recovers: it is replaced by a fresh one from the next seed of the
+ * run, with fresh Adam moments, so that the structure term works again. */
+static sadm_status restart_collapsed_encoder(sadm_trainer *tr, sadm_step_stats *s) {
+    const sadm_sadm_config *c = &tr->scfg;
+    tr->collapsed_for = s->real_cos > c->restart_cos ? tr->collapsed_for + 1 : 0;
+    if (c->disc_restart > 0 && tr->collapsed_for >= c->disc_restart) {
+        size_t P = sadm_encoder_param_total(tr->enc);
+        sadm_backend *be = tr->be;
+        SADM_TRY(sadm_encoder_reinitialise(tr->enc, sadm_encoder_run_seed(tr->cfg.seed, tr->disc_restarts + 1)));
+        SADM_TRY(be->zero(be, tr->em, P * sizeof(float)));
+        SADM_TRY(be->zero(be, tr->ev, P * sizeof(float)));
+        tr->disc_restarts++, tr->disc_step = 0, tr->collapsed_for = 0;
+        s->disc_restarted = 1;
+    }
+    s->disc_restarts = tr->disc_restarts;
+    return SADM_OK;
+}
+
 /* The gradient of one step: plain DiT loss, or SADM's minimax phases. */
 static sadm_status step_gradients(sadm_trainer *tr, batch_buf *b, sadm_step_stats *out) {
     const int B = tr->cfg.batch_size;
@@ -423,6 +443,7 @@ sadm_status sadm_trainer_step(sadm_trainer *tr, sadm_step_stats *stats) {
     }
     if ((st = be->ops->ema_update(P, tr->ema, w, sadm_ema_decay_at(&tr->cfg, tr->step)))) return st;
     tr->step++;
+    if (tr->enc && (st = restart_collapsed_encoder(tr, &sst))) return st;
     if (stats) {
         *stats = sst;
         stats->step = tr->step;
@@ -461,6 +482,7 @@ sadm_status sadm_trainer_enable_sadm(sadm_trainer *tr, sadm_encoder *e, const sa
         return sadm_error(SADM_ERR_NOMEM, "SADM: out of memory for the encoder's optimiser");
     }
     tr->enc = e, tr->scfg = *cfg, tr->disc_step = 0, tr->sadm_start = tr->step;
+    tr->collapsed_for = 0, tr->disc_restarts = 0;
     return SADM_OK;
 }
 
@@ -595,6 +617,10 @@ sadm_status sadm_trainer_save(const sadm_trainer *tr, const char *path) {
         META("sadm.disc_eps", "%.9g", sc->disc_eps);
         META("sadm.disc_step", "%ld", tr->disc_step);
         META("sadm.start_step", "%ld", tr->sadm_start);
+        META("sadm.disc_restart", "%d", sc->disc_restart);
+        META("sadm.restart_cos", "%.9g", sc->restart_cos);
+        META("sadm.collapsed_for", "%ld", tr->collapsed_for);
+        META("sadm.disc_restarts", "%ld", tr->disc_restarts);
         size_t EP = sadm_encoder_param_total(tr->enc);
         float *c1 = NULL, *c2 = NULL, *c3 = NULL;
         const float *ed = st ? NULL : sadm_backend_host_view(tr->be, sadm_encoder_param_data(tr->enc), EP, &c1);
@@ -651,11 +677,19 @@ static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, cons
     sadm_sadm_config_default(&c);
     const char *dist = sadm_st_metadata(f, "sadm.distance"), *wt = sadm_st_metadata(f, "sadm.weighting");
     double lambda, tau, d_steps, lr, b1, b2, eps, dstep, ratio = 0, warmup = 0, start = 0;
+    double restart = 0, rcos = c.restart_cos, collapsed = 0, restarts = 0;
     sadm_status st;
     /* absent in checkpoints older than these options: off */
     if ((sadm_st_metadata(f, "sadm.grad_ratio") && (st = setting(f, path, "sadm.grad_ratio", 0, 0, 1e30, &ratio))) ||
         (sadm_st_metadata(f, "sadm.disc_warmup") && (st = setting(f, path, "sadm.disc_warmup", 1, 0, STEP_MAX, &warmup))) ||
-        (sadm_st_metadata(f, "sadm.start_step") && (st = setting(f, path, "sadm.start_step", 1, 0, STEP_MAX, &start))))
+        (sadm_st_metadata(f, "sadm.start_step") && (st = setting(f, path, "sadm.start_step", 1, 0, STEP_MAX, &start))) ||
+        (sadm_st_metadata(f, "sadm.disc_restart") &&
+         (st = setting(f, path, "sadm.disc_restart", 1, 0, INT_MAX, &restart))) ||
+        (sadm_st_metadata(f, "sadm.restart_cos") && (st = setting(f, path, "sadm.restart_cos", 0, -1, 1, &rcos))) ||
+        (sadm_st_metadata(f, "sadm.collapsed_for") &&
+         (st = setting(f, path, "sadm.collapsed_for", 1, 0, STEP_MAX, &collapsed))) ||
+        (sadm_st_metadata(f, "sadm.disc_restarts") &&
+         (st = setting(f, path, "sadm.disc_restarts", 1, 0, STEP_MAX, &restarts))))
         return st;
     if ((st = setting(f, path, "sadm.lambda", 0, 0, 1e30, &lambda)) || (st = setting(f, path, "sadm.tau", 0, 1e-30, 1e30, &tau)) ||
         (st = setting(f, path, "sadm.d_steps", 1, 0, 1000000, &d_steps)) ||
@@ -667,6 +701,7 @@ static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, cons
         sadm_struct_weighting_parse(wt, &c.weighting, &c.t_max))
         return sadm_error(SADM_ERR_FORMAT, "%s: __metadata__ 'sadm.distance' / 'sadm.weighting' missing or unknown", path);
     c.grad_ratio = (float)ratio, c.disc_warmup = warmup > INT_MAX ? INT_MAX : (int)warmup;
+    c.disc_restart = (int)restart, c.restart_cos = (float)rcos;
     c.lambda = (float)lambda, c.tau = (float)tau, c.d_steps = (int)d_steps, c.disc_lr = (float)lr;
     c.disc_beta1 = (float)b1, c.disc_beta2 = (float)b2, c.disc_eps = (float)eps;
     sadm_encoder *e;
@@ -676,6 +711,7 @@ static sadm_status load_sadm_state(sadm_trainer *tr, const sadm_st_file *f, cons
         return st;
     }
     tr->disc_step = (long)dstep, tr->sadm_start = (long)start;
+    tr->collapsed_for = (long)collapsed, tr->disc_restarts = (long)restarts;
     /* the trainer is on the CPU backend while it loads */
     if ((st = sadm_encoder_read_tensors(e, f, "disc.opt.m.", 1, tr->em))) return st;
     return sadm_encoder_read_tensors(e, f, "disc.opt.v.", 1, tr->ev);

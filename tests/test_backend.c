@@ -341,6 +341,15 @@ START_TEST(test_mock_sadm_public) {
     TU_OK(sadm_encoder_save(eb, pb));
     assert_same_files(pa, pb);
     unlink(pa), unlink(pb);
+    /* a fresh initialisation in place (the encoder restart) equals a new encoder, on either backend */
+    sadm_encoder *ec77;
+    TU_OK(sadm_encoder_create(&ec, 77, &ec77));
+    TU_OK(sadm_encoder_reinitialise(ea, 77));
+    TU_OK(sadm_encoder_reinitialise(eb, 77));
+    tu_assert_same("re-initialised encoder (cpu)", sadm_encoder_param_data(ea), sadm_encoder_param_data(ec77), EP);
+    TU_OK(sadm_backend_download(mock_backend(), g, sadm_encoder_param_data(eb), EP * sizeof(float)));
+    tu_assert_same("re-initialised encoder (mock)", g, sadm_encoder_param_data(ec77), EP);
+    sadm_encoder_free(ec77);
     sadm_diffusion_free(df);
     sadm_encoder_free(ea), sadm_encoder_free(eb);
     sadm_dit_free(ma), sadm_dit_free(mb);

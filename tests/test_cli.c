@@ -439,17 +439,19 @@ START_TEST(test_sadm_commands) {
      * warm-up covers step 3, the adaptive lambda step 4) */
     snprintf(args, sizeof args,
              "train %s --sadm --disc-depth 1 --disc-hidden 16 --disc-heads 2 --disc-embed 8 --weighting 't<500' "
-             "--adaptive-lambda 0.1 --disc-warmup 1 --steps 4 --init '%s/a/checkpoint.safetensors' --run-dir '%s/e'",
+             "--adaptive-lambda 0.1 --disc-warmup 1 --disc-restart 50 --disc-restart-cos 0.95 --steps 4 "
+             "--init '%s/a/checkpoint.safetensors' --run-dir '%s/e'",
              small, ref_tmpdir(), ref_tmpdir());
     ck_assert_msg(run_sadm(args, log, sizeof log) == 0, "sadm train with the new SADM options failed: %s", log);
     ck_assert_msg(strstr(log, "SADM lambda adaptive (ratio 0.1)") && strstr(log, "weighting t<500") &&
-                      strstr(log, "warm-up 1 step,") == NULL && strstr(log, "warm-up 1 step"),
+                      strstr(log, "warm-up 1 step,") && strstr(log, "restart after 50 steps collapsed (cos > 0.95)"),
                   "%s", log);
     snprintf(cmd, sizeof cmd,
              "grep -q '\"step\": 3,.*\"lambda_eff\": 0[,}]' '%s/e/log.jsonl' && grep '\"step\": 4,' '%s/e/log.jsonl' | "
-             "grep -q '\"lambda_eff\": [0-9.e+-]*[1-9]'",
+             "grep -q '\"lambda_eff\": [0-9.e+-]*[1-9].*\"disc_restarts\": 0'",
              ref_tmpdir(), ref_tmpdir());
-    ck_assert_msg(system(cmd) == 0, "log.jsonl: lambda_eff not 0 in the warm-up step 3 and positive at step 4");
+    ck_assert_msg(system(cmd) == 0,
+                  "log.jsonl: lambda_eff not 0 in the warm-up step 3 and positive at step 4, or no disc_restarts");
     /* their bad values */
     static const char *const bad[][2] = {
         {"--weighting 't<1000' --steps 4", "weighting t<1000 weights every sample of a 1000-step diffusion"},
@@ -458,6 +460,9 @@ START_TEST(test_sadm_commands) {
         {"--adaptive-lambda -1 --steps 4", "--adaptive-lambda: '-1' is not a number"},
         {"--disc-warmup 3 --steps 5", "--disc-warmup 3: the run has only 3 SADM steps (--steps 5 from step 2)"},
         {"--disc-warmup 1 --d-steps 0 --steps 5", "the encoder would not learn in its warm-up"},
+        {"--disc-restart 5 --d-steps 0 --steps 5", "a fresh encoder that never learns does nothing"},
+        {"--disc-restart-cos 1 --steps 5", "--disc-restart-cos 1: no mean cosine is above it; it must lie in [-1, 1)"},
+        {"--disc-restart -3 --steps 5", "--disc-restart"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(args, sizeof args, "train %s --sadm %s --init '%s/a/checkpoint.safetensors' --run-dir '%s/f'", small,

@@ -506,6 +506,91 @@ START_TEST(test_encoder_warmup) {
 }
 END_TEST
 
+/* A collapsed encoder is replaced: with restart_cos -1 every step counts as collapsed, so
+ * disc_restart 2 gives a fresh encoder (the run's restart seed, Adam state zero) after
+ * steps 2 and 4; a resume between them keeps the count of collapsed steps. */
+static void assert_encoder_is_fresh(sadm_trainer *tr, long k) {
+    sadm_encoder *fresh;
+    TU_OK(sadm_encoder_create(&SMALL_ENC, sadm_encoder_run_seed(sadm_trainer_config(tr)->seed, k), &fresh));
+    tu_assert_same("restarted encoder", sadm_encoder_param_data(sadm_trainer_encoder(tr)), sadm_encoder_param_data(fresh),
+                   sadm_encoder_param_total(fresh));
+    sadm_encoder_free(fresh);
+}
+
+START_TEST(test_encoder_restart) {
+    sadm_dataset *d;
+    TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
+    sadm_sadm_config sc;
+    sadm_sadm_config_default(&sc);
+    sc.lambda = 0.5f, sc.disc_lr = 1e-3f, sc.disc_restart = 2, sc.restart_cos = -1;
+    sadm_trainer *a = new_trainer(d, 7, &sc);
+    sadm_step_stats s;
+    for (int k = 1; k <= 5; k++) {
+        run(a, 1, &s);
+        ck_assert_msg(s.disc_restarted == (k % 2 == 0) && s.disc_restarts == k / 2, "step %d: restarted %d, restarts %ld",
+                      k, s.disc_restarted, s.disc_restarts);
+        if (k == 4) assert_encoder_is_fresh(a, 2);
+    }
+    /* the checkpoint after a restart: the encoder's Adam moments are zero, its step count 0 */
+    sadm_trainer *r = new_trainer(d, 7, &sc);
+    run(r, 2, NULL);
+    TU_OK(sadm_trainer_save(r, ref_path("restarted.safetensors")));
+    sadm_trainer_free(r);
+    sadm_st_file *f;
+    TU_OK(sadm_st_open(ref_path("restarted.safetensors"), &f));
+    size_t moments = 0;
+    for (size_t i = 0; i < sadm_st_count(f); i++) {
+        const sadm_tensor_info *ti = sadm_st_tensor(f, i);
+        if (strncmp(ti->name, "disc.opt.", 9) != 0) continue;
+        float *v = tu_alloc(ti->numel);
+        TU_OK(sadm_st_read_f32(f, ti->name, 0, NULL, v));
+        for (size_t j = 0; j < ti->numel; j++) ck_assert_msg(v[j] == 0, "%s[%zu] = %g after a restart", ti->name, j, v[j]);
+        free(v);
+        moments++;
+    }
+    ck_assert_uint_gt(moments, 0);
+    ck_assert_str_eq(sadm_st_metadata(f, "sadm.disc_step"), "0");
+    ck_assert_str_eq(sadm_st_metadata(f, "sadm.disc_restarts"), "1");
+    sadm_st_close(f);
+    /* a resume between the restarts: its count of collapsed steps (1 after step 3) comes
+     * back, so the next restart still follows step 4 */
+    sadm_trainer *b = new_trainer(d, 7, &sc);
+    run(b, 3, NULL);
+    TU_OK(sadm_trainer_save(b, ref_path("restart.safetensors")));
+    sadm_trainer_free(b);
+    TU_OK(sadm_trainer_load(ref_path("restart.safetensors"), d, &b));
+    const sadm_sadm_config *lc = sadm_trainer_sadm_config(b);
+    ck_assert(lc->disc_restart == 2 && lc->restart_cos == -1);
+    run(b, 1, &s);
+    ck_assert_msg(s.disc_restarted && s.disc_restarts == 2, "resumed step 4: restarted %d, restarts %ld", s.disc_restarted,
+                  s.disc_restarts);
+    run(b, 1, NULL);
+    tu_assert_same("weights after a resume across a restart", sadm_dit_param_data(sadm_trainer_model(b)),
+                   sadm_dit_param_data(sadm_trainer_model(a)), sadm_dit_param_total(sadm_trainer_model(a)));
+    tu_assert_same("encoder after a resume across a restart", sadm_encoder_param_data(sadm_trainer_encoder(b)),
+                   sadm_encoder_param_data(sadm_trainer_encoder(a)), sadm_encoder_param_total(sadm_trainer_encoder(a)));
+    sadm_trainer_free(a);
+    sadm_trainer_free(b);
+    /* the real threshold: a fresh encoder is not collapsed, so nothing restarts */
+    sadm_sadm_config_default(&sc);
+    sc.lambda = 0.5f, sc.disc_restart = 1;
+    a = new_trainer(d, 7, &sc);
+    run(a, 3, &s);
+    ck_assert_msg(s.disc_restarts == 0 && s.real_cos < SADM_COLLAPSE_COS, "restarts %ld, real_cos %g", s.disc_restarts,
+                  s.real_cos);
+    sadm_trainer_free(a);
+    /* bad settings */
+    sc.disc_restart = -1;
+    ck_assert_int_eq(sadm_sadm_config_check(&sc), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "restart must not be negative"));
+    sc.disc_restart = 5, sc.restart_cos = 1;
+    ck_assert_int_eq(sadm_sadm_config_check(&sc), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "[-1, 1)"));
+    sadm_dataset_free(d);
+    ref_cleanup();
+}
+END_TEST
+
 /* in fp32, and in bf16 (denoiser and encoder both: the encoder ends elsewhere than fp32's) */
 /* options: 1 adds the weighting t<600, adaptive lambda and an encoder warm-up of 3 steps,
  * which the resumed run crosses */
@@ -661,6 +746,7 @@ int main(void) {
     tcase_add_test(tc, test_objective_vs_torch);
     tcase_add_test(tc, test_lambda_zero_is_plain_training);
     tcase_add_test(tc, test_encoder_warmup);
+    tcase_add_test(tc, test_encoder_restart);
     tcase_add_test(tc, test_sadm_resume_equals_uninterrupted);
     tcase_add_test(tc, test_bad_inputs);
     suite_add_tcase(s, tc);

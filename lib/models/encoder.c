@@ -179,6 +179,28 @@ sadm_status sadm_encoder_create(const sadm_encoder_config *cfg, uint64_t seed, s
     return st;
 }
 
+sadm_status sadm_encoder_reinitialise(sadm_encoder *e, uint64_t seed) {
+    SADM_REQUIRE_PTR(e);
+    if (e->be->host_memory) {
+        initialise(e, seed);
+        return SADM_OK;
+    }
+    /* initialised on the host, then moved like a loaded encoder */
+    float *host = sadm_calloc(e->tab.total, sizeof(float));
+    if (!host) return sadm_error(SADM_ERR_NOMEM, "encoder: out of memory to re-initialise it");
+    float *dev = e->data;
+    e->data = host;
+    initialise(e, seed);
+    e->data = dev;
+    sadm_status st = e->be->upload(e->be, dev, host, e->tab.total * sizeof(float));
+    sadm_free(host);
+    return st;
+}
+
+uint64_t sadm_encoder_run_seed(uint64_t run_seed, long k) {
+    return run_seed ^ 0x5AD3E5C0DE5EEDULL ^ ((uint64_t)k * 0x9E3779B97F4A7C15ULL);
+}
+
 void sadm_encoder_free(sadm_encoder *e) {
     if (!e) return;
     sadm_ptab_free(&e->tab);
