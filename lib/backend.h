@@ -32,6 +32,11 @@ typedef struct sadm_ops {
                                      float *y, float *mean, float *rstd);
     sadm_status (*layernorm_backward)(size_t rows, size_t C, const float *x, const float *w, const float *mean,
                                       const float *rstd, const float *dy, float *dx, float *dw, float *db);
+    sadm_status (*group_norm_forward)(int N, int C, size_t HW, int G, const float *x, const float *w, const float *b,
+                                      float eps, float *y, float *mean, float *rstd);
+    sadm_status (*group_norm_backward)(int N, int C, size_t HW, int G, const float *x, const float *w,
+                                       const float *mean, const float *rstd, const float *dy, float *dx, float *dw,
+                                       float *db);
     sadm_status (*gelu_forward)(size_t n, const float *x, float *y);
     sadm_status (*gelu_backward)(size_t n, const float *x, const float *dy, float *dx);
     sadm_status (*silu_forward)(size_t n, const float *x, float *y);
@@ -73,6 +78,8 @@ typedef struct sadm_ops {
                                   float *y);
     sadm_status (*conv2d_backward)(const sadm_conv2d_shape *s, const float *x, const float *w, const float *dy,
                                    float *dx, float *dw, float *db);
+    sadm_status (*upsample_nearest_forward)(int N, int C, int H, int W, int s, const float *x, float *y);
+    sadm_status (*upsample_nearest_backward)(int N, int C, int H, int W, int s, const float *dy, float *dx);
     sadm_status (*pool2d_forward)(const sadm_pool2d_shape *s, const float *x, float *y);
     sadm_status (*pool2d_backward)(const sadm_pool2d_shape *s, const float *x, const float *dy, float *dx);
     /* NHWC (the FID Inception) */

@@ -68,13 +68,14 @@ sadm_status sadm_conv2d_output_size(const sadm_conv2d_shape *s, int *Ho, int *Wo
     SADM_REQUIRE_PTR(s);
     SADM_REQUIRE(s->N > 0 && s->C > 0 && s->H > 0 && s->W > 0 && s->K > 0,
                  "conv2d: N, C, H, W and K must be positive, got %d, %d, %d, %d, %d", s->N, s->C, s->H, s->W, s->K);
-    SADM_REQUIRE(s->kh > 0 && s->kw > 0 && s->sh > 0 && s->sw > 0 && s->ph >= 0 && s->pw >= 0,
-                 "conv2d: kernel %dx%d and stride %dx%d must be positive, padding %dx%d not negative", s->kh, s->kw,
-                 s->sh, s->sw, s->ph, s->pw);
-    int ho = (s->H + 2 * s->ph - s->kh) / s->sh + 1, wo = (s->W + 2 * s->pw - s->kw) / s->sw + 1;
-    SADM_REQUIRE(s->H + 2 * s->ph >= s->kh && s->W + 2 * s->pw >= s->kw,
-                 "conv2d: kernel %dx%d is larger than the padded input %dx%d", s->kh, s->kw, s->H + 2 * s->ph,
-                 s->W + 2 * s->pw);
+    SADM_REQUIRE(s->kh > 0 && s->kw > 0 && s->sh > 0 && s->sw > 0 && s->ph >= 0 && s->pw >= 0 && s->eh >= 0 &&
+                     s->ew >= 0,
+                 "conv2d: kernel %dx%d and stride %dx%d must be positive, padding %dx%d (+%dx%d) not negative", s->kh,
+                 s->kw, s->sh, s->sw, s->ph, s->pw, s->eh, s->ew);
+    int hp = s->H + 2 * s->ph + s->eh, wp = s->W + 2 * s->pw + s->ew; /* the padded input */
+    SADM_REQUIRE(hp >= s->kh && wp >= s->kw, "conv2d: kernel %dx%d is larger than the padded input %dx%d", s->kh, s->kw,
+                 hp, wp);
+    int ho = (hp - s->kh) / s->sh + 1, wo = (wp - s->kw) / s->sw + 1;
     if (Ho) *Ho = ho;
     if (Wo) *Wo = wo;
     return SADM_OK;
@@ -126,7 +127,7 @@ static void col2im(const sadm_conv2d_shape *s, int Ho, int Wo, const float *col,
 
 /* A 1×1 convolution with stride 1 and no padding needs no im2col: the image is the matrix. */
 static int is_pointwise(const sadm_conv2d_shape *s) {
-    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0 && s->eh == 0 && s->ew == 0;
 }
 
 sadm_status sadm_conv2d_forward(const sadm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {

@@ -154,6 +154,19 @@ sadm_status sadm_layernorm_backward(size_t rows, size_t C, const float *x, const
                                     const float *mean, const float *rstd, const float *dy,
                                     float *dx, float *dw, float *db);
 
+/* Group norm as torch.nn.GroupNorm: x (N, C, HW) with the C channels in G groups of C/G;
+ * the statistics of each (sample, group) over its (C/G) HW values, biased variance, eps
+ * inside the square root; w and b (C each, per channel) may be NULL. mean and rstd (N G
+ * each) may be NULL in inference. The backward adds into dx, dw and db (each may be NULL). */
+sadm_status sadm_group_norm_forward(int N, int C, size_t HW, int G, const float *x, const float *w, const float *b,
+                                    float eps, float *y, float *mean, float *rstd);
+sadm_status sadm_group_norm_backward(int N, int C, size_t HW, int G, const float *x, const float *w, const float *mean,
+                                     const float *rstd, const float *dy, float *dx, float *dw, float *db);
+/* Nearest-neighbour upsampling by a whole factor s, as F.interpolate(mode="nearest"):
+ * x (N, C, H, W) -> y (N, C, H s, W s). The backward adds each s x s block of dy into dx. */
+sadm_status sadm_upsample_nearest_forward(int N, int C, int H, int W, int s, const float *x, float *y);
+sadm_status sadm_upsample_nearest_backward(int N, int C, int H, int W, int s, const float *dy, float *dx);
+
 /* GELU with the tanh approximation (as DiT): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 sadm_status sadm_gelu_forward(size_t n, const float *x, float *y);
 sadm_status sadm_gelu_backward(size_t n, const float *x, const float *dy, float *dx);
@@ -213,13 +226,15 @@ sadm_status sadm_unpatchify(int B, int C, int H, int W, int p, const float *toke
 sadm_status sadm_unpatchify_backward(int B, int C, int H, int W, int p, const float *dx, float *dtokens);
 
 /* 2-D convolution, cross-correlation as PyTorch: x (N,C,H,W), w (K,C,kh,kw), b (K) or NULL,
- * y (N,K,Ho,Wo) with Ho = (H + 2 ph - kh)/sh + 1. im2col + GEMM. */
+ * y (N,K,Ho,Wo) with Ho = (H + 2 ph + eh - kh)/sh + 1. im2col + GEMM. */
 typedef struct sadm_conv2d_shape {
     int N, C, H, W;  /* input */
     int K;           /* output channels */
     int kh, kw;      /* kernel */
     int sh, sw;      /* stride */
-    int ph, pw;      /* zero padding */
+    int ph, pw;      /* zero padding on both sides */
+    int eh, ew;      /* extra zero rows below and columns right: diffusers' downsampling
+                      * convolution pads (left 0, right 1, top 0, bottom 1) */
 } sadm_conv2d_shape;
 sadm_status sadm_conv2d_output_size(const sadm_conv2d_shape *s, int *Ho, int *Wo);
 sadm_status sadm_conv2d_forward(const sadm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);

@@ -41,6 +41,17 @@ typedef struct sadm_kernels {
     void (*layernorm_backward)(size_t n, const float *x, const float *w, float mean, float rstd,
                                const float *dy, float *dx, float *dw, float *db);
 
+    /* mean and 1/sqrt(var + eps) of n values (the layer-norm statistics) */
+    void (*mean_rstd)(size_t n, const float *x, float eps, float *mean, float *rstd);
+    /* one channel of a group norm: y = (x - mean) * rstd * w + b */
+    void (*norm_affine)(size_t n, const float *x, float mean, float rstd, float w, float b, float *y);
+    /* one channel of the group-norm backward: *sdy = sum dy, *sdyx = sum dy * xhat, with
+     * xhat = (x - mean) * rstd */
+    void (*norm_sums)(size_t n, const float *x, const float *dy, float mean, float rstd, float *sdy, float *sdyx);
+    /* dx += rstd * (w * dy - mg - xhat * mgx) */
+    void (*norm_dx)(size_t n, const float *x, const float *dy, float mean, float rstd, float w, float mg, float mgx,
+                    float *dx);
+
     /* one token: y = x * (1 + scale) + shift */
     void (*modulate)(size_t n, const float *x, const float *shift, const float *scale, float *y);
     /* dx += dy * (1 + scale); dshift += dy; dscale += dy * x (each when non-NULL) */

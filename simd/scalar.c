@@ -96,8 +96,7 @@ static void softmax_backward_scalar(size_t n, const float *y, const float *dy, f
     for (size_t i = 0; i < n; i++) dx[i] += y[i] * (dy[i] - s);
 }
 
-static void layernorm_scalar(size_t n, const float *x, const float *w, const float *b, float eps,
-                             float *y, float *mean_out, float *rstd_out) {
+static void mean_rstd_scalar(size_t n, const float *x, float eps, float *mean_out, float *rstd_out) {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += x[i];
     float mean = (float)(s / (double)n);
@@ -106,7 +105,14 @@ static void layernorm_scalar(size_t n, const float *x, const float *w, const flo
         double d = (double)x[i] - mean;
         ss += d * d;
     }
-    float rstd = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    *mean_out = mean;
+    *rstd_out = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+}
+
+static void layernorm_scalar(size_t n, const float *x, const float *w, const float *b, float eps,
+                             float *y, float *mean_out, float *rstd_out) {
+    float mean, rstd;
+    mean_rstd_scalar(n, x, eps, &mean, &rstd);
     for (size_t i = 0; i < n; i++) {
         float v = (x[i] - mean) * rstd;
         if (w) v *= w[i];
@@ -135,6 +141,28 @@ static void layernorm_backward_scalar(size_t n, const float *x, const float *w, 
         if (dx) dx[i] += rstd * (g - mg - xhat * mgx);
         if (dw) dw[i] += dy[i] * xhat;
         if (db) db[i] += dy[i];
+    }
+}
+
+static void norm_affine_scalar(size_t n, const float *x, float mean, float rstd, float w, float b, float *y) {
+    for (size_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd * w + b;
+}
+
+static void norm_sums_scalar(size_t n, const float *x, const float *dy, float mean, float rstd, float *sdy,
+                             float *sdyx) {
+    double s = 0.0, sx = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        s += dy[i];
+        sx += (double)dy[i] * ((x[i] - mean) * rstd);
+    }
+    *sdy = (float)s, *sdyx = (float)sx;
+}
+
+static void norm_dx_scalar(size_t n, const float *x, const float *dy, float mean, float rstd, float w, float mg,
+                           float mgx, float *dx) {
+    for (size_t i = 0; i < n; i++) {
+        float xhat = (x[i] - mean) * rstd;
+        dx[i] += rstd * (w * dy[i] - mg - xhat * mgx);
     }
 }
 
@@ -226,6 +254,10 @@ const sadm_kernels sadm_kernels_scalar = {
     .softmax_backward = softmax_backward_scalar,
     .layernorm = layernorm_scalar,
     .layernorm_backward = layernorm_backward_scalar,
+    .mean_rstd = mean_rstd_scalar,
+    .norm_affine = norm_affine_scalar,
+    .norm_sums = norm_sums_scalar,
+    .norm_dx = norm_dx_scalar,
     .modulate = modulate_scalar,
     .modulate_backward = modulate_backward_scalar,
     .gated_add = gated_add_scalar,

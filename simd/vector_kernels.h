@@ -219,8 +219,7 @@ static void softmax_backward_v(size_t n, const float *y, const float *dy, float 
     }
 }
 
-static void layernorm_v(size_t n, const float *x, const float *w, const float *b, float eps,
-                        float *y, float *mean_out, float *rstd_out) {
+static void mean_rstd_v(size_t n, const float *x, float eps, float *mean_out, float *rstd_out) {
     float mean = sum_v(n, x) / (float)n;
     vf vm = V_SET1(mean), acc = V_SET1(0);
     for (size_t i = 0; i < n; i += VW) {
@@ -228,8 +227,15 @@ static void layernorm_v(size_t n, const float *x, const float *w, const float *b
         vf d = V_SUB(load_n(x + i, k, mean), vm); /* padded lanes give 0 */
         acc = V_FMA(d, d, acc);
     }
-    float rstd = 1.0f / sqrtf(V_HSUM(acc) / (float)n + eps);
-    vf vr = V_SET1(rstd);
+    *mean_out = mean;
+    *rstd_out = 1.0f / sqrtf(V_HSUM(acc) / (float)n + eps);
+}
+
+static void layernorm_v(size_t n, const float *x, const float *w, const float *b, float eps,
+                        float *y, float *mean_out, float *rstd_out) {
+    float mean, rstd;
+    mean_rstd_v(n, x, eps, &mean, &rstd);
+    vf vm = V_SET1(mean), vr = V_SET1(rstd);
     for (size_t i = 0; i < n; i += VW) {
         size_t k = LANES_LEFT(n, i);
         vf v = V_MUL(V_SUB(load_n(x + i, k, 0), vm), vr);
@@ -264,6 +270,36 @@ static void layernorm_backward_v(size_t n, const float *x, const float *w, float
         }
         if (dw) store_n(dw + i, V_FMA(d, xhat, load_n(dw + i, k, 0)), k);
         if (db) store_n(db + i, V_ADD(d, load_n(db + i, k, 0)), k);
+    }
+}
+
+static void norm_affine_v(size_t n, const float *x, float mean, float rstd, float w, float b, float *y) {
+    vf vm = V_SET1(mean), vs = V_SET1(rstd * w), vb = V_SET1(b);
+    for (size_t i = 0; i < n; i += VW) {
+        size_t k = LANES_LEFT(n, i);
+        store_n(y + i, V_FMA(V_SUB(load_n(x + i, k, 0), vm), vs, vb), k);
+    }
+}
+
+static void norm_sums_v(size_t n, const float *x, const float *dy, float mean, float rstd, float *sdy, float *sdyx) {
+    vf vm = V_SET1(mean), vr = V_SET1(rstd), s = V_SET1(0), sx = V_SET1(0);
+    for (size_t i = 0; i < n; i += VW) {
+        size_t k = LANES_LEFT(n, i);
+        vf d = load_n(dy + i, k, 0); /* padded lanes: dy 0 adds nothing */
+        s = V_ADD(s, d);
+        sx = V_FMA(d, V_MUL(V_SUB(load_n(x + i, k, 0), vm), vr), sx);
+    }
+    *sdy = V_HSUM(s), *sdyx = V_HSUM(sx);
+}
+
+static void norm_dx_v(size_t n, const float *x, const float *dy, float mean, float rstd, float w, float mg, float mgx,
+                      float *dx) {
+    vf vm = V_SET1(mean), vr = V_SET1(rstd), vw = V_SET1(w), vmg = V_SET1(mg), vmgx = V_SET1(mgx);
+    for (size_t i = 0; i < n; i += VW) {
+        size_t k = LANES_LEFT(n, i);
+        vf xhat = V_MUL(V_SUB(load_n(x + i, k, 0), vm), vr);
+        vf t = V_FNMA(xhat, vmgx, V_SUB(V_MUL(vw, load_n(dy + i, k, 0)), vmg));
+        store_n(dx + i, V_FMA(vr, t, load_n(dx + i, k, 0)), k);
     }
 }
 
@@ -397,6 +433,10 @@ const sadm_kernels KERNELS_NAME = {
     .softmax_backward = softmax_backward_v,
     .layernorm = layernorm_v,
     .layernorm_backward = layernorm_backward_v,
+    .mean_rstd = mean_rstd_v,
+    .norm_affine = norm_affine_v,
+    .norm_sums = norm_sums_v,
+    .norm_dx = norm_dx_v,
     .modulate = modulate_v,
     .modulate_backward = modulate_backward_v,
     .gated_add = gated_add_v,

@@ -191,7 +191,7 @@ static sadm_status close_memory(sadm_status st) {
 #define LEAVE(call) (open_memory(), close_memory(call))
 
 /* BEGIN GENERATED WRAPPERS (tools/gen_mock_wrappers.py; do not edit by hand) */
-static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "l2_normalize_forward", "l2_normalize_backward", "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward", "conv2d_nhwc_forward", "pool2d_nhwc_forward", "mean_pixels_nhwc", "linear_forward_bf16", "linear_backward_bf16", "attention_forward_bf16", "attention_backward_bf16", "linear_forward_exact", "copy_channels", "fid_resize", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", "predict_x0", "x0_grad_to_eps", "struct_weights", "struct_loss", NULL};
+static const char *const op_names[] = {"matmul", "matmul_batched", "linear_forward", "linear_backward", "layernorm_forward", "layernorm_backward", "group_norm_forward", "group_norm_backward", "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "relu_forward", "relu_backward", "cross_entropy", "softmax_forward", "softmax_backward", "add", "add_rows", "gated_add_forward", "gated_add_backward", "modulate_forward", "modulate_backward", "mean_tokens_forward", "mean_tokens_backward", "attention_forward", "attention_backward", "patchify", "patchify_backward", "unpatchify", "unpatchify_backward", "split_chunks", "merge_chunks", "i64_to_f32", "l2_normalize_forward", "l2_normalize_backward", "conv2d_forward", "conv2d_backward", "upsample_nearest_forward", "upsample_nearest_backward", "pool2d_forward", "pool2d_backward", "conv2d_nhwc_forward", "pool2d_nhwc_forward", "mean_pixels_nhwc", "linear_forward_bf16", "linear_backward_bf16", "attention_forward_bf16", "attention_backward_bf16", "linear_forward_exact", "copy_channels", "fid_resize", "embedding_forward", "embedding_backward", "timestep_embedding", "pos_embed_2d", "sum", "sumsq", "dot", "adamw_step", "ema_update", "clip_grad_norm", "scale", "rng_uniform", "rng_normal", "q_sample", "diffusion_loss", "sampler_update", "predict_x0", "x0_grad_to_eps", "struct_weights", "struct_loss", NULL};
 
 static sadm_status mock_matmul(sadm_transpose ta, sadm_transpose tb, int M, int N, int K, float alpha, const float *A, const float *B, float beta, float *C, const float *bias) {
     ENTER("matmul");
@@ -227,6 +227,18 @@ static sadm_status mock_layernorm_backward(size_t rows, size_t C, const float *x
     ENTER("layernorm_backward");
     CHECK(rows); CHECK(C); CHECK(x); CHECK(w); CHECK(mean); CHECK(rstd); CHECK(dy); CHECK(dx); CHECK(dw); CHECK(db);
     return LEAVE(sadm_cpu_ops.layernorm_backward(rows, C, x, w, mean, rstd, dy, dx, dw, db));
+}
+
+static sadm_status mock_group_norm_forward(int N, int C, size_t HW, int G, const float *x, const float *w, const float *b, float eps, float *y, float *mean, float *rstd) {
+    ENTER("group_norm_forward");
+    CHECK(N); CHECK(C); CHECK(HW); CHECK(G); CHECK(x); CHECK(w); CHECK(b); CHECK(eps); CHECK(y); CHECK(mean); CHECK(rstd);
+    return LEAVE(sadm_cpu_ops.group_norm_forward(N, C, HW, G, x, w, b, eps, y, mean, rstd));
+}
+
+static sadm_status mock_group_norm_backward(int N, int C, size_t HW, int G, const float *x, const float *w, const float *mean, const float *rstd, const float *dy, float *dx, float *dw, float *db) {
+    ENTER("group_norm_backward");
+    CHECK(N); CHECK(C); CHECK(HW); CHECK(G); CHECK(x); CHECK(w); CHECK(mean); CHECK(rstd); CHECK(dy); CHECK(dx); CHECK(dw); CHECK(db);
+    return LEAVE(sadm_cpu_ops.group_norm_backward(N, C, HW, G, x, w, mean, rstd, dy, dx, dw, db));
 }
 
 static sadm_status mock_gelu_forward(size_t n, const float *x, float *y) {
@@ -407,6 +419,18 @@ static sadm_status mock_conv2d_backward(const sadm_conv2d_shape *s, const float 
     ENTER("conv2d_backward");
     CHECK(s); CHECK(x); CHECK(w); CHECK(dy); CHECK(dx); CHECK(dw); CHECK(db);
     return LEAVE(sadm_cpu_ops.conv2d_backward(s, x, w, dy, dx, dw, db));
+}
+
+static sadm_status mock_upsample_nearest_forward(int N, int C, int H, int W, int s, const float *x, float *y) {
+    ENTER("upsample_nearest_forward");
+    CHECK(N); CHECK(C); CHECK(H); CHECK(W); CHECK(s); CHECK(x); CHECK(y);
+    return LEAVE(sadm_cpu_ops.upsample_nearest_forward(N, C, H, W, s, x, y));
+}
+
+static sadm_status mock_upsample_nearest_backward(int N, int C, int H, int W, int s, const float *dy, float *dx) {
+    ENTER("upsample_nearest_backward");
+    CHECK(N); CHECK(C); CHECK(H); CHECK(W); CHECK(s); CHECK(dy); CHECK(dx);
+    return LEAVE(sadm_cpu_ops.upsample_nearest_backward(N, C, H, W, s, dy, dx));
 }
 
 static sadm_status mock_pool2d_forward(const sadm_pool2d_shape *s, const float *x, float *y) {
@@ -608,6 +632,8 @@ static const sadm_ops mock_ops = {
     .linear_backward = mock_linear_backward,
     .layernorm_forward = mock_layernorm_forward,
     .layernorm_backward = mock_layernorm_backward,
+    .group_norm_forward = mock_group_norm_forward,
+    .group_norm_backward = mock_group_norm_backward,
     .gelu_forward = mock_gelu_forward,
     .gelu_backward = mock_gelu_backward,
     .silu_forward = mock_silu_forward,
@@ -638,6 +664,8 @@ static const sadm_ops mock_ops = {
     .l2_normalize_backward = mock_l2_normalize_backward,
     .conv2d_forward = mock_conv2d_forward,
     .conv2d_backward = mock_conv2d_backward,
+    .upsample_nearest_forward = mock_upsample_nearest_forward,
+    .upsample_nearest_backward = mock_upsample_nearest_backward,
     .pool2d_forward = mock_pool2d_forward,
     .pool2d_backward = mock_pool2d_backward,
     .conv2d_nhwc_forward = mock_conv2d_nhwc_forward,

@@ -96,6 +96,18 @@ static sadm_status c_layernorm_backward(const sadm_ops *o, void **p, double *h) 
     SADM_TRY(o->layernorm_backward(LNR, LNC, F(0), F(1), F(4), F(5), F(6), F(7), F(8), F(9)));
     return o->layernorm_backward(LNR, LNC, F(0), NULL, F(4), F(5), F(6), F(10), NULL, NULL);
 }
+enum { GNN = 2, GNC = 12, GNHW = 37, GNG = 4, GNX = GNN * GNC * GNHW };
+static sadm_status c_group_norm_forward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->group_norm_forward(GNN, GNC, GNHW, GNG, F(0), F(1), F(2), 1e-6f, F(3), F(4), F(5)));
+    return o->group_norm_forward(GNN, GNC, GNHW, GNG, F(0), NULL, NULL, 1e-5f, F(6), NULL, NULL);
+}
+static sadm_status c_group_norm_backward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    SADM_TRY(o->group_norm_forward(GNN, GNC, GNHW, GNG, F(0), F(1), F(2), 1e-6f, F(3), F(4), F(5)));
+    SADM_TRY(o->group_norm_backward(GNN, GNC, GNHW, GNG, F(0), F(1), F(4), F(5), F(6), F(7), F(8), F(9)));
+    return o->group_norm_backward(GNN, GNC, GNHW, GNG, F(0), NULL, F(4), F(5), F(6), F(10), NULL, NULL);
+}
 enum { EN = 1031 };
 #define UNARY(name)                                                                                \
     static sadm_status c_##name##_forward(const sadm_ops *o, void **p, double *h) {                \
@@ -206,16 +218,27 @@ static sadm_status c_i64_to_f32(const sadm_ops *o, void **p, double *h) {
 }
 static const sadm_conv2d_shape CONV = {2, 3, 11, 9, 5, 3, 2, 2, 1, 1, 0};
 static const sadm_conv2d_shape CONV1 = {2, 3, 11, 9, 5, 1, 1, 1, 1, 0, 0}; /* pointwise: no im2col */
-enum { CONV_OUT = 2 * 5 * 6 * 8, CONV1_OUT = 2 * 5 * 11 * 9 };
+static const sadm_conv2d_shape CONVE = {2, 3, 11, 9, 5, 3, 2, 2, 2, 0, 0, 1, 1}; /* diffusers' downsampling pad */
+enum { CONV_OUT = 2 * 5 * 6 * 8, CONV1_OUT = 2 * 5 * 11 * 9, CONVE_OUT = 2 * 5 * 5 * 5 };
 static sadm_status c_conv2d_forward(const sadm_ops *o, void **p, double *h) {
     (void)h;
     SADM_TRY(o->conv2d_forward(&CONV, F(0), F(1), F(2), F(3)));
+    SADM_TRY(o->conv2d_forward(&CONVE, F(0), F(1), F(2), F(5)));
     return o->conv2d_forward(&CONV1, F(0), F(1), NULL, F(4));
 }
 static sadm_status c_conv2d_backward(const sadm_ops *o, void **p, double *h) {
     (void)h;
     SADM_TRY(o->conv2d_backward(&CONV, F(0), F(1), F(2), F(3), F(4), F(5)));
     return o->conv2d_backward(&CONV1, F(0), F(1), F(6), F(7), F(8), NULL);
+}
+enum { UPN = 2 * 3 * 5 * 7 };
+static sadm_status c_upsample_nearest_forward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->upsample_nearest_forward(2, 3, 5, 7, 2, F(0), F(1));
+}
+static sadm_status c_upsample_nearest_backward(const sadm_ops *o, void **p, double *h) {
+    (void)h;
+    return o->upsample_nearest_backward(2, 3, 5, 7, 2, F(0), F(1));
 }
 static const sadm_pool2d_shape POOLMAX = {2, 3, 9, 7, 3, 3, 2, 2, 1, 1, SADM_POOL_MAX, 0};
 static const sadm_pool2d_shape POOLAVG = {2, 3, 9, 7, 3, 3, 2, 2, 1, 1, SADM_POOL_AVG, 0};
@@ -393,6 +416,10 @@ static const op_case CASES[] = {
     {"layernorm_forward", SUMS, c_layernorm_forward, 7, {U(LNR * LNC), U(LNC), U(LNC), Z(LNR * LNC), Z(LNR), Z(LNR), Z(LNR * LNC)}, 0},
     {"layernorm_backward", SUMS, c_layernorm_backward, 11,
      {U(LNR * LNC), U(LNC), U(LNC), Z(LNR * LNC), Z(LNR), Z(LNR), U(LNR * LNC), U(LNR * LNC), U(LNC), U(LNC), Z(LNR * LNC)}, 0},
+    {"group_norm_forward", SUMS, c_group_norm_forward, 7,
+     {U(GNX), U(GNC), U(GNC), Z(GNX), Z(GNN * GNG), Z(GNN * GNG), Z(GNX)}, 0},
+    {"group_norm_backward", SUMS, c_group_norm_backward, 11,
+     {U(GNX), U(GNC), U(GNC), Z(GNX), Z(GNN * GNG), Z(GNN * GNG), U(GNX), U(GNX), U(GNC), U(GNC), Z(GNX)}, 0},
     {"gelu_forward", TRANSC, c_gelu_forward, 2, {U(EN), Z(EN)}, 0},
     {"gelu_backward", TRANSC, c_gelu_backward, 3, {U(EN), U(EN), Z(EN)}, 0},
     {"silu_forward", TRANSC, c_silu_forward, 2, {U(EN), Z(EN)}, 0},
@@ -427,7 +454,10 @@ static const op_case CASES[] = {
     {"split_chunks", EXACT, c_split_chunks, 2, {U(3 * 17 * 6), Z(3 * 17 * 6)}, 0},
     {"merge_chunks", EXACT, c_merge_chunks, 2, {U(3 * 17 * 6), Z(3 * 17 * 6)}, 0},
     {"i64_to_f32", EXACT, c_i64_to_f32, 2, {IX(37, 1000), Z(37)}, 0},
-    {"conv2d_forward", SUMS, c_conv2d_forward, 5, {U(2 * 3 * 11 * 9), U(5 * 3 * 3 * 2), U(5), Z(CONV_OUT), Z(CONV1_OUT)}, 0},
+    {"conv2d_forward", SUMS, c_conv2d_forward, 6,
+     {U(2 * 3 * 11 * 9), U(5 * 3 * 3 * 2), U(5), Z(CONV_OUT), Z(CONV1_OUT), Z(CONVE_OUT)}, 0},
+    {"upsample_nearest_forward", EXACT, c_upsample_nearest_forward, 2, {U(UPN), Z(4 * UPN)}, 0},
+    {"upsample_nearest_backward", ROUNDING, c_upsample_nearest_backward, 2, {U(4 * UPN), U(UPN)}, 0},
     {"conv2d_backward", SUMS, c_conv2d_backward, 9,
      {U(2 * 3 * 11 * 9), U(5 * 3 * 3 * 2), U(CONV_OUT), U(2 * 3 * 11 * 9), U(5 * 3 * 3 * 2), U(5), U(CONV1_OUT),
       U(2 * 3 * 11 * 9), U(5 * 3)}, 0},

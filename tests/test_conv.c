@@ -41,7 +41,10 @@ START_TEST(test_conv2d) {
         /* N C H W K kh kw sh sw ph pw */
         {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, {2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1}, {1, 2, 9, 9, 3, 3, 3, 2, 2, 0, 0},
         {2, 3, 8, 8, 5, 4, 4, 4, 4, 0, 0}, {1, 4, 6, 7, 3, 1, 1, 1, 1, 0, 0}, {1, 2, 10, 6, 2, 1, 7, 1, 1, 0, 3},
-        {1, 2, 10, 6, 2, 7, 1, 1, 1, 3, 0}, {1, 3, 17, 17, 2, 3, 3, 2, 2, 1, 1}};
+        {1, 2, 10, 6, 2, 7, 1, 1, 1, 3, 0}, {1, 3, 17, 17, 2, 3, 3, 2, 2, 1, 1},
+        /* diffusers' downsampling: pad (0, 1, 0, 1), 3x3 stride 2; odd and even sizes */
+        {2, 3, 8, 10, 4, 3, 3, 2, 2, 0, 0, 1, 1}, {1, 2, 7, 9, 3, 3, 3, 2, 2, 0, 0, 1, 1},
+        {1, 2, 5, 6, 2, 3, 2, 1, 2, 1, 0, 2, 1}};
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         conv_ctx c = {cases[t], NULL, NULL, NULL};
         int Ho, Wo;
@@ -60,6 +63,60 @@ START_TEST(test_conv2d) {
         tu_check_grad("conv2d db", conv_forward, &c, c.b, c.s.K, db, dy, ny, 1e-2f, 2e-3);
         free(c.x), free(c.w), free(c.b), free(y), free(dy), free(ref), free(dx), free(dw), free(db);
     }
+}
+END_TEST
+
+/* the output size with extra padding, by hand: (8 + 1 - 3)/2 + 1 = 4, (7 + 1 - 3)/2 + 1 = 3 */
+START_TEST(test_conv2d_extra_padding_size) {
+    sadm_conv2d_shape s = {1, 1, 8, 7, 1, 3, 3, 2, 2, 0, 0, 1, 1};
+    int Ho, Wo;
+    TU_OK(sadm_conv2d_output_size(&s, &Ho, &Wo));
+    ck_assert_int_eq(Ho, 4);
+    ck_assert_int_eq(Wo, 3);
+    s.eh = -1;
+    ck_assert_int_eq(sadm_conv2d_output_size(&s, &Ho, &Wo), SADM_ERR_ARG);
+    /* a 2x2 input padded to 3x3 fits a 3x3 kernel only with the extra row and column */
+    sadm_conv2d_shape t = {1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0, 1, 1};
+    TU_OK(sadm_conv2d_output_size(&t, &Ho, &Wo));
+    ck_assert(Ho == 1 && Wo == 1);
+    t.eh = 0;
+    ck_assert_int_eq(sadm_conv2d_output_size(&t, &Ho, &Wo), SADM_ERR_ARG);
+}
+END_TEST
+
+/* nearest upsampling against the definition, its backward against finite differences */
+typedef struct {
+    int N, C, H, W, s;
+    float *x;
+} up_ctx;
+
+static void up_forward(void *p, float *out) {
+    up_ctx *c = p;
+    sadm_upsample_nearest_forward(c->N, c->C, c->H, c->W, c->s, c->x, out);
+}
+
+START_TEST(test_upsample_nearest) {
+    static const int cases[][5] = {{1, 1, 1, 1, 2}, {2, 3, 5, 7, 2}, {1, 2, 4, 3, 3}, {1, 1, 3, 2, 1}};
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        up_ctx c = {cases[t][0], cases[t][1], cases[t][2], cases[t][3], cases[t][4], NULL};
+        int Ho = c.H * c.s, Wo = c.W * c.s;
+        size_t nx = (size_t)c.N * c.C * c.H * c.W, ny = (size_t)c.N * c.C * Ho * Wo;
+        c.x = tu_uniform(nx, 30 + t, -1, 1);
+        float *y = tu_alloc(ny), *dy = tu_uniform(ny, 31 + t, -1, 1), *dx = tu_uniform(nx, 32, -1, 1);
+        float *dx0 = tu_copy(dx, nx);
+        TU_OK(sadm_upsample_nearest_forward(c.N, c.C, c.H, c.W, c.s, c.x, y));
+        for (int nc = 0; nc < c.N * c.C; nc++)
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++)
+                    ck_assert_msg(y[((size_t)nc * Ho + i) * Wo + j] == c.x[((size_t)nc * c.H + i / c.s) * c.W + j / c.s],
+                                  "case %zu: y[%d, %d, %d]", t, nc, i, j);
+        TU_OK(sadm_upsample_nearest_backward(c.N, c.C, c.H, c.W, c.s, dy, dx));
+        /* the backward adds: compare dx - dx0 with finite differences */
+        for (size_t i = 0; i < nx; i++) dx[i] -= dx0[i];
+        tu_check_grad("upsample dx", up_forward, &c, c.x, nx, dx, dy, ny, 1e-2f, 1e-3);
+        free(c.x), free(y), free(dy), free(dx), free(dx0);
+    }
+    ck_assert_int_eq(sadm_upsample_nearest_forward(1, 1, 2, 2, 0, (float[4]){0}, (float[4]){0}), SADM_ERR_ARG);
 }
 END_TEST
 
@@ -171,6 +228,8 @@ int main(void) {
     TCase *tc = tcase_create("conv");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_conv2d);
+    tcase_add_test(tc, test_conv2d_extra_padding_size);
+    tcase_add_test(tc, test_upsample_nearest);
     tcase_add_test(tc, test_patchify_is_patch_conv);
     tcase_add_test(tc, test_unpatchify_layout);
     tcase_add_test(tc, test_pooling);

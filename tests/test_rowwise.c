@@ -197,6 +197,84 @@ START_TEST(test_layernorm) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- group norm */
+typedef struct {
+    int N, C, G;
+    size_t HW;
+    float *x, *w, *b;
+} gn_ctx;
+
+static void gn_forward(void *p, float *out) {
+    gn_ctx *c = p;
+    sadm_group_norm_forward(c->N, c->C, c->HW, c->G, c->x, c->w, c->b, 1e-6f, out, NULL, NULL);
+}
+
+/* against the definition in double; each kernel set against the scalar one; backward by
+ * finite differences (small cases). HW runs over awkward sizes (vector tails). */
+START_TEST(test_group_norm) {
+    static const int shapes[][3] = {{2, 6, 3}, {1, 8, 8}, {3, 4, 1}, {1, 5, 5}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++)
+        for (size_t s = 0; s < tu_n_awkward_sizes; s++) {
+            int N = shapes[sh][0], C = shapes[sh][1], G = shapes[sh][2], cg = C / G;
+            size_t HW = tu_awkward_sizes[s], n = (size_t)N * C * HW;
+            if (n > 200000) continue;
+            float *x = tu_uniform(n, 40 + HW, -3.0f, 5.0f), *w = tu_uniform(C, 41, 0.5f, 1.5f);
+            float *b = tu_uniform(C, 42, -1, 1), *dy = tu_uniform(n, 43, -1, 1);
+            for (int affine = 0; affine < 2; affine++) {
+                float *wa = affine ? w : NULL, *ba = affine ? b : NULL;
+                double *ref = malloc(n * sizeof(double));
+                for (int ng = 0; ng < N * G; ng++) {
+                    size_t off = (size_t)ng * cg * HW, M = (size_t)cg * HW;
+                    double m = 0, v = 0;
+                    for (size_t i = 0; i < M; i++) m += x[off + i];
+                    m /= (double)M;
+                    for (size_t i = 0; i < M; i++) v += (x[off + i] - m) * (x[off + i] - m);
+                    v /= (double)M;
+                    for (size_t i = 0; i < M; i++) {
+                        int c = (ng % G) * cg + (int)(i / HW);
+                        double o = (x[off + i] - m) / sqrt(v + 1e-6);
+                        ref[off + i] = affine ? o * w[c] + b[c] : o;
+                    }
+                }
+                float *y = tu_alloc(n), *mean = tu_alloc((size_t)N * G), *rstd = tu_alloc((size_t)N * G);
+                float *rdx = tu_uniform(n, 44, -1, 1), *rdw = tu_uniform(C, 45, -1, 1), *rdb = tu_uniform(C, 46, -1, 1);
+                float *dx0 = tu_copy(rdx, n), *dw0 = tu_copy(rdw, C), *db0 = tu_copy(rdb, C);
+                tu_use_isa("scalar");
+                TU_OK(sadm_group_norm_forward(N, C, HW, G, x, wa, ba, 1e-6f, y, mean, rstd));
+                TU_OK(sadm_group_norm_backward(N, C, HW, G, x, wa, mean, rstd, dy, rdx, rdw, rdb));
+                for (const char *const *isa = tu_isas(); *isa; isa++) {
+                    tu_use_isa(*isa);
+                    float *dx = tu_copy(dx0, n), *dw = tu_copy(dw0, C), *db = tu_copy(db0, C);
+                    TU_OK(sadm_group_norm_forward(N, C, HW, G, x, wa, ba, 1e-6f, y, mean, rstd));
+                    tu_assert_close_d("group norm vs double", y, ref, n, 5e-5, 5e-5);
+                    TU_OK(sadm_group_norm_backward(N, C, HW, G, x, wa, mean, rstd, dy, dx, dw, db));
+                    tu_assert_close("group norm dx vs scalar", dx, rdx, n, 1e-3, 1e-4);
+                    tu_assert_close("group norm dw vs scalar", dw, rdw, C, 1e-4, 1e-4);
+                    tu_assert_close("group norm db vs scalar", db, rdb, C, 1e-4, 1e-4);
+                    if (n <= 400 && cg * HW >= 3) {
+                        /* the backward adds: finite differences see the increments */
+                        for (size_t i = 0; i < n; i++) dx[i] -= dx0[i];
+                        for (int c = 0; c < C; c++) dw[c] -= dw0[c], db[c] -= db0[c];
+                        gn_ctx c = {N, C, G, HW, x, wa, ba};
+                        tu_check_grad("group norm dx", gn_forward, &c, x, n, dx, dy, n, 1e-2f, 1e-2);
+                        if (affine) {
+                            tu_check_grad("group norm dw", gn_forward, &c, w, C, dw, dy, n, 1e-2f, 1e-2);
+                            tu_check_grad("group norm db", gn_forward, &c, b, C, db, dy, n, 1e-2f, 1e-2);
+                        }
+                    }
+                    free(dx), free(dw), free(db);
+                }
+                free(ref), free(y), free(mean), free(rstd), free(rdx), free(rdw), free(rdb), free(dx0), free(dw0),
+                    free(db0);
+            }
+            free(x), free(w), free(b), free(dy);
+        }
+    float one = 1;
+    ck_assert_int_eq(sadm_group_norm_forward(1, 6, 1, 4, &one, NULL, NULL, 1e-6f, &one, NULL, NULL), SADM_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(sadm_last_error(), "6 channels do not split into 4 groups"));
+}
+END_TEST
+
 /* ---------------------------------------------------------------- modulate, gated add, mean tokens */
 START_TEST(test_token_ops) {
     const int B = 3, T = 5;
@@ -304,6 +382,7 @@ int main(void) {
     tcase_add_test(tc, test_activation_gradients);
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_layernorm);
+    tcase_add_test(tc, test_group_norm);
     tcase_add_test(tc, test_token_ops);
     tcase_add_test(tc, test_add);
     tcase_add_test(tc, test_nan_propagation);

@@ -38,6 +38,12 @@ static void run_all(sink *s) {
     float *mean = take(s, (size_t)B * T), *rstd = take(s, (size_t)B * T);
     TU_OK(sadm_layernorm_forward((size_t)B * T, C, x, w, w, 1e-6f, take(s, n), mean, rstd));
     TU_OK(sadm_layernorm_backward((size_t)B * T, C, x, w, mean, rstd, dy, take(s, n), take(s, C), take(s, C)));
+    /* group norm over (B, C, T) as (N, C, HW), 8 groups; upsampling of the same */
+    float *gm = take(s, (size_t)B * 8), *gr = take(s, (size_t)B * 8);
+    TU_OK(sadm_group_norm_forward(B, C, T, 8, x, w, w, 1e-6f, take(s, n), gm, gr));
+    TU_OK(sadm_group_norm_backward(B, C, T, 8, x, w, gm, gr, dy, take(s, n), take(s, C), take(s, C)));
+    TU_OK(sadm_upsample_nearest_forward(B, C, 8, 12, 2, x, take(s, 4 * n)));
+    TU_OK(sadm_upsample_nearest_backward(B, C, 4, 6, 2, dy, take(s, n / 4)));
     TU_OK(sadm_modulate_backward(B, T, C, x, sc, dy, take(s, n), take(s, (size_t)B * C), take(s, (size_t)B * C)));
     TU_OK(sadm_gated_add_backward(B, T, C, sc, x, dy, take(s, n), take(s, (size_t)B * C), take(s, n)));
     TU_OK(sadm_mean_tokens_forward(B, T, C, x, take(s, (size_t)B * C)));
