@@ -621,6 +621,51 @@ sadm_backend *sadm_inception_backend(const sadm_inception *m);
 sadm_status sadm_inception_features(sadm_inception *m, sadm_fid_mode mode, int N, int H, int W, const uint8_t *images,
                                     float *pool, float *logits, float *spatial);
 
+/* The SD VAE: diffusers' AutoencoderKL (the KL-f8 VAE of Stable Diffusion that DiT trains
+ * on), for inference. The config is diffusers' config.json; the default is sd-vae-ft-ema/
+ * -mse's: 3 -> 4 latent channels, blocks 128/256/512/512, 2 layers per block, 32 groups,
+ * scaling factor 0.18215 (which encode and decode do not apply: latents are unscaled). */
+#define SADM_VAE_MAX_BLOCKS 8
+typedef struct sadm_vae_config {
+    int in_channels, out_channels, latent_channels;
+    int num_blocks;
+    int block_out_channels[SADM_VAE_MAX_BLOCKS];
+    int layers_per_block, norm_num_groups;
+    float scaling_factor;
+    int mid_attention;               /* mid_block_add_attention */
+    int quant_conv, post_quant_conv; /* use_quant_conv, use_post_quant_conv */
+} sadm_vae_config;
+void sadm_vae_config_default(sadm_vae_config *c);
+sadm_status sadm_vae_config_check(const sadm_vae_config *c);
+/* config.json's text; `where` names it in errors. Absent keys take diffusers' defaults;
+ * other block types, activations or a shift_factor are refused. */
+sadm_status sadm_vae_config_from_json(const char *text, const char *where, sadm_vae_config *c);
+/* Pixels per latent position a side: 2^(num_blocks - 1), 8 for the SD VAE. */
+int sadm_vae_factor(const sadm_vae_config *c);
+
+typedef struct sadm_vae sadm_vae;
+/* All weights zero (tests fill them through sadm_vae_param_data). */
+sadm_status sadm_vae_create(const sadm_vae_config *cfg, sadm_vae **out);
+/* A diffusers AutoencoderKL folder (config.json + diffusion_pytorch_model.safetensors, or
+ * a pipeline folder with vae/), or one safetensors file with config.json's text as
+ * __metadata__ "config". Both attention namings diffusers has used are read (to_q/to_k/
+ * to_v/to_out.0 and the older query/key/value/proj_attn, also as 1x1 convolutions); a
+ * tensor missing, of another shape, or not of this architecture is an error naming it. */
+sadm_status sadm_vae_load(const char *path, sadm_vae **out);
+void sadm_vae_free(sadm_vae *v);
+const sadm_vae_config *sadm_vae_get_config(const sadm_vae *v);
+size_t sadm_vae_num_params(const sadm_vae *v);
+const sadm_param *sadm_vae_param(const sadm_vae *v, size_t i); /* diffusers' names */
+float *sadm_vae_param_data(sadm_vae *v); /* NULL when the VAE is on a backend without host memory */
+size_t sadm_vae_param_total(const sadm_vae *v);
+sadm_status sadm_vae_to_backend(sadm_vae *v, sadm_backend *be);
+/* x (N, in_channels, H, W) in [-1, 1], H and W multiples of the factor f -> the posterior's
+ * mean and log-variance (N, latent_channels, H/f, W/f) each (either may be NULL), the
+ * log-variance clamped to [-30, 20] as diffusers does. Host memory. */
+sadm_status sadm_vae_encode(sadm_vae *v, int N, int H, int W, const float *x, float *mean, float *logvar);
+/* z (N, latent_channels, h, w), unscaled -> x (N, out_channels, h f, w f). Host memory. */
+sadm_status sadm_vae_decode(sadm_vae *v, int N, int h, int w, const float *z, float *x);
+
 /* ------------------------------------------------------------------ 7. Gaussian diffusion */
 /* As the ADM / improved-DDPM code that DiT uses: all schedule quantities in double, each
  * cast to float where it meets a tensor. Schedules: "linear" (1e-4 .. 0.02, scaled by

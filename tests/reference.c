@@ -41,10 +41,8 @@ void ref_cleanup(void) {
     tmp[0] = 0;
 }
 
-void ref_run(const char *script, const char *args) {
-    const char *py = getenv("SADM_PYTHON"), *dir = getenv("SADM_REFDIR");
-    ck_assert_msg(py && *py, "no Python with torch was found at configure time: the PyTorch reference cannot run "
-                             "(apt-get install python3-torch, then rerun ./configure)");
+static void run_with(const char *py, const char *script, const char *args) {
+    const char *dir = getenv("SADM_REFDIR");
     ck_assert_msg(dir && *dir, "SADM_REFDIR is not set (run the tests through make check)");
     char cmd[4096], log[300];
     snprintf(log, sizeof log, "%s/reference.log", ref_tmpdir());
@@ -61,4 +59,18 @@ void ref_run(const char *script, const char *args) {
         }
         ck_abort_msg("PyTorch reference %s failed (exit %d):\n%s", script, rc, text);
     }
+}
+
+void ref_run(const char *script, const char *args) {
+    const char *py = getenv("SADM_PYTHON");
+    ck_assert_msg(py && *py, "no Python with torch was found at configure time: the PyTorch reference cannot run "
+                             "(apt-get install python3-torch, then rerun ./configure)");
+    run_with(py, script, args);
+}
+
+void ref_run_diffusers(const char *script, const char *args) {
+    const char *py = getenv("SADM_DIFFUSERS_PYTHON");
+    ck_assert_msg(py && *py, "no Python with diffusers was found at configure time: the VAE reference cannot run "
+                             "(./bootstrap makes it, or tools/setup_diffusers_venv.sh; then rerun ./configure)");
+    run_with(py, script, args);
 }

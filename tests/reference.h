@@ -13,5 +13,7 @@ const char *ref_reproducer(const char *harness, const char *name);
 /* Runs "$SADM_PYTHON $SADM_REFDIR/<script> <args>" and fails the test, with the
  * script's output, when it does not exit 0 — or when no PyTorch is configured. */
 void ref_run(const char *script, const char *args);
+/* The same with $SADM_DIFFUSERS_PYTHON (the venv with diffusers, for the VAE). */
+void ref_run_diffusers(const char *script, const char *args);
 
 #endif
