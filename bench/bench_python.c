@@ -13,8 +13,12 @@ const char *bench_python_torch_version(void) { return torch_version; }
 
 int bench_python(const char *script, const char *args, const char *key1, double *v1, const char *key2, double *v2) {
     const char *py = getenv("SADM_PYTHON");
-    if (!py || !*py) py = SADM_PYTHON_TORCH;
-    if (!*py) return 1;
+    return bench_python_with(py && *py ? py : SADM_PYTHON_TORCH, script, args, key1, v1, key2, v2);
+}
+
+int bench_python_with(const char *py, const char *script, const char *args, const char *key1, double *v1,
+                      const char *key2, double *v2) {
+    if (!py || !*py) return 1;
     char cmd[2048], line[1024], k1[64], k2[64];
     snprintf(cmd, sizeof cmd, "'%s' '%s/bench/%s' %s 2>&1", py, SADM_SRCDIR, script, args);
     snprintf(k1, sizeof k1, "\"%s\": ", key1);

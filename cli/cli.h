@@ -31,9 +31,11 @@ int sadm_cmd_train(int argc, char **argv);
 int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
 int sadm_cmd_convert(int argc, char **argv);
+int sadm_cmd_vae(int argc, char **argv);
 int sadm_cmd_bench_sample(int argc, char **argv);
 int sadm_cmd_bench_sadm(int argc, char **argv);
 int sadm_cmd_bench_fid(int argc, char **argv);
+int sadm_cmd_bench_vae(int argc, char **argv);
 int sadm_cmd_fid_features(int argc, char **argv);
 int sadm_cmd_fid_stats(int argc, char **argv);
 int sadm_cmd_fid_compare(int argc, char **argv);
@@ -63,6 +65,9 @@ int cli_fmnist_side_features(const char *cmd, sadm_classifier *c, const char *sp
 /* Runs bench/<script> <args> with the Python that has torch; reads "key1" and "key2" from
  * its JSON line. 0 on success. */
 int bench_python(const char *script, const char *args, const char *key1, double *v1, const char *key2, double *v2);
+/* The same with another interpreter (e.g. the diffusers venv); 1 when py is empty. */
+int bench_python_with(const char *py, const char *script, const char *args, const char *key1, double *v1,
+                      const char *key2, double *v2);
 /* the "torch" version the last bench_python script reported ("?" before) */
 const char *bench_python_torch_version(void);
 

@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "  forward     run a model file on a batch file (for comparison with other code)\n"
             "  loss        DiT training loss and gradients of one batch (likewise)\n"
             "  convert     a model file or checkpoint to a model file (F32, F16 or BF16 storage)\n"
+            "  vae encode|decode   the SD VAE (diffusers AutoencoderKL) on a tensor file\n"
             "  fid features|stats|compare   the FID pipeline (Inception-v3 features, FID, sFID, IS,\n"
             "              precision/recall), as ADM's evaluator\n"
             "  classifier train|eval   the Fashion-MNIST classifier behind FD_fmnist\n"
@@ -27,6 +28,7 @@ static void usage(FILE *f) {
             "  bench sample DDIM sampling with guidance, libsadm and PyTorch side by side\n"
             "  bench sadm  SADM's step against a plain step, libsadm and PyTorch side by side\n"
             "  bench fid   FID Inception-v3 features (images/s) and FID, libsadm and PyTorch side by side\n"
+            "  bench vae   SD VAE encode and decode (images/s), libsadm and diffusers side by side\n"
             "\n"
             "Run 'sadm <command> --help' for a command's options.\n"
             "Environment: SADM_ISA=scalar|avx2|avx512|neon forces a kernel set; OMP_NUM_THREADS sets threads;\n"
@@ -102,6 +104,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "forward") == 0) return sadm_cmd_forward(argc - 1, argv + 1);
     if (strcmp(argv[1], "loss") == 0) return sadm_cmd_loss(argc - 1, argv + 1);
     if (strcmp(argv[1], "convert") == 0) return sadm_cmd_convert(argc - 1, argv + 1);
+    if (strcmp(argv[1], "vae") == 0) return sadm_cmd_vae(argc - 1, argv + 1);
     if (strcmp(argv[1], "fid") == 0) {
         if (argc >= 3 && strcmp(argv[2], "features") == 0) return sadm_cmd_fid_features(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "stats") == 0) return sadm_cmd_fid_stats(argc - 2, argv + 2);
@@ -116,6 +119,7 @@ int main(int argc, char **argv) {
         if (argc >= 3 && strcmp(argv[2], "sample") == 0) return sadm_cmd_bench_sample(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "sadm") == 0) return sadm_cmd_bench_sadm(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "fid") == 0) return sadm_cmd_bench_fid(argc - 2, argv + 2);
+        if (argc >= 3 && strcmp(argv[2], "vae") == 0) return sadm_cmd_bench_vae(argc - 2, argv + 2);
         fprintf(stderr, "sadm bench: expected a benchmark name: ops, train, sample, sadm or fid\n");
         return 2;
     }

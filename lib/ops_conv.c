@@ -81,17 +81,18 @@ sadm_status sadm_conv2d_output_size(const sadm_conv2d_shape *s, int *Ho, int *Wo
     return SADM_OK;
 }
 
-/* col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki, ox*sw - pw + kj] (0 outside). */
-static void im2col(const sadm_conv2d_shape *s, int Ho, int Wo, const float *x, float *col) {
-    size_t P = (size_t)Ho * Wo;
+/* col[(c, ki, kj), (oy - oy0, ox)] = x[c, oy*sh - ph + ki, ox*sw - pw + kj] (0 outside), for
+ * the output rows oy0 <= oy < oy1. */
+static void im2col_rows(const sadm_conv2d_shape *s, int oy0, int oy1, int Wo, const float *x, float *col) {
+    size_t P = (size_t)(oy1 - oy0) * Wo;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < s->C; c++)
         for (int ki = 0; ki < s->kh; ki++)
             for (int kj = 0; kj < s->kw; kj++) {
                 float *row = col + (((size_t)c * s->kh + ki) * s->kw + kj) * P;
-                for (int oy = 0; oy < Ho; oy++) {
+                for (int oy = oy0; oy < oy1; oy++) {
                     int iy = oy * s->sh - s->ph + ki;
-                    float *r = row + (size_t)oy * Wo;
+                    float *r = row + (size_t)(oy - oy0) * Wo;
                     if (iy < 0 || iy >= s->H) {
                         memset(r, 0, (size_t)Wo * sizeof(float));
                         continue;
@@ -104,6 +105,15 @@ static void im2col(const sadm_conv2d_shape *s, int Ho, int Wo, const float *x, f
                 }
             }
 }
+
+static void im2col(const sadm_conv2d_shape *s, int Ho, int Wo, const float *x, float *col) {
+    im2col_rows(s, 0, Ho, Wo, x, col);
+}
+
+/* The forward's column matrix is made a band of output rows at a time, so that its memory
+ * stays bounded (a whole 512x512 image of 256 channels would be 2.4 GB; measured no slower
+ * than one matrix for the whole image on 2 cores). */
+#define CONV_BAND_BYTES (32u << 20)
 
 /* dx[c, ...] += col entries that came from it; threads own channels. */
 static void col2im(const sadm_conv2d_shape *s, int Ho, int Wo, const float *col, float *dx) {
@@ -138,21 +148,33 @@ sadm_status sadm_conv2d_forward(const sadm_conv2d_shape *s, const float *x, cons
     SADM_REQUIRE_PTR(w);
     SADM_REQUIRE_PTR(y);
     size_t P = (size_t)Ho * Wo, CK = (size_t)s->C * s->kh * s->kw;
+    /* at least 1024 positions per band: narrower GEMMs lose more than the cache gains */
+    int band = (int)(CONV_BAND_BYTES / (CK * Wo * sizeof(float))), min_band = (1024 + Wo - 1) / Wo;
+    band = band < min_band ? min_band : band;
+    band = band > Ho ? Ho : band;
     sadm_scratch_mark mk = sadm_scratch_mark_get();
     float *col = NULL;
     if (!is_pointwise(s)) {
-        col = sadm_scratch_take(CK * P * sizeof(float));
+        col = sadm_scratch_take(CK * band * Wo * sizeof(float));
         if (!col) {
             sadm_scratch_release(mk);
-            return sadm_error(SADM_ERR_NOMEM, "sadm_conv2d_forward: out of memory for im2col (%zu floats)", CK * P);
+            return sadm_error(SADM_ERR_NOMEM, "sadm_conv2d_forward: out of memory for im2col (%zu floats)",
+                              CK * band * Wo);
         }
     }
     for (int n = 0; n < s->N; n++) {
         const float *xn = x + (size_t)n * s->C * s->H * s->W;
         float *yn = y + (size_t)n * s->K * P;
-        if (col) im2col(s, Ho, Wo, xn, col);
-        sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, s->K, (int)P, (int)CK, 1.0f, w, (int)CK, col ? col : xn, (int)P,
-                  0.0f, yn, (int)P);
+        if (!col) {
+            sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, s->K, (int)P, (int)CK, 1.0f, w, (int)CK, xn, (int)P, 0.0f, yn, (int)P);
+        } else {
+            for (int oy0 = 0; oy0 < Ho; oy0 += band) {
+                int oy1 = oy0 + band < Ho ? oy0 + band : Ho, pb = (oy1 - oy0) * Wo;
+                im2col_rows(s, oy0, oy1, Wo, xn, col);
+                sadm_gemm(SADM_NO_TRANS, SADM_NO_TRANS, s->K, pb, (int)CK, 1.0f, w, (int)CK, col, pb, 0.0f,
+                          yn + (size_t)oy0 * Wo, (int)P);
+            }
+        }
         if (b) {
 #pragma omp parallel for schedule(static)
             for (int o = 0; o < s->K; o++) {

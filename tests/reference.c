@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static char tmp[256];
 
@@ -73,4 +74,20 @@ void ref_run_diffusers(const char *script, const char *args) {
     ck_assert_msg(py && *py, "no Python with diffusers was found at configure time: the VAE reference cannot run "
                              "(./bootstrap makes it, or tools/setup_diffusers_venv.sh; then rerun ./configure)");
     run_with(py, script, args);
+}
+
+int ref_sadm(const char *args, char *output, size_t len) {
+    const char *bin = getenv("SADM_BIN");
+    ck_assert_msg(bin && *bin, "SADM_BIN is not set (run the tests through make check)");
+    /* SADM_EXEC_WRAPPER runs a cross-compiled sadm, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu" */
+    const char *wrap = getenv("SADM_EXEC_WRAPPER");
+    char cmd[4096], log[300];
+    snprintf(log, sizeof log, "%s/cli.log", ref_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s '%s' %s > '%s' 2>&1", wrap ? wrap : "", bin, args, log);
+    int rc = system(cmd);
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(output, 1, len - 1, f) : 0;
+    output[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

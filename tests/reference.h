@@ -2,6 +2,8 @@
 #ifndef SADM_TEST_REFERENCE_H
 #define SADM_TEST_REFERENCE_H
 
+#include <stddef.h>
+
 /* A fresh temporary folder for one test's files; removed by ref_cleanup(). */
 const char *ref_tmpdir(void);
 void ref_cleanup(void);
@@ -15,5 +17,8 @@ const char *ref_reproducer(const char *harness, const char *name);
 void ref_run(const char *script, const char *args);
 /* The same with $SADM_DIFFUSERS_PYTHON (the venv with diffusers, for the VAE). */
 void ref_run_diffusers(const char *script, const char *args);
+/* Runs $SADM_BIN (under $SADM_EXEC_WRAPPER, if set) with args; its stdout and stderr go to
+ * output (len bytes at most). Returns the exit status. */
+int ref_sadm(const char *args, char *output, size_t len);
 
 #endif

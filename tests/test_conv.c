@@ -66,6 +66,21 @@ START_TEST(test_conv2d) {
 }
 END_TEST
 
+/* an image whose column matrix exceeds one band (32 MB): several bands, the last shorter */
+START_TEST(test_conv2d_bands) {
+    sadm_conv2d_shape s = {1, 64, 131, 120, 3, 3, 3, 1, 1, 1, 1};
+    int Ho, Wo;
+    TU_OK(sadm_conv2d_output_size(&s, &Ho, &Wo));
+    ck_assert_msg((size_t)64 * 9 * Ho * Wo * sizeof(float) > (32u << 20), "the case must need several bands");
+    size_t nx = (size_t)64 * 131 * 120, nw = (size_t)3 * 64 * 9, ny = (size_t)3 * Ho * Wo;
+    float *x = tu_uniform(nx, 5, -1, 1), *w = tu_uniform(nw, 6, -1, 1), *b = tu_uniform(3, 7, -1, 1), *y = tu_alloc(ny);
+    double *ref = naive_conv(&s, x, w, b, Ho, Wo);
+    TU_OK(sadm_conv2d_forward(&s, x, w, b, y));
+    tu_assert_close_d("conv2d forward in bands", y, ref, ny, 1e-5, 1e-5);
+    free(x), free(w), free(b), free(y), free(ref);
+}
+END_TEST
+
 /* the output size with extra padding, by hand: (8 + 1 - 3)/2 + 1 = 4, (7 + 1 - 3)/2 + 1 = 3 */
 START_TEST(test_conv2d_extra_padding_size) {
     sadm_conv2d_shape s = {1, 1, 8, 7, 1, 3, 3, 2, 2, 0, 0, 1, 1};
@@ -229,6 +244,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_conv2d_extra_padding_size);
+    tcase_add_test(tc, test_conv2d_bands);
     tcase_add_test(tc, test_upsample_nearest);
     tcase_add_test(tc, test_patchify_is_patch_conv);
     tcase_add_test(tc, test_unpatchify_layout);

@@ -210,6 +210,60 @@ START_TEST(test_bad_input) {
 }
 END_TEST
 
+/* sadm vae encode / decode write what the library computes (bitwise), and refuse bad input */
+START_TEST(test_cli_commands) {
+    char cfg[300], args[1500], dir[300], log[4096];
+    snprintf(cfg, sizeof cfg, "%s/c.json", ref_tmpdir());
+    write_text(cfg, CASES[0].config);
+    snprintf(dir, sizeof dir, "%s/m", ref_tmpdir());
+    snprintf(args, sizeof args, "make '%s' '%s' 4", cfg, dir);
+    ref_run_diffusers("vae_ref.py", args);
+    sadm_vae *v;
+    TU_OK(sadm_vae_load(dir, &v));
+    enum { N = 3, H = 16, W = 12, h = 8, w = 6 };
+    size_t nx = (size_t)N * 3 * H * W, nz = (size_t)N * 4 * h * w;
+    float *x = tu_uniform(nx, 70, -1, 1), *mean = tu_alloc(nz), *logvar = tu_alloc(nz), *xd = tu_alloc(nx);
+    TU_OK(sadm_vae_encode(v, N, H, W, x, mean, logvar));
+    TU_OK(sadm_vae_decode(v, N, h, w, mean, xd));
+    save_one(ref_path("x.safetensors"), "x", x, N, 3, H, W);
+    snprintf(args, sizeof args, "vae encode --vae '%s' --in '%s' --out '%s'", dir, ref_path("x.safetensors"),
+             ref_path("y.safetensors"));
+    ck_assert_msg(ref_sadm(args, log, sizeof log) == 0, "sadm vae encode failed: %s", log);
+    float *m2 = read_one(ref_path("y.safetensors"), "mean", nz), *l2 = read_one(ref_path("y.safetensors"), "logvar", nz);
+    tu_assert_same("sadm vae encode: mean", m2, mean, nz);
+    tu_assert_same("sadm vae encode: logvar", l2, logvar, nz);
+    save_one(ref_path("z.safetensors"), "z", mean, N, 4, h, w);
+    snprintf(args, sizeof args, "vae decode --vae '%s' --in '%s' --out '%s'", dir, ref_path("z.safetensors"),
+             ref_path("d.safetensors"));
+    ck_assert_msg(ref_sadm(args, log, sizeof log) == 0, "sadm vae decode failed: %s", log);
+    float *x2 = read_one(ref_path("d.safetensors"), "x", nx);
+    tu_assert_same("sadm vae decode", x2, xd, nx);
+    /* bad input, each named */
+    float odd[3 * 5 * 4] = {0};
+    save_one(ref_path("odd.safetensors"), "x", odd, 1, 3, 5, 4);
+    struct {
+        const char *args, *expect;
+        int rc;
+    } bad[] = {
+        {"vae encode --vae '%s' --in '%s/odd.safetensors' --out '%s/o.safetensors'", "images of 5x4 pixels; this VAE needs multiples of 2", 2},
+        {"vae decode --vae '%s' --in '%s/x.safetensors' --out '%s/o.safetensors'", "expected a tensor 'z' of shape (N, 4, H, W); there is none", 2},
+        {"vae encode --vae '%s' --in '%s/z.safetensors' --out '%s/o.safetensors'", "expected a tensor 'x' of shape (N, 3, H, W); there is none", 2},
+        {"vae encode --vae '%s/nothing' --in '%s/x.safetensors' --out '%s/o.safetensors'", "nothing", 1},
+        {"vae encode --vae '%s' --out '%s/o.safetensors'%s", "--vae, --in and --out are required", 2},
+        {"vae sideways %s%s%s", "usage: sadm vae encode|decode", 2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char a[1500];
+        snprintf(a, sizeof a, bad[i].args, i == 5 ? "" : dir, i == 5 ? "" : ref_tmpdir(), i >= 4 ? "" : ref_tmpdir());
+        ck_assert_int_eq(ref_sadm(a, log, sizeof log), bad[i].rc);
+        ck_assert_msg(strstr(log, bad[i].expect), "%s: expected '%s' in: %s", a, bad[i].expect, log);
+    }
+    sadm_vae_free(v);
+    free(x), free(mean), free(logvar), free(xd), free(m2), free(l2), free(x2);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("vae");
     TCase *tc = tcase_create("vae");
@@ -217,6 +271,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_vae_vs_diffusers, 0, (int)(sizeof CASES / sizeof *CASES));
     tcase_add_test(tc, test_old_names_and_single_file);
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_cli_commands);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
