@@ -76,7 +76,8 @@ START_TEST(test_conv2d_bands) {
     float *x = tu_uniform(nx, 5, -1, 1), *w = tu_uniform(nw, 6, -1, 1), *b = tu_uniform(3, 7, -1, 1), *y = tu_alloc(ny);
     double *ref = naive_conv(&s, x, w, b, Ho, Wo);
     TU_OK(sadm_conv2d_forward(&s, x, w, b, y));
-    tu_assert_close_d("conv2d forward in bands", y, ref, ny, 1e-5, 1e-5);
+    /* 576 products of |x w| <= 1 per output: float sums stray by ~1e-5 */
+    tu_assert_close_d("conv2d forward in bands", y, ref, ny, 1e-5, 1e-4);
     free(x), free(w), free(b), free(y), free(ref);
 }
 END_TEST
