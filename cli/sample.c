@@ -1,5 +1,6 @@
 /* sadm sample: images (PNG grid) and tensors from a trained DiT. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,45 @@ static int parse_labels(const char *s, int64_t **out) {
     return n;
 }
 
+/* The images of the samples, uint8 (N, H, W, 3) as DiT's sample_ddp.py quantises them for
+ * ADM's evaluator: uint8(clamp(127.5 x + 128, 0, 255)) (grey replicated to 3 channels). */
+static void quantise_nhwc(int C, int H, int W, const float *x, uint8_t *out) {
+    for (int y = 0; y < H; y++)
+        for (int xx = 0; xx < W; xx++)
+            for (int c = 0; c < 3; c++) {
+                float v = 127.5f * x[((size_t)(C == 1 ? 0 : c) * H + y) * W + xx] + 128.0f;
+                out[((size_t)y * W + xx) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+}
+
+/* --vae: the latent samples decoded one at a time (DiT's samples are z * scaling_factor),
+ * kept as uint8 for --out-npz and as floats for the first `keep` (the grid). */
+static int decode_samples(sadm_vae *v, long num, int C, int h, const float *samples, uint8_t *u8, float *kept,
+                          long keep) {
+    const sadm_vae_config *vc = sadm_vae_get_config(v);
+    int f = sadm_vae_factor(vc), Hx = h * f;
+    size_t per = (size_t)C * h * h, per_x = (size_t)3 * Hx * Hx;
+    float *z = malloc(per * sizeof(float)), *x = malloc(per_x * sizeof(float));
+    if (!z || !x) {
+        free(z), free(x);
+        fprintf(stderr, "sadm sample: out of memory to decode\n");
+        return 1;
+    }
+    cli_progress_state prog = {0};
+    int rc = 0;
+    for (long i = 0; i < num && !rc; i++) {
+        for (size_t j = 0; j < per; j++) z[j] = samples[i * per + j] / vc->scaling_factor;
+        if (sadm_vae_decode(v, 1, h, h, z, x)) rc = cli_fail("sample");
+        else {
+            if (u8) quantise_nhwc(3, Hx, Hx, x, u8 + i * (size_t)Hx * Hx * 3);
+            if (i < keep) memcpy(kept + i * per_x, x, per_x * sizeof(float));
+            cli_progress(&prog, i + 1, num, "decoded");
+        }
+    }
+    free(z), free(x);
+    return rc;
+}
+
 int sadm_cmd_sample(int argc, char **argv) {
     cli_opt o[] = {
         {"model", "model file or training checkpoint (default: $SADM_BASE_MODEL, else the shipped Fashion-MNIST DiT, data/" CLI_BASE_MODEL_FILE ")", NULL, 0},
@@ -60,11 +100,17 @@ int sadm_cmd_sample(int argc, char **argv) {
         {"grid", "PNG grid to write (images only)", "samples.png", 0},
         {"out-tensor", "safetensors file with samples (N,C,H,W) and labels", NULL, 0},
         {"noise-file", "safetensors with x_T (N,C,H,W) and z (S,N,C,H,W): the noise to use", NULL, 0},
+        {"vae", "decode latent samples (divided by its scaling factor) with this VAE: a diffusers AutoencoderKL "
+                "folder or .safetensors (sadm vae --help)", NULL, 0},
+        {"out-npz", "the sample images as ADM's reference batches hold them (arr_0 uint8 (N,H,W,3)), for sadm fid",
+         NULL, 0},
     };
     const size_t n = NOPT(o);
     int rc = cli_parse(argc, argv, o, n, "sadm sample --model M.safetensors [options]",
                        "Generates samples with DDPM (learned variance) or DDIM, optionally with classifier-free\n"
-                       "guidance, and writes a PNG grid and/or a tensor file.");
+                       "guidance, and writes a PNG grid, a tensor file and/or an ADM-style .npz. Latent models\n"
+                       "(DiT on SD-VAE latents) decode their samples with --vae: z = sample / scaling_factor, then\n"
+                       "the VAE's decoder, one sample at a time; the grid shows the first 64.");
     if (rc) return rc == 1 ? 0 : rc;
     long num = 16, seed = 0, batch = 32, dsteps = 1000;
     double eta = 0, cfg = 1;
@@ -121,6 +167,19 @@ int sadm_cmd_sample(int argc, char **argv) {
         return cli_fail("sample");
     }
     int S = sadm_diffusion_steps(d);
+    /* the VAE before sampling, so that a wrong one does not cost the run */
+    sadm_vae *vae = NULL;
+    const char *vae_path = cli_get(o, n, "vae"), *npz = cli_get(o, n, "out-npz");
+    if (vae_path && sadm_vae_load(vae_path, &vae)) rc = cli_fail("sample");
+    if (vae && sadm_vae_get_config(vae)->latent_channels != C) {
+        fprintf(stderr, "sadm sample: the model makes %d-channel samples but the VAE %s decodes %d-channel latents\n", C,
+                vae_path, sadm_vae_get_config(vae)->latent_channels);
+        rc = 2;
+    }
+    if (!rc && !vae && npz && C != 1 && C != 3) {
+        fprintf(stderr, "sadm sample: --out-npz: %d-channel samples are latents; pass --vae to decode them\n", C);
+        rc = 2;
+    }
     float *xT = NULL, *z = NULL;
     sadm_st_file *nf = NULL;
     const char *noise_path = cli_get(o, n, "noise-file");
@@ -214,15 +273,48 @@ int sadm_cmd_sample(int argc, char **argv) {
         sadm_st_writer_free(w);
         if (!rc) fprintf(stderr, "sadm sample: wrote %s\n", tensor);
     }
-    if (!rc && grid && *grid && (C == 1 || C == 3)) {
-        int nrow = 1;
-        while ((long)nrow * nrow < num) nrow++;
-        if (sadm_write_png_grid(grid, (int)num, C, H, H, out, nrow)) rc = cli_fail("sample");
-        else fprintf(stderr, "sadm sample: wrote %s\n", grid);
-    } else if (!rc && !tensor) {
-        fprintf(stderr, "sadm sample: %d-channel samples are latents: pass --out-tensor (no VAE decoder yet)\n", C);
+    /* the images: the samples themselves, or decoded (a grid shows at most GRID_MAX) */
+    enum { GRID_MAX = 64 };
+    int IC = vae ? 3 : C, IH = vae ? H * sadm_vae_factor(sadm_vae_get_config(vae)) : H;
+    long keep = grid && *grid ? (num < GRID_MAX || !vae ? num : GRID_MAX) : 0;
+    float *images = out, *decoded = NULL;
+    uint8_t *u8 = NULL;
+    size_t img_bytes = (size_t)num * IH * IH * 3;
+    if (!rc && npz && img_bytes >= (4ull << 30) - (1u << 20)) {
+        fprintf(stderr, "sadm sample: --out-npz: %ld images of %dx%d are %.1f GB; .npz files are written below 4 GiB "
+                        "(sample in parts of %ld)\n", num, IH, IH, img_bytes / 1e9, (long)((4ull << 30) / ((size_t)IH * IH * 3)) - 1);
         rc = 2;
     }
+    if (!rc && npz && !(u8 = malloc(img_bytes))) {
+        fprintf(stderr, "sadm sample: out of memory for the images\n");
+        rc = 1;
+    }
+    if (!rc && vae) {
+        if (keep && !(decoded = malloc((size_t)keep * 3 * IH * IH * sizeof(float)))) {
+            fprintf(stderr, "sadm sample: out of memory for the grid\n");
+            rc = 1;
+        }
+        if (!rc) rc = decode_samples(vae, num, C, H, out, u8, decoded, keep);
+        images = decoded;
+    } else if (!rc && u8) {
+        for (long i = 0; i < num; i++) quantise_nhwc(C, H, H, out + i * per, u8 + i * (size_t)H * H * 3);
+    }
+    if (!rc && npz) {
+        sadm_npz_array a = {"arr_0", SADM_DTYPE_U8, 4, {num, IH, IH, 3}, u8};
+        if (sadm_npz_write(npz, 1, &a)) rc = cli_fail("sample");
+        else fprintf(stderr, "sadm sample: wrote %s (arr_0 uint8 %ldx%dx%dx3)\n", npz, num, IH, IH);
+    }
+    if (!rc && grid && *grid && (IC == 1 || IC == 3)) {
+        int nrow = 1;
+        while ((long)nrow * nrow < keep) nrow++;
+        if (sadm_write_png_grid(grid, (int)keep, IC, IH, IH, images, nrow)) rc = cli_fail("sample");
+        else fprintf(stderr, "sadm sample: wrote %s%s\n", grid, keep < num ? " (the first 64 samples)" : "");
+    } else if (!rc && !tensor && !npz) {
+        fprintf(stderr, "sadm sample: %d-channel samples are latents: pass --vae to decode them, or --out-tensor\n", C);
+        rc = 2;
+    }
+    free(decoded), free(u8);
+    sadm_vae_free(vae);
     sadm_st_close(nf);
     sadm_dit_free(m);
     sadm_diffusion_free(d);

@@ -3,6 +3,7 @@
  * small configurations and odd sizes, on every kernel set, within 1e-4 of max|ref|;
  * the older attention names and the single-file form give the same weights; bad files
  * and sizes are refused with messages naming them. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,74 @@ START_TEST(test_cli_commands) {
 }
 END_TEST
 
+/* sadm sample --vae: latent samples decoded (divided by the scaling factor first) and
+ * written as ADM's reference batches hold images, quantised as DiT's sample_ddp.py does */
+START_TEST(test_sample_decodes) {
+    char cfg[300], args[2000], dir[300], log[4096], model[300];
+    snprintf(cfg, sizeof cfg, "%s/c.json", ref_tmpdir());
+    write_text(cfg, CASES[0].config);
+    snprintf(dir, sizeof dir, "%s/m", ref_tmpdir());
+    snprintf(args, sizeof args, "make '%s' '%s' 6", cfg, dir);
+    ref_run_diffusers("vae_ref.py", args);
+    static const sadm_dit_config dc = {8, 2, 4, 16, 2, 2, 4.0f, 0.1f, 4, 1};
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&dc, 3, &m));
+    tu_randomise_dit(m, 4, 0.5f);
+    snprintf(model, sizeof model, "%s/dit.safetensors", ref_tmpdir());
+    TU_OK(sadm_dit_save(m, model));
+    sadm_dit_free(m);
+    snprintf(args, sizeof args,
+             "sample --model '%s' --num 3 --labels 0,1,3 --sampler ddim --steps 5 --vae '%s' --out-npz '%s' "
+             "--out-tensor '%s' --grid '%s'",
+             model, dir, ref_path("s.npz"), ref_path("s.safetensors"), ref_path("s.png"));
+    ck_assert_msg(ref_sadm(args, log, sizeof log) == 0, "sadm sample --vae failed: %s", log);
+    ck_assert_msg(strstr(log, "wrote") && strstr(log, "arr_0 uint8 3x16x16x3"), "%s", log);
+    /* the latents the run wrote, decoded here */
+    enum { N = 3, h = 8, H = 16 };
+    float *lat = read_one(ref_path("s.safetensors"), "samples", (size_t)N * 4 * h * h);
+    sadm_vae *v;
+    TU_OK(sadm_vae_load(dir, &v));
+    for (size_t i = 0; i < (size_t)N * 4 * h * h; i++) lat[i] /= 0.18215f;
+    float *x = tu_alloc((size_t)N * 3 * H * H);
+    TU_OK(sadm_vae_decode(v, N, h, h, lat, x));
+    sadm_npz *z;
+    TU_OK(sadm_npz_open(ref_path("s.npz"), &z));
+    sadm_dtype dt;
+    int nd;
+    int64_t shape[8];
+    TU_OK(sadm_npz_info(z, "arr_0", &dt, &nd, shape));
+    ck_assert(dt == SADM_DTYPE_U8 && nd == 4 && shape[0] == N && shape[1] == H && shape[2] == H && shape[3] == 3);
+    uint8_t *img = malloc((size_t)N * H * H * 3);
+    TU_OK(sadm_npz_read(z, "arr_0", img));
+    sadm_npz_close(z);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < H * H; i++) {
+                /* sample_ddp.py: torch.clamp(127.5 * x + 128.0, 0, 255).to(torch.uint8) */
+                double q = 127.5 * x[((size_t)n * 3 + c) * H * H + i] + 128.0;
+                int want = q < 0 ? 0 : q > 255 ? 255 : (int)q;
+                ck_assert_msg(img[((size_t)n * H * H + i) * 3 + c] == want, "image %d channel %d pixel %d: %d, expected %d",
+                              n, c, i, img[((size_t)n * H * H + i) * 3 + c], want);
+            }
+    /* a VAE of other latent channels is refused before sampling */
+    char cfg3[300], dir3[300];
+    snprintf(cfg3, sizeof cfg3, "%s/c3.json", ref_tmpdir());
+    write_text(cfg3, "{\"block_out_channels\": [8], \"latent_channels\": 3, \"norm_num_groups\": 4}");
+    snprintf(dir3, sizeof dir3, "%s/m3", ref_tmpdir());
+    snprintf(args, sizeof args, "make '%s' '%s' 6", cfg3, dir3);
+    ref_run_diffusers("vae_ref.py", args);
+    snprintf(args, sizeof args, "sample --model '%s' --num 2 --vae '%s' --grid ''", model, dir3);
+    ck_assert_int_eq(ref_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "4-channel samples but the VAE") && strstr(log, "3-channel latents"), "%s", log);
+    snprintf(args, sizeof args, "sample --model '%s' --num 2 --out-npz '%s' --grid ''", model, ref_path("t.npz"));
+    ck_assert_int_eq(ref_sadm(args, log, sizeof log), 2);
+    ck_assert_msg(strstr(log, "pass --vae"), "%s", log);
+    sadm_vae_free(v);
+    free(lat), free(x), free(img);
+    ref_cleanup();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("vae");
     TCase *tc = tcase_create("vae");
@@ -272,6 +341,7 @@ int main(void) {
     tcase_add_test(tc, test_old_names_and_single_file);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_cli_commands);
+    tcase_add_test(tc, test_sample_decodes);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
