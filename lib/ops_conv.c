@@ -111,9 +111,21 @@ static void im2col(const sadm_conv2d_shape *s, int Ho, int Wo, const float *x, f
 }
 
 /* The forward's column matrix is made a band of output rows at a time, so that its memory
- * stays bounded (a whole 512x512 image of 256 channels would be 2.4 GB; measured no slower
- * than one matrix for the whole image on 2 cores). */
-#define CONV_BAND_BYTES (32u << 20)
+ * stays bounded (a whole 512x512 image of 256 channels would be 2.4 GB). 256 MB per band:
+ * sadm bench vae at 256x256 on 2 threads (Xeon, SkylakeX kernels) encoded at 0.92x of
+ * diffusers with it, 0.71-0.74x with 32 MB bands and 0.88x with no band at all.
+ * SADM_CONV_BAND_MB overrides it (machines short of memory; the tests' band crossing). */
+#define CONV_BAND_BYTES_DEFAULT ((size_t)256 << 20)
+
+static size_t conv_band_bytes(void) {
+    const char *env = getenv("SADM_CONV_BAND_MB");
+    if (env && *env) {
+        char *end;
+        unsigned long mb = strtoul(env, &end, 10);
+        if (*end == '\0' && mb >= 1 && mb <= 65536) return (size_t)mb << 20;
+    }
+    return CONV_BAND_BYTES_DEFAULT;
+}
 
 /* dx[c, ...] += col entries that came from it; threads own channels. */
 static void col2im(const sadm_conv2d_shape *s, int Ho, int Wo, const float *col, float *dx) {
@@ -149,7 +161,8 @@ sadm_status sadm_conv2d_forward(const sadm_conv2d_shape *s, const float *x, cons
     SADM_REQUIRE_PTR(y);
     size_t P = (size_t)Ho * Wo, CK = (size_t)s->C * s->kh * s->kw;
     /* at least 1024 positions per band: narrower GEMMs lose more than the cache gains */
-    int band = (int)(CONV_BAND_BYTES / (CK * Wo * sizeof(float))), min_band = (1024 + Wo - 1) / Wo;
+    size_t band_bytes = conv_band_bytes();
+    int band = (int)(band_bytes / (CK * Wo * sizeof(float))), min_band = (1024 + Wo - 1) / Wo;
     band = band < min_band ? min_band : band;
     band = band > Ho ? Ho : band;
     sadm_scratch_mark mk = sadm_scratch_mark_get();

@@ -66,8 +66,10 @@ START_TEST(test_conv2d) {
 }
 END_TEST
 
-/* an image whose column matrix exceeds one band (32 MB): several bands, the last shorter */
+/* an image whose column matrix exceeds one band (32 MB, set here; 256 MB by default):
+ * several bands, the last shorter */
 START_TEST(test_conv2d_bands) {
+    setenv("SADM_CONV_BAND_MB", "32", 1);
     sadm_conv2d_shape s = {1, 64, 131, 120, 3, 3, 3, 1, 1, 1, 1};
     int Ho, Wo;
     TU_OK(sadm_conv2d_output_size(&s, &Ho, &Wo));
