@@ -216,8 +216,8 @@ static sadm_status c_i64_to_f32(const sadm_ops *o, void **p, double *h) {
     (void)h;
     return o->i64_to_f32(37, L(0), F(1));
 }
-static const sadm_conv2d_shape CONV = {2, 3, 11, 9, 5, 3, 2, 2, 1, 1, 0};
-static const sadm_conv2d_shape CONV1 = {2, 3, 11, 9, 5, 1, 1, 1, 1, 0, 0}; /* pointwise: no im2col */
+static const sadm_conv2d_shape CONV = {2, 3, 11, 9, 5, 3, 2, 2, 1, 1, 0, 0, 0};
+static const sadm_conv2d_shape CONV1 = {2, 3, 11, 9, 5, 1, 1, 1, 1, 0, 0, 0, 0}; /* pointwise: no im2col */
 static const sadm_conv2d_shape CONVE = {2, 3, 11, 9, 5, 3, 2, 2, 2, 0, 0, 1, 1}; /* diffusers' downsampling pad */
 enum { CONV_OUT = 2 * 5 * 6 * 8, CONV1_OUT = 2 * 5 * 11 * 9, CONVE_OUT = 2 * 5 * 5 * 5 };
 static sadm_status c_conv2d_forward(const sadm_ops *o, void **p, double *h) {

@@ -38,10 +38,10 @@ static void conv_forward(void *p, float *out) {
 
 START_TEST(test_conv2d) {
     static const sadm_conv2d_shape cases[] = {
-        /* N C H W K kh kw sh sw ph pw */
-        {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, {2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1}, {1, 2, 9, 9, 3, 3, 3, 2, 2, 0, 0},
-        {2, 3, 8, 8, 5, 4, 4, 4, 4, 0, 0}, {1, 4, 6, 7, 3, 1, 1, 1, 1, 0, 0}, {1, 2, 10, 6, 2, 1, 7, 1, 1, 0, 3},
-        {1, 2, 10, 6, 2, 7, 1, 1, 1, 3, 0}, {1, 3, 17, 17, 2, 3, 3, 2, 2, 1, 1},
+        /* N C H W K kh kw sh sw ph pw eh ew */
+        {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, {2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0}, {1, 2, 9, 9, 3, 3, 3, 2, 2, 0, 0, 0, 0},
+        {2, 3, 8, 8, 5, 4, 4, 4, 4, 0, 0, 0, 0}, {1, 4, 6, 7, 3, 1, 1, 1, 1, 0, 0, 0, 0}, {1, 2, 10, 6, 2, 1, 7, 1, 1, 0, 3, 0, 0},
+        {1, 2, 10, 6, 2, 7, 1, 1, 1, 3, 0, 0, 0}, {1, 3, 17, 17, 2, 3, 3, 2, 2, 1, 1, 0, 0},
         /* diffusers' downsampling: pad (0, 1, 0, 1), 3x3 stride 2; odd and even sizes */
         {2, 3, 8, 10, 4, 3, 3, 2, 2, 0, 0, 1, 1}, {1, 2, 7, 9, 3, 3, 3, 2, 2, 0, 0, 1, 1},
         {1, 2, 5, 6, 2, 3, 2, 1, 2, 1, 0, 2, 1}};
@@ -70,7 +70,7 @@ END_TEST
  * several bands, the last shorter */
 START_TEST(test_conv2d_bands) {
     setenv("SADM_CONV_BAND_MB", "32", 1);
-    sadm_conv2d_shape s = {1, 64, 131, 120, 3, 3, 3, 1, 1, 1, 1};
+    sadm_conv2d_shape s = {1, 64, 131, 120, 3, 3, 3, 1, 1, 1, 1, 0, 0};
     int Ho, Wo;
     TU_OK(sadm_conv2d_output_size(&s, &Ho, &Wo));
     ck_assert_msg((size_t)64 * 9 * Ho * Wo * sizeof(float) > (32u << 20), "the case must need several bands");
@@ -145,7 +145,7 @@ START_TEST(test_patchify_is_patch_conv) {
     float *tok = tu_alloc((size_t)B * T * F), *emb = tu_alloc((size_t)B * T * D), *conv = tu_alloc((size_t)B * D * T);
     TU_OK(sadm_patchify(B, C, H, W, p, x, tok));
     TU_OK(sadm_linear_forward(B * T, F, D, tok, w, NULL, emb));
-    sadm_conv2d_shape s = {B, C, H, W, D, p, p, p, p, 0, 0};
+    sadm_conv2d_shape s = {B, C, H, W, D, p, p, p, p, 0, 0, 0, 0};
     TU_OK(sadm_conv2d_forward(&s, x, w, NULL, conv));
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)

@@ -73,7 +73,7 @@ START_TEST(test_bad_arguments) {
     EXPECT_ARG_ERROR(sadm_patchify(1, 1, 4, 6, 4, x, y), "multiple of the patch size");
     EXPECT_ARG_ERROR(sadm_embedding_forward(2, 2, 3, x, idx, y), "index 5 at position 1");
     EXPECT_ARG_ERROR(sadm_pos_embed_2d(6, 2, y), "multiple of 4");
-    sadm_conv2d_shape cs = {1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0};
+    sadm_conv2d_shape cs = {1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0, 0, 0};
     EXPECT_ARG_ERROR(sadm_conv2d_forward(&cs, x, x, NULL, y), "larger than the padded input");
     sadm_pool2d_shape ps = {1, 1, 4, 4, 2, 2, 2, 2, 3, 0, SADM_POOL_MAX, 0};
     EXPECT_ARG_ERROR(sadm_pool2d_forward(&ps, x, y), "padding");

@@ -60,7 +60,7 @@ static void run_all(sink *s) {
     TU_OK(sadm_attention_forward(B, T, H, hd, qkv, out, lse));
     TU_OK(sadm_attention_backward(B, T, H, hd, qkv, out, lse, dout, take(s, nq)));
 
-    sadm_conv2d_shape cs = {2, 5, 19, 17, 6, 3, 3, 2, 1, 1, 1};
+    sadm_conv2d_shape cs = {2, 5, 19, 17, 6, 3, 3, 2, 1, 1, 1, 0, 0};
     int Ho, Wo;
     TU_OK(sadm_conv2d_output_size(&cs, &Ho, &Wo));
     size_t cx = (size_t)2 * 5 * 19 * 17, cy = (size_t)2 * 6 * Ho * Wo, cw = (size_t)6 * 5 * 9;
