@@ -32,6 +32,7 @@ int sadm_cmd_bench_train(int argc, char **argv);
 int sadm_cmd_sample(int argc, char **argv);
 int sadm_cmd_convert(int argc, char **argv);
 int sadm_cmd_vae(int argc, char **argv);
+int sadm_cmd_encode(int argc, char **argv);
 int sadm_cmd_bench_sample(int argc, char **argv);
 int sadm_cmd_bench_sadm(int argc, char **argv);
 int sadm_cmd_bench_fid(int argc, char **argv);

@@ -20,6 +20,7 @@ static void usage(FILE *f) {
             "  loss        DiT training loss and gradients of one batch (likewise)\n"
             "  convert     a model file or checkpoint to a model file (F32, F16 or BF16 storage)\n"
             "  vae encode|decode   the SD VAE (diffusers AutoencoderKL) on a tensor file\n"
+            "  encode      an ImageNet-layout folder -> SD VAE latent shards to train on (resumable)\n"
             "  fid features|stats|compare   the FID pipeline (Inception-v3 features, FID, sFID, IS,\n"
             "              precision/recall), as ADM's evaluator\n"
             "  classifier train|eval   the Fashion-MNIST classifier behind FD_fmnist\n"
@@ -105,6 +106,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "loss") == 0) return sadm_cmd_loss(argc - 1, argv + 1);
     if (strcmp(argv[1], "convert") == 0) return sadm_cmd_convert(argc - 1, argv + 1);
     if (strcmp(argv[1], "vae") == 0) return sadm_cmd_vae(argc - 1, argv + 1);
+    if (strcmp(argv[1], "encode") == 0) return sadm_cmd_encode(argc - 1, argv + 1);
     if (strcmp(argv[1], "fid") == 0) {
         if (argc >= 3 && strcmp(argv[2], "features") == 0) return sadm_cmd_fid_features(argc - 2, argv + 2);
         if (argc >= 3 && strcmp(argv[2], "stats") == 0) return sadm_cmd_fid_stats(argc - 2, argv + 2);

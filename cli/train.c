@@ -246,7 +246,7 @@ static int fd_report(const fd_setup *fd, sadm_trainer *tr, const char *data_dir,
 
 int sadm_cmd_train(int argc, char **argv) {
     cli_opt o[] = {
-        {"data", "training data: fmnist (Fashion-MNIST from Debian's dataset-fashion-mnist), an image folder root/<class>/*.jpg|png, or a .safetensors file with x (N,C,S,S) and y (N) int64 (e.g. VAE latents)", "fmnist", 0},
+        {"data", "training data: fmnist (Fashion-MNIST from Debian's dataset-fashion-mnist), an image folder root/<class>/*.jpg|png, a folder of latent shards written by sadm encode (memory-mapped), or a .safetensors file with x (N,C,S,S) and y (N) int64 (e.g. VAE latents)", "fmnist", 0},
         {"image-size", "with an image folder: the training resolution (ADM's centre crop)", "256", 0},
         {"data-dir", "folder of the Fashion-MNIST IDX files", NULL, 0},
         {"arch", "a named DiT (DiT-S/2 .. DiT-XL/8) instead of the custom size below", NULL, 0},
@@ -335,8 +335,11 @@ int sadm_cmd_train(int argc, char **argv) {
         return 1;
     }
     sadm_dataset *data;
+    char manifest[4096];
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", data_arg);
     sadm_status dst = !strcmp(data_arg, "fmnist") ? sadm_dataset_fmnist(cli_get(o, n, "data-dir"), "train", &data)
                       : is_tensors                 ? sadm_dataset_tensors(data_arg, &data)
+                      : file_exists(manifest)      ? sadm_dataset_latents(data_arg, &data)
                                                    : sadm_dataset_image_folder(data_arg, (int)image_size, &data);
     if (dst) return cli_fail("train");
     sadm_trainer *tr = NULL;

@@ -736,6 +736,46 @@ sadm_status sadm_dataset_tensors(const char *path, sadm_dataset **out);
 sadm_status sadm_dataset_image_folder(const char *root, int image_size, sadm_dataset **out);
 /* The file of sample i of an image folder (NULL for other data sets). */
 const char *sadm_dataset_path(const sadm_dataset *d, size_t i);
+/* Class k's folder name of an image folder (e.g. an ImageNet wnid); NULL otherwise. */
+const char *sadm_dataset_class_name(const sadm_dataset *d, int k);
+
+/* Latent shards (issue 14): an image folder encoded once by the VAE, as fast-DiT's
+ * extract_features does, so that training reads latents instead of decoding JPEGs and
+ * running the encoder every step. OUT_DIR gets shard-NNNNNN.safetensors files (x (n, C,
+ * h, w) = scaling_factor * latent, in F32 or BF16; x_flip the same of the mirrored image
+ * when asked; y (n) int64) and manifest.json (the settings, classes, shards and the
+ * images that could not be decoded). Shard k holds images [k shard_size, (k+1)
+ * shard_size) of the folder's sorted order, less the corrupt ones; each shard is written
+ * atomically and names the settings it was made with, so a rerun after a kill keeps the
+ * complete shards and redoes the rest, with the same bytes as an uninterrupted run (the
+ * latent sample of image i is drawn from Philox stream (seed, 2 i + flipped)). */
+typedef struct sadm_encode_config {
+    int image_size;     /* ADM's centre crop to this many pixels a side (a multiple of the VAE's factor); 0: 256 */
+    int flip;           /* also store the mirrored image's latents as x_flip */
+    int posterior_mean; /* 1: the posterior mean; 0 (default): one sample of it, as DiT's train.py and
+                         * fast-DiT train on (DiagonalGaussianDistribution.sample) */
+    sadm_dtype dtype;   /* SADM_DTYPE_F32 (default) or SADM_DTYPE_BF16 (half the disk, rounded to nearest even) */
+    uint64_t seed;      /* of the posterior samples */
+    int shard_size;     /* images per shard; 0: 4096 */
+    int strict;         /* 1: an image that cannot be decoded is an error; 0: skipped, named and counted */
+} sadm_encode_config;
+typedef struct sadm_encode_hooks {
+    void *ctx;
+    /* images handled so far (kept shards included) of total; fresh: of them, read by this call */
+    void (*progress)(void *ctx, size_t done, size_t total, size_t fresh);
+    void (*skipped)(void *ctx, const char *path, const char *why); /* an image left out */
+} sadm_encode_hooks;
+typedef struct sadm_encode_report {
+    size_t images, encoded, corrupt; /* files found, latents stored, files left out */
+    size_t shards, shards_kept;      /* shards in all, shards a previous run had completed */
+} sadm_encode_report;
+/* hooks and report may be NULL. The VAE's in_channels must be 3. */
+sadm_status sadm_encode_image_folder(sadm_vae *v, const char *root, const char *out_dir, const sadm_encode_config *c,
+                                     const sadm_encode_hooks *hooks, sadm_encode_report *report);
+/* A folder written by sadm_encode_image_folder, for training: the shards are memory-mapped
+ * (never read whole), samples are x rows as float; a flipped sample is x_flip where the
+ * shards have it, else x mirrored. An unfinished encoding is refused. */
+sadm_status sadm_dataset_latents(const char *dir, sadm_dataset **out);
 void sadm_dataset_free(sadm_dataset *d);
 size_t sadm_dataset_size(const sadm_dataset *d);
 int sadm_dataset_channels(const sadm_dataset *d);

@@ -12,6 +12,9 @@ void sadm_dataset_free(sadm_dataset *d) {
     free(d->values);
     for (size_t i = 0; d->paths && i < d->n; i++) free(d->paths[i]);
     free(d->paths);
+    for (int k = 0; d->class_names && k < d->classes; k++) free(d->class_names[k]);
+    free(d->class_names);
+    if (d->kind == DATASET_LATENTS) dataset_close_latents(d);
     free(d->labels);
     free(d);
 }
@@ -30,6 +33,8 @@ sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x
     } else if (d->kind == DATASET_IMAGES) {
         sadm_status st = dataset_get_image(d, i, flip, x);
         if (st) return st;
+    } else if (d->kind == DATASET_LATENTS) {
+        dataset_get_latent(d, i, flip, x);
     } else {
         size_t S = (size_t)d->size, per = (size_t)d->channels * S * S;
         const float *src = d->values + i * per;

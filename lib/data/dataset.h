@@ -4,7 +4,14 @@
 
 #include "../internal.h"
 
-typedef enum { DATASET_U8_PADDED, DATASET_F32, DATASET_IMAGES } dataset_kind;
+typedef enum { DATASET_U8_PADDED, DATASET_F32, DATASET_IMAGES, DATASET_LATENTS } dataset_kind;
+
+/* One memory-mapped shard of an encoded folder (lib/data/latents.c). */
+typedef struct latent_shard {
+    sadm_st_file *file;
+    const unsigned char *x, *x_flip; /* rows inside the mapping; x_flip NULL when not stored */
+    size_t first, rows;              /* the data set's samples [first, first + rows) */
+} latent_shard;
 
 struct sadm_dataset {
     dataset_kind kind;
@@ -18,7 +25,12 @@ struct sadm_dataset {
     /* DATASET_IMAGES: one file per sample, decoded when read */
     char **paths;
     size_t skipped_files;
+    char **class_names; /* `classes` folder names */
     int64_t *labels;
+    /* DATASET_LATENTS: shards in sample order, each row `row_bytes` of `dtype` */
+    latent_shard *shards;
+    size_t num_shards, row_bytes;
+    sadm_dtype dtype;
 };
 
 sadm_dataset *sadm_dataset_alloc(void);
@@ -26,6 +38,17 @@ sadm_dataset *sadm_dataset_alloc(void);
 void dataset_get_u8_padded(const sadm_dataset *d, size_t i, int flip, float *x);
 /* Sample i of a DATASET_IMAGES set, decoded and cropped (lib/data/imagefolder.c). */
 sadm_status dataset_get_image(const sadm_dataset *d, size_t i, int flip, float *x);
+/* Sample i of a DATASET_LATENTS set (lib/data/latents.c). */
+void dataset_get_latent(const sadm_dataset *d, size_t i, int flip, float *x);
+/* Releases a DATASET_LATENTS set's mappings. */
+void dataset_close_latents(sadm_dataset *d);
+
+/* Encoded folders (lib/data/latents_encode.c, latents.c): the manifest's name and format. */
+#define LATENT_MANIFEST "manifest.json"
+#define LATENT_FORMAT "sadm-latents"
+#define LATENT_VERSION 1
+/* "DIR/shard-000012.safetensors" */
+void latent_shard_path(const char *dir, size_t k, char *buf, size_t len);
 
 /* Reads a whole IDX file (gzip or plain) with the given magic and ndim (at most 3) sizes
  * into *data (malloc'ed); sizes are checked before anything is allocated. */

@@ -116,10 +116,13 @@ sadm_status sadm_dataset_image_folder(const char *root, int image_size, sadm_dat
     if (!names) return sadm_error(SADM_ERR_IO, "image folder %s: cannot list it", root);
     entry_list l = {0};
     int classes = 0, rc = 0;
+    char **class_names = calloc(nclasses ? nclasses : 1, sizeof *class_names);
+    if (!class_names) rc = -1;
     for (size_t i = 0; i < nclasses && !rc; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", root, names[i]);
         if (!is_dir(path)) continue;
+        class_names[classes] = names[i], names[i] = NULL;
         rc = collect(&l, path, classes++);
     }
     free_names(names, nclasses);
@@ -133,6 +136,7 @@ sadm_status sadm_dataset_image_folder(const char *root, int image_size, sadm_dat
         qsort(l.items, l.count, sizeof *l.items, by_dir_then_name);
         d->kind = DATASET_IMAGES;
         d->n = l.count, d->channels = 3, d->size = image_size, d->classes = classes;
+        d->class_names = class_names, class_names = NULL;
         d->paths = calloc(l.count, sizeof *d->paths);
         d->labels = malloc(l.count * sizeof *d->labels);
         if (!d->paths || !d->labels) st = sadm_error(SADM_ERR_NOMEM, "image folder %s: out of memory", root);
@@ -149,6 +153,8 @@ sadm_status sadm_dataset_image_folder(const char *root, int image_size, sadm_dat
     }
     for (size_t i = 0; i < l.count; i++) free(l.items[i].dir), free(l.items[i].name);
     free(l.items);
+    for (int k = 0; class_names && k < classes; k++) free(class_names[k]);
+    free(class_names);
     if (st) {
         sadm_dataset_free(d);
         return st;
@@ -175,6 +181,10 @@ sadm_status dataset_get_image(const sadm_dataset *d, size_t i, int flip, float *
             }
     free(rgb), free(crop);
     return SADM_OK;
+}
+
+const char *sadm_dataset_class_name(const sadm_dataset *d, int k) {
+    return d && d->class_names && k >= 0 && k < d->classes ? d->class_names[k] : NULL;
 }
 
 const char *sadm_dataset_path(const sadm_dataset *d, size_t i) {

@@ -8,6 +8,7 @@
 #include <string.h>
 /* jpeglib.h needs stdio.h (FILE, size_t) first */
 #include <jpeglib.h>
+#include <jerror.h> /* JWRN_JPEG_EOF */
 #include <png.h>
 
 #include "image.h"
@@ -52,7 +53,16 @@ static sadm_status check_pixels(const char *path, const char *kind, uint64_t w, 
     return SADM_OK;
 }
 
-static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level; }
+/* Warnings are quiet, except the end of the data before the image's end: libjpeg would
+ * fill the rest with grey, while Pillow refuses the file ("image file is truncated"), as
+ * DiT's data loader then does; a truncated download must not become a training image. */
+static void jpeg_quiet(j_common_ptr cinfo, int level) {
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+        jpeg_errors *e = (jpeg_errors *)cinfo->err;
+        snprintf(e->message, sizeof e->message, "the data ends before the image does (truncated file)");
+        longjmp(e->jump, 1);
+    }
+}
 
 /* Pillow's CMYK to RGB, on Adobe's inverted CMYK as libjpeg returns it. */
 static inline uint8_t muldiv255(int a, int b) {
