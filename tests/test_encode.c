@@ -402,6 +402,16 @@ START_TEST(test_encode_bad_input) {
     ck_assert(f && fputs("{\"format\": \"webdataset\"}", f) >= 0 && fclose(f) == 0);
     ck_assert_int_ne(sadm_dataset_latents(out_path("empty"), &d), SADM_OK);
     ck_assert_msg(strstr(sadm_last_error(), "not a manifest of sadm encode"), "%s", sadm_last_error());
+    /* the fuzzer's manifest claiming 4e10 images: labels are sized by the listed shards'
+     * rows, so the missing shard is the error, not an allocation of 343 GB */
+    size_t n;
+    unsigned char *bytes = slurp(ref_reproducer("latents", "manifest-images-42949672964.json"), &n);
+    f = fopen(mp, "wb");
+    ck_assert(f && fwrite(bytes, 1, n, f) == n && fclose(f) == 0);
+    free(bytes);
+    sadm_status st = sadm_dataset_latents(out_path("empty"), &d);
+    ck_assert_msg(st != SADM_OK && st != SADM_ERR_NOMEM && strstr(sadm_last_error(), "shard-000000.safetensors"), "%s",
+                  sadm_last_error());
 }
 END_TEST
 

@@ -123,14 +123,22 @@ static sadm_status load(sadm_dataset *d, const char *dir, json_t *m, const char 
             const char *s = json_string_value(json_array_get(names, k));
             d->class_names[k] = strdup(s ? s : "");
         }
+    /* labels for the rows the shards list (each at most 2^20), not for what "images" claims */
     const size_t ns = json_array_size(shards);
-    d->shards = calloc(ns ? ns : 1, sizeof *d->shards);
-    d->labels = malloc((size_t)images * sizeof(int64_t));
-    if (!d->shards || !d->labels) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory for %lld labels", mpath, images);
+    size_t total = 0;
     for (size_t k = 0; k < ns; k++) {
         long long rows;
-        if (get_int(json_array_get(shards, k), "rows", 0, 1 << 20, &rows) && (size_t)rows > (size_t)images - d->n)
+        if (!get_int(json_array_get(shards, k), "rows", 0, 1 << 20, &rows))
+            return sadm_error(SADM_ERR_FORMAT, "%s: shard %zu's entry lacks its row count (0 to 2^20)", mpath, k);
+        total += (size_t)rows;
+        if (total > (size_t)images)
             return sadm_error(SADM_ERR_FORMAT, "%s: the shards hold more rows than its %lld images", mpath, images);
+    }
+    SADM_TRY(sadm_memory_check("the labels of the latent shards", (uint64_t)total * sizeof(int64_t), NULL));
+    d->shards = calloc(ns ? ns : 1, sizeof *d->shards);
+    d->labels = malloc((total ? total : 1) * sizeof(int64_t));
+    if (!d->shards || !d->labels) return sadm_error(SADM_ERR_NOMEM, "%s: out of memory for %zu labels", mpath, total);
+    for (size_t k = 0; k < ns; k++) {
         d->num_shards = k + 1;
         SADM_TRY(open_shard(d, dir, json_array_get(shards, k), k, hash, flip, &d->shards[k]));
     }

@@ -10,7 +10,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$1
 secs=${2:-60}
 shift 2 2>/dev/null || shift $#
-harnesses=${*:-"safetensors npz idx image dataset model pt"}
+harnesses=${*:-"safetensors npz idx image dataset model pt latents"}
 fuzz="$build/tests/fuzz"
 work=${FUZZ_WORKDIR:-$build/fuzz-work}
 mkdir -p "$work"
