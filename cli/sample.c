@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -48,6 +49,12 @@ static void quantise_nhwc(int C, int H, int W, const float *x, uint8_t *out) {
                 float v = 127.5f * x[((size_t)(C == 1 ? 0 : c) * H + y) * W + xx] + 128.0f;
                 out[((size_t)y * W + xx) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
+}
+
+/* 1 when `bytes` would take more than 90% of this machine's memory. */
+static int exceeds_memory(size_t bytes) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 && (double)bytes > 0.9 * (double)pages * (double)size;
 }
 
 /* --vae: the latent samples decoded one at a time (DiT's samples are z * scaling_factor),
@@ -280,9 +287,10 @@ int sadm_cmd_sample(int argc, char **argv) {
     float *images = out, *decoded = NULL;
     uint8_t *u8 = NULL;
     size_t img_bytes = (size_t)num * IH * IH * 3;
-    if (!rc && npz && img_bytes >= (4ull << 30) - (1u << 20)) {
-        fprintf(stderr, "sadm sample: --out-npz: %ld images of %dx%d are %.1f GB; .npz files are written below 4 GiB "
-                        "(sample in parts of %ld)\n", num, IH, IH, img_bytes / 1e9, (long)((4ull << 30) / ((size_t)IH * IH * 3)) - 1);
+    if (!rc && npz && exceeds_memory(img_bytes)) {
+        fprintf(stderr, "sadm sample: --out-npz: %ld images of %dx%d are %.1f GB, held in memory until the .npz is "
+                        "written: more than this machine has (sample in parts with --num and --seed)\n", num, IH, IH,
+                img_bytes / 1e9);
         rc = 2;
     }
     if (!rc && npz && !(u8 = malloc(img_bytes))) {

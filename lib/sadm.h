@@ -453,7 +453,8 @@ const char *sadm_npz_name(const sadm_npz *z, size_t i);
 sadm_status sadm_npz_info(sadm_npz *z, const char *name, sadm_dtype *dtype, int *ndim, int64_t *shape);
 sadm_status sadm_npz_read(sadm_npz *z, const char *name, void *dst);
 sadm_status sadm_npz_read_rows(sadm_npz *z, const char *name, int64_t row0, int64_t nrows, void *dst);
-/* Writes arrays as an uncompressed .npz (as np.savez), atomically; below 4 GiB. */
+/* Writes arrays as an uncompressed .npz (as np.savez), atomically; members and offsets from
+ * 4 GiB on in zip64 form (as Python's zipfile writes them), e.g. 50k samples at 256x256. */
 typedef struct sadm_npz_array {
     const char *name;
     sadm_dtype dtype;

@@ -63,6 +63,27 @@ START_TEST(test_read_numpy_files) {
     snprintf(args, sizeof args, "check '%s' '%s'", ref_path("ours.npz"), ref_path("expected.safetensors"));
     ref_run("npz_ref.py", args);
     check_file(ref_path("ours.npz"), ex);
+    /* the zip64 form (sizes and offsets from 4 GiB on: 50k samples at 256x256 are 9.8 GB),
+     * here from 4096 bytes on so that arr_0 and everything after it take it: NumPy reads it,
+     * so do we, and the file holds the zip64 records */
+    setenv("SADM_NPZ_ZIP64_FROM", "4096", 1);
+    sadm_status wst = sadm_npz_write(ref_path("zip64.npz"), 5, a);
+    unsetenv("SADM_NPZ_ZIP64_FROM");
+    ck_assert_msg(wst == SADM_OK, "%s", sadm_last_error());
+    FILE *zf = fopen(ref_path("zip64.npz"), "rb");
+    ck_assert_ptr_nonnull(zf);
+    static unsigned char zb[1 << 20];
+    size_t zn = fread(zb, 1, sizeof zb, zf);
+    fclose(zf);
+    int eocd64 = 0, locator = 0;
+    for (size_t i = 0; i + 4 <= zn; i++) {
+        uint32_t v = (uint32_t)zb[i] | (uint32_t)zb[i + 1] << 8 | (uint32_t)zb[i + 2] << 16 | (uint32_t)zb[i + 3] << 24;
+        eocd64 += v == 0x06064b50, locator += v == 0x07064b50;
+    }
+    ck_assert_msg(eocd64 == 1 && locator == 1, "zip64.npz: %d zip64 end records, %d locators", eocd64, locator);
+    snprintf(args, sizeof args, "check '%s' '%s'", ref_path("zip64.npz"), ref_path("expected.safetensors"));
+    ref_run("npz_ref.py", args);
+    check_file(ref_path("zip64.npz"), ex);
     sadm_st_close(ex);
     ref_cleanup();
 }

@@ -243,16 +243,31 @@ static size_t npy_header(const sadm_npz_array *a, char *h, size_t cap) {
 static void put16(unsigned char *p, unsigned v) { p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8); }
 static void put32(unsigned char *p, uint32_t v) { put16(p, v & 0xFFFF), put16(p + 2, v >> 16); }
 
+static void put64(unsigned char *p, uint64_t v) { put32(p, (uint32_t)v), put32(p + 4, (uint32_t)(v >> 32)); }
+
+/* Sizes and offsets from this many bytes on are written as zip64 (as Python's zipfile
+ * reads them; numpy's np.load takes such files). SADM_NPZ_ZIP64_FROM lowers the limit so
+ * that the tests can check the zip64 form on small files. */
+static uint64_t zip64_from(void) {
+    const char *e = getenv("SADM_NPZ_ZIP64_FROM");
+    char *end;
+    unsigned long long v = e && *e ? strtoull(e, &end, 10) : 0;
+    return v > 0 && v < 0xFFFFFFFFull && !*end ? (uint64_t)v : 0xFFFFFFFFull;
+}
+
+#define CENTRAL_MAX (46 + 28) /* a central entry without its name, zip64 extra included */
+
 static int write_npz(void *ctx, FILE *f) {
     const npz_out *o = ctx;
-    unsigned char (*central)[46] = calloc(o->count, sizeof *central);
-    uint32_t *offsets = calloc(o->count, sizeof *offsets);
-    if (!central || !offsets) {
-        free(central), free(offsets);
+    const uint64_t lim = zip64_from();
+    unsigned char (*central)[CENTRAL_MAX] = calloc(o->count ? o->count : 1, sizeof *central);
+    size_t *central_len = calloc(o->count ? o->count : 1, sizeof *central_len);
+    if (!central || !central_len) {
+        free(central), free(central_len);
         return -1;
     }
-    uint32_t at = 0;
-    int bad = 0;
+    uint64_t at = 0;
+    int bad = 0, any64 = 0;
     for (size_t i = 0; i < o->count && !bad; i++) {
         const sadm_npz_array *a = &o->arrays[i];
         char h[512];
@@ -265,33 +280,56 @@ static int write_npz(void *ctx, FILE *f) {
         }
         char fname[300];
         int fl = snprintf(fname, sizeof fname, "%s.npy", a->name);
-        unsigned char lh[30] = {0};
-        put32(lh, 0x04034b50), put16(lh + 4, 20), put16(lh + 8, 0);
+        const uint64_t size = hl + bytes;
+        const int z64 = size >= lim || at >= lim;
+        any64 |= z64;
+        /* local header; zip64: sizes 0xFFFFFFFF and the extra field (id 1: size, compressed size) */
+        unsigned char lh[30 + 20] = {0};
+        put32(lh, 0x04034b50), put16(lh + 4, z64 ? 45 : 20), put16(lh + 8, 0);
         put16(lh + 10, 0), put16(lh + 12, 0x21); /* 1980-01-01, as numpy's zipfile writes */
-        put32(lh + 14, (uint32_t)crc), put32(lh + 18, (uint32_t)(hl + bytes)), put32(lh + 22, (uint32_t)(hl + bytes));
-        put16(lh + 26, (unsigned)fl), put16(lh + 28, 0);
+        put32(lh + 14, (uint32_t)crc);
+        put32(lh + 18, z64 ? 0xFFFFFFFFu : (uint32_t)size), put32(lh + 22, z64 ? 0xFFFFFFFFu : (uint32_t)size);
+        put16(lh + 26, (unsigned)fl), put16(lh + 28, z64 ? 20 : 0);
+        if (z64) put16(lh + 30, 1), put16(lh + 32, 16), put64(lh + 34, size), put64(lh + 42, size);
+        const size_t lhl = z64 ? 50 : 30;
+        /* central entry; zip64: size, compressed size and offset all 0xFFFFFFFF, all three in the extra */
         unsigned char *c = central[i];
-        put32(c, 0x02014b50), put16(c + 4, 20), put16(c + 6, 20);
-        memcpy(c + 8, lh + 6, 24); /* flags .. name length, extra 0 */
-        put16(c + 30, 0), put16(c + 32, 0), put16(c + 34, 0), put16(c + 36, 0), put32(c + 38, 0);
-        put32(c + 42, at);
-        offsets[i] = at;
-        bad |= fwrite(lh, 1, 30, f) != 30 || fwrite(fname, 1, (size_t)fl, f) != (size_t)fl || fwrite(h, 1, hl, f) != hl ||
-               fwrite(a->data, 1, bytes, f) != bytes;
-        at += (uint32_t)(30 + (size_t)fl + hl + bytes);
+        put32(c, 0x02014b50), put16(c + 4, z64 ? 45 : 20), put16(c + 6, z64 ? 45 : 20);
+        memcpy(c + 8, lh + 6, 22); /* flags .. name length */
+        put16(c + 30, z64 ? 28 : 0);
+        put16(c + 32, 0), put16(c + 34, 0), put16(c + 36, 0), put32(c + 38, 0);
+        put32(c + 42, z64 ? 0xFFFFFFFFu : (uint32_t)at);
+        if (z64) put16(c + 46, 1), put16(c + 48, 24), put64(c + 50, size), put64(c + 58, size), put64(c + 66, at);
+        central_len[i] = z64 ? 74 : 46;
+        /* the fixed part, the name, then the extra field */
+        bad |= fwrite(lh, 1, 30, f) != 30 || fwrite(fname, 1, (size_t)fl, f) != (size_t)fl ||
+               fwrite(lh + 30, 1, lhl - 30, f) != lhl - 30 || fwrite(h, 1, hl, f) != hl || fwrite(a->data, 1, bytes, f) != bytes;
+        at += lhl + (size_t)fl + size;
     }
-    uint32_t cd_start = at, cd_size = 0;
+    /* the central directory: each entry is its fixed part, the name, then its extra field */
+    const uint64_t cd_start = at;
+    uint64_t cd_size = 0;
     for (size_t i = 0; i < o->count && !bad; i++) {
         char fname[300];
         int fl = snprintf(fname, sizeof fname, "%s.npy", o->arrays[i].name);
-        bad |= fwrite(central[i], 1, 46, f) != 46 || fwrite(fname, 1, (size_t)fl, f) != (size_t)fl;
-        cd_size += (uint32_t)(46 + fl);
+        const size_t xl = central_len[i] - 46;
+        bad |= fwrite(central[i], 1, 46, f) != 46 || fwrite(fname, 1, (size_t)fl, f) != (size_t)fl ||
+               fwrite(central[i] + 46, 1, xl, f) != xl;
+        cd_size += 46 + (uint64_t)fl + xl;
+    }
+    const int end64 = any64 || cd_start >= lim || cd_size >= lim;
+    if (end64 && !bad) {
+        unsigned char r[56 + 20] = {0};
+        put32(r, 0x06064b50), put64(r + 4, 44), put16(r + 12, 45), put16(r + 14, 45);
+        put64(r + 24, o->count), put64(r + 32, o->count), put64(r + 40, cd_size), put64(r + 48, cd_start);
+        put32(r + 56, 0x07064b50), put64(r + 64, cd_start + cd_size), put32(r + 72, 1);
+        bad |= fwrite(r, 1, sizeof r, f) != sizeof r;
     }
     unsigned char e[22] = {0};
     put32(e, 0x06054b50), put16(e + 8, (unsigned)o->count), put16(e + 10, (unsigned)o->count);
-    put32(e + 12, cd_size), put32(e + 16, cd_start);
+    put32(e + 12, end64 ? 0xFFFFFFFFu : (uint32_t)cd_size), put32(e + 16, end64 ? 0xFFFFFFFFu : (uint32_t)cd_start);
     bad |= fwrite(e, 1, 22, f) != 22;
-    free(central), free(offsets);
+    free(central), free(central_len);
     return bad ? -1 : 0;
 }
 
@@ -299,7 +337,6 @@ sadm_status sadm_npz_write(const char *path, size_t count, const sadm_npz_array 
     SADM_REQUIRE_PTR(path);
     SADM_REQUIRE(arrays || count == 0, "sadm_npz_write: arrays is NULL");
     SADM_REQUIRE(count < 65535, "sadm_npz_write: %zu arrays is more than a plain zip holds", count);
-    uint64_t total = 22;
     for (size_t i = 0; i < count; i++) {
         const sadm_npz_array *a = &arrays[i];
         SADM_REQUIRE(a->name && *a->name && strlen(a->name) < 200, "sadm_npz_write: array %zu needs a name", i);
@@ -309,10 +346,7 @@ sadm_status sadm_npz_write(const char *path, size_t count, const sadm_npz_array 
         uint64_t bytes = sadm_dtype_size(a->dtype);
         for (int d = 0; d < a->ndim; d++) bytes *= (uint64_t)a->shape[d];
         SADM_REQUIRE(a->data || bytes == 0, "sadm_npz_write: array '%s': data is NULL", a->name);
-        total += bytes + 600;
     }
-    SADM_REQUIRE(total < 0xFFFFFFF0u, "sadm_npz_write: %s would exceed 4 GiB, which needs zip64 (not written by libsadm yet)",
-                 path);
     npz_out o = {count, arrays};
     return sadm_atomic_write(path, write_npz, &o);
 }
