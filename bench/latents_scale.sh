@@ -6,7 +6,8 @@
 # (what the process allocated) against the file pages of the mapped shards it touched.
 #
 # usage: bench/latents_scale.sh DIR [N] [STEPS]     (from the top of the build tree)
-#   environment: SADM (./sadm), PYTHON (/usr/bin/python3), RESULTS (bench/latents_scale_results.jsonl)
+#   environment: SADM (./sadm), PYTHON (/usr/bin/python3), RESULTS (bench/latents_scale_results.jsonl),
+#   NOTE (a remark stored with the result)
 set -eu
 dir=${1:?usage: bench/latents_scale.sh DIR [N] [STEPS]}
 n=${2:-1281167}
@@ -34,8 +35,8 @@ done
 wait "$pid"
 secs=$(echo "$(date +%s.%N) - $start" | bc)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-line=$(printf '{"rows": %s, "shard_bytes": %s, "steps": %s, "batch": 256, "seconds": %.1f, "max_rss_anon_mb": %.1f, "max_rss_file_mb": %.1f, "cpu": "%s", "date": "%s"}' \
-    "$n" "$bytes" "$steps" "$secs" "$(echo "$anon / 1024" | bc -l)" "$(echo "$file / 1024" | bc -l)" "$cpu" "$(date -u +%Y-%m-%dT%H:%MZ)")
+line=$(printf '{"rows": %s, "shard_bytes": %s, "steps": %s, "batch": 256, "seconds": %.1f, "max_rss_anon_mb": %.1f, "max_rss_file_mb": %.1f, "cpu": "%s", "date": "%s", "note": "%s"}' \
+    "$n" "$bytes" "$steps" "$secs" "$(echo "$anon / 1024" | bc -l)" "$(echo "$file / 1024" | bc -l)" "$cpu" "$(date -u +%Y-%m-%dT%H:%MZ)" "${NOTE:-}")
 echo "$line" | tee -a "$RESULTS"
 grep -m1 'DiT depth' "$dir/train.log" || true
 tail -2 "$dir/train.log"

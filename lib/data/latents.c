@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../io/io.h"
 #include "dataset.h"
@@ -44,6 +46,13 @@ void dataset_get_latent(const sadm_dataset *d, size_t i, int flip, float *x) {
     }
 }
 
+/* Training reads rows in a random order: without this, each page fault of a mapped shard
+ * reads ahead 128 KB or more around one 8-16 KB row, for nothing. */
+static void advise_random(const void *data, size_t bytes) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)data & ~(page - 1);
+    if (bytes) (void)madvise((void *)start, (uintptr_t)data + bytes - start, MADV_RANDOM);
+}
+
 static int get_int(json_t *m, const char *key, long long lo, long long hi, long long *out) {
     json_t *v = json_object_get(m, key);
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) return 0;
@@ -79,6 +88,8 @@ static sadm_status open_shard(sadm_dataset *d, const char *dir, json_t *entry, s
     if (!y || y->ndim != 1 || y->shape[0] != rows || y->dtype != SADM_DTYPE_I64)
         return sadm_error(SADM_ERR_FORMAT, "%s: needs 'y' of shape (%lld) and dtype I64", path, rows);
     s->x = x->data, s->x_flip = flip ? xf->data : NULL;
+    advise_random(x->data, x->nbytes);
+    if (flip) advise_random(xf->data, xf->nbytes);
     memcpy(d->labels + d->n, y->data, (size_t)rows * sizeof(int64_t));
     for (size_t i = 0; i < (size_t)rows; i++)
         if (d->labels[d->n + i] < 0 || d->labels[d->n + i] >= d->classes)
