@@ -51,38 +51,39 @@ static void quantise_nhwc(int C, int H, int W, const float *x, uint8_t *out) {
             }
 }
 
-/* 1 when `bytes` would take more than 90% of this machine's memory. */
-static int exceeds_memory(size_t bytes) {
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 && (double)bytes > 0.9 * (double)pages * (double)size;
-}
+/* The images of the samples, a block of rows at a time for sadm_npz_write_rows (so that
+ * 50k samples at 512x512, 39 GB, never sit in memory) and for the grid: with a VAE each
+ * latent sample (z * scaling_factor, as DiT samples them) is decoded alone; the first
+ * `keep` decoded images are also kept as floats for the grid. */
+typedef struct {
+    sadm_vae *vae;
+    const float *samples;
+    int C, h;          /* the samples' channels and size */
+    long num, keep;
+    float *kept, *z, *x; /* kept: keep images (3, H, W); z, x: one latent, one image */
+    cli_progress_state prog;
+} image_rows;
 
-/* --vae: the latent samples decoded one at a time (DiT's samples are z * scaling_factor),
- * kept as uint8 for --out-npz and as floats for the first `keep` (the grid). */
-static int decode_samples(sadm_vae *v, long num, int C, int h, const float *samples, uint8_t *u8, float *kept,
-                          long keep) {
-    const sadm_vae_config *vc = sadm_vae_get_config(v);
-    int f = sadm_vae_factor(vc), Hx = h * f;
-    size_t per = (size_t)C * h * h, per_x = (size_t)3 * Hx * Hx;
-    float *z = malloc(per * sizeof(float)), *x = malloc(per_x * sizeof(float));
-    if (!z || !x) {
-        free(z), free(x);
-        fprintf(stderr, "sadm sample: out of memory to decode\n");
-        return 1;
+static sadm_status make_rows(void *ctx, int64_t row0, int64_t nrows, void *dst) {
+    image_rows *r = ctx;
+    const size_t per = (size_t)r->C * r->h * r->h;
+    if (!r->vae) {
+        for (int64_t i = row0; i < row0 + nrows; i++)
+            quantise_nhwc(r->C, r->h, r->h, r->samples + i * per, (uint8_t *)dst + (size_t)(i - row0) * r->h * r->h * 3);
+        return SADM_OK;
     }
-    cli_progress_state prog = {0};
-    int rc = 0;
-    for (long i = 0; i < num && !rc; i++) {
-        for (size_t j = 0; j < per; j++) z[j] = samples[i * per + j] / vc->scaling_factor;
-        if (sadm_vae_decode(v, 1, h, h, z, x)) rc = cli_fail("sample");
-        else {
-            if (u8) quantise_nhwc(3, Hx, Hx, x, u8 + i * (size_t)Hx * Hx * 3);
-            if (i < keep) memcpy(kept + i * per_x, x, per_x * sizeof(float));
-            cli_progress(&prog, i + 1, num, "decoded");
-        }
+    const sadm_vae_config *vc = sadm_vae_get_config(r->vae);
+    const int Hx = r->h * sadm_vae_factor(vc);
+    const size_t per_x = (size_t)3 * Hx * Hx;
+    for (int64_t i = row0; i < row0 + nrows; i++) {
+        for (size_t j = 0; j < per; j++) r->z[j] = r->samples[i * per + j] / vc->scaling_factor;
+        sadm_status st = sadm_vae_decode(r->vae, 1, r->h, r->h, r->z, r->x);
+        if (st) return st;
+        if (dst) quantise_nhwc(3, Hx, Hx, r->x, (uint8_t *)dst + (size_t)(i - row0) * Hx * Hx * 3);
+        if (i < r->keep) memcpy(r->kept + i * per_x, r->x, per_x * sizeof(float));
+        cli_progress(&r->prog, (long)(i + 1), dst ? r->num : r->keep, "decoded");
     }
-    free(z), free(x);
-    return rc;
+    return SADM_OK;
 }
 
 int sadm_cmd_sample(int argc, char **argv) {
@@ -285,33 +286,26 @@ int sadm_cmd_sample(int argc, char **argv) {
     int IC = vae ? 3 : C, IH = vae ? H * sadm_vae_factor(sadm_vae_get_config(vae)) : H;
     long keep = grid && *grid ? (num < GRID_MAX || !vae ? num : GRID_MAX) : 0;
     float *images = out, *decoded = NULL;
-    uint8_t *u8 = NULL;
-    size_t img_bytes = (size_t)num * IH * IH * 3;
-    if (!rc && npz && exceeds_memory(img_bytes)) {
-        fprintf(stderr, "sadm sample: --out-npz: %ld images of %dx%d are %.1f GB, held in memory until the .npz is "
-                        "written: more than this machine has (sample in parts with --num and --seed)\n", num, IH, IH,
-                img_bytes / 1e9);
-        rc = 2;
-    }
-    if (!rc && npz && !(u8 = malloc(img_bytes))) {
-        fprintf(stderr, "sadm sample: out of memory for the images\n");
-        rc = 1;
-    }
+    image_rows rows = {vae, out, C, H, num, vae ? keep : 0, NULL, NULL, NULL, {0}};
     if (!rc && vae) {
-        if (keep && !(decoded = malloc((size_t)keep * 3 * IH * IH * sizeof(float)))) {
-            fprintf(stderr, "sadm sample: out of memory for the grid\n");
+        size_t per_x = (size_t)3 * IH * IH;
+        rows.z = malloc((size_t)C * H * H * sizeof(float)), rows.x = malloc(per_x * sizeof(float));
+        decoded = rows.kept = keep ? malloc((size_t)keep * per_x * sizeof(float)) : NULL;
+        if (!rows.z || !rows.x || (keep && !decoded)) {
+            fprintf(stderr, "sadm sample: out of memory to decode\n");
             rc = 1;
         }
-        if (!rc) rc = decode_samples(vae, num, C, H, out, u8, decoded, keep);
         images = decoded;
-    } else if (!rc && u8) {
-        for (long i = 0; i < num; i++) quantise_nhwc(C, H, H, out + i * per, u8 + i * (size_t)H * H * 3);
     }
     if (!rc && npz) {
-        sadm_npz_array a = {"arr_0", SADM_DTYPE_U8, 4, {num, IH, IH, 3}, u8};
-        if (sadm_npz_write(npz, 1, &a)) rc = cli_fail("sample");
+        /* written as decoded, 16 images at a time */
+        sadm_npz_array a = {"arr_0", SADM_DTYPE_U8, 4, {num, IH, IH, 3}, NULL};
+        if (sadm_npz_write_rows(npz, &a, 16, make_rows, &rows)) rc = cli_fail("sample");
         else fprintf(stderr, "sadm sample: wrote %s (arr_0 uint8 %ldx%dx%dx3)\n", npz, num, IH, IH);
+    } else if (!rc && vae && keep) {
+        if (make_rows(&rows, 0, keep, NULL)) rc = cli_fail("sample"); /* only what the grid shows */
     }
+    free(rows.z), free(rows.x);
     if (!rc && grid && *grid && (IC == 1 || IC == 3)) {
         int nrow = 1;
         while ((long)nrow * nrow < keep) nrow++;
@@ -321,7 +315,7 @@ int sadm_cmd_sample(int argc, char **argv) {
         fprintf(stderr, "sadm sample: %d-channel samples are latents: pass --vae to decode them, or --out-tensor\n", C);
         rc = 2;
     }
-    free(decoded), free(u8);
+    free(decoded);
     sadm_vae_free(vae);
     sadm_st_close(nf);
     sadm_dit_free(m);

@@ -463,6 +463,13 @@ typedef struct sadm_npz_array {
     const void *data;
 } sadm_npz_array;
 sadm_status sadm_npz_write(const char *path, size_t count, const sadm_npz_array *arrays);
+/* One array written as it is made, block_rows rows at a time (produce fills rows [row0,
+ * row0 + nrows) into dst), so that it need not fit in memory: 50k samples at 512x512 are
+ * 39 GB. a->data is ignored. The same bytes as sadm_npz_write; atomic as well: an error of
+ * produce stops the writing, leaves no file and is returned with its message. */
+typedef sadm_status (*sadm_npz_rows_fn)(void *ctx, int64_t row0, int64_t nrows, void *dst);
+sadm_status sadm_npz_write_rows(const char *path, const sadm_npz_array *a, int64_t block_rows, sadm_npz_rows_fn produce,
+                                void *ctx);
 
 /* ------------------------------------------------------------------ 6. models */
 /* A model's parameters live in one float allocation; a table of named views (the names

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reference.h"
 #include "testutil.h"
@@ -42,6 +43,35 @@ static void check_file(const char *path, const sadm_st_file *ex) {
     ck_assert_int_eq(sadm_npz_info(z, "sigma_s", NULL, NULL, NULL), SADM_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(sadm_last_error(), "no array 'sigma_s'"));
     sadm_npz_close(z);
+}
+
+typedef struct {
+    const unsigned char *data;
+    size_t row_bytes;
+    int64_t fail_at, calls;
+} row_source;
+
+/* rows of an array in memory, one block per call; a failure at row fail_at */
+static sadm_status give_rows(void *ctx, int64_t row0, int64_t nrows, void *dst) {
+    row_source *r = ctx;
+    r->calls++;
+    if (r->fail_at >= row0 && r->fail_at < row0 + nrows)
+        return sadm_error(SADM_ERR_IO, "sample %lld could not be decoded", (long long)r->fail_at);
+    memcpy(dst, r->data + (size_t)row0 * r->row_bytes, (size_t)nrows * r->row_bytes);
+    return SADM_OK;
+}
+
+static void assert_same_bytes(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    ck_assert_msg(fa && fb, "cannot open %s or %s", a, b);
+    int ca, cb;
+    long at = 0;
+    do {
+        ca = fgetc(fa), cb = fgetc(fb);
+        ck_assert_msg(ca == cb, "%s and %s differ at byte %ld", a, b, at);
+        at++;
+    } while (ca != EOF);
+    fclose(fa), fclose(fb);
 }
 
 START_TEST(test_read_numpy_files) {
@@ -84,6 +114,21 @@ START_TEST(test_read_numpy_files) {
     snprintf(args, sizeof args, "check '%s' '%s'", ref_path("zip64.npz"), ref_path("expected.safetensors"));
     ref_run("npz_ref.py", args);
     check_file(ref_path("zip64.npz"), ex);
+    /* arr_0 streamed 7 rows at a time (100 rows): the bytes of the in-memory writer, in the
+     * plain and the zip64 form; a failing producer leaves no file and its message */
+    for (int z64 = 0; z64 < 2; z64++) {
+        if (z64) setenv("SADM_NPZ_ZIP64_FROM", "4096", 1);
+        row_source src = {a[0].data, (size_t)32 * 32 * 3, -1, 0};
+        TU_OK(sadm_npz_write(ref_path("whole.npz"), 1, a));
+        TU_OK(sadm_npz_write_rows(ref_path("rows.npz"), &a[0], 7, give_rows, &src));
+        unsetenv("SADM_NPZ_ZIP64_FROM");
+        ck_assert_int_eq(src.calls, 15);
+        assert_same_bytes(ref_path("whole.npz"), ref_path("rows.npz"));
+    }
+    row_source bad = {a[0].data, (size_t)32 * 32 * 3, 50, 0};
+    ck_assert_int_eq(sadm_npz_write_rows(ref_path("failed.npz"), &a[0], 7, give_rows, &bad), SADM_ERR_IO);
+    ck_assert_msg(strstr(sadm_last_error(), "sample 50 could not be decoded"), "%s", sadm_last_error());
+    ck_assert_msg(access(ref_path("failed.npz"), F_OK) != 0, "a failed write left failed.npz");
     sadm_st_close(ex);
     ref_cleanup();
 }

@@ -4,6 +4,7 @@
  * in memory; deflated members are inflated forward as rows are asked for. Writing stores
  * members uncompressed (as np.savez), atomically. */
 #include <stdio.h>
+#include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -204,6 +205,12 @@ sadm_status sadm_npz_read(sadm_npz *z, const char *name, void *dst) {
 typedef struct npz_out {
     size_t count;
     const sadm_npz_array *arrays;
+    /* sadm_npz_write_rows: array 0's rows come from produce, block_rows at a time */
+    sadm_npz_rows_fn produce;
+    void *ctx;
+    int64_t block_rows;
+    sadm_status produce_st;
+    char produce_msg[1024];
 } npz_out;
 
 static const char *descr_of(sadm_dtype t) {
@@ -257,8 +264,50 @@ static uint64_t zip64_from(void) {
 
 #define CENTRAL_MAX (46 + 28) /* a central entry without its name, zip64 extra included */
 
+/* A member's data: from memory, or from the producer a block of rows at a time; written
+ * and added to *crc. 0 on success. */
+static int write_data(npz_out *o, const sadm_npz_array *a, size_t bytes, FILE *f, uLong *crc) {
+    if (!o->produce) {
+        for (size_t p = 0; p < bytes;) {
+            uInt n = bytes - p < (1u << 30) ? (uInt)(bytes - p) : (1u << 30);
+            *crc = crc32(*crc, (const unsigned char *)a->data + p, n), p += n;
+        }
+        return bytes && fwrite(a->data, 1, bytes, f) != bytes;
+    }
+    const int64_t rows = a->ndim ? a->shape[0] : 1;
+    const size_t row_bytes = rows ? bytes / (size_t)rows : 0;
+    unsigned char *buf = malloc((size_t)o->block_rows * row_bytes + 1);
+    if (!buf) {
+        o->produce_st = SADM_ERR_NOMEM;
+        snprintf(o->produce_msg, sizeof o->produce_msg, "out of memory for a block of %lld rows", (long long)o->block_rows);
+        return 1;
+    }
+    int bad = 0;
+    for (int64_t r = 0; r < rows && !bad; r += o->block_rows) {
+        const int64_t n = rows - r < o->block_rows ? rows - r : o->block_rows;
+        sadm_status st = o->produce(o->ctx, r, n, buf);
+        if (st) {
+            o->produce_st = st;
+            snprintf(o->produce_msg, sizeof o->produce_msg, "%s", sadm_last_error());
+            bad = 1;
+            break;
+        }
+        const size_t nb = (size_t)n * row_bytes;
+        for (size_t p = 0; p < nb;) {
+            uInt k = nb - p < (1u << 30) ? (uInt)(nb - p) : (1u << 30);
+            *crc = crc32(*crc, buf + p, k), p += k;
+        }
+        bad = fwrite(buf, 1, nb, f) != nb;
+    }
+    free(buf);
+    return bad;
+}
+
+/* Each member: its local header (the CRC-32 patched in once the data is written, since
+ * streamed rows are not known before), name, zip64 extra when needed, .npy header, data;
+ * then the central directory and the end records (zip64 ones when anything needs them). */
 static int write_npz(void *ctx, FILE *f) {
-    const npz_out *o = ctx;
+    npz_out *o = ctx;
     const uint64_t lim = zip64_from();
     unsigned char (*central)[CENTRAL_MAX] = calloc(o->count ? o->count : 1, sizeof *central);
     size_t *central_len = calloc(o->count ? o->count : 1, sizeof *central_len);
@@ -273,11 +322,6 @@ static int write_npz(void *ctx, FILE *f) {
         char h[512];
         size_t hl = npy_header(a, h, sizeof h), bytes = sadm_dtype_size(a->dtype);
         for (int d = 0; d < a->ndim; d++) bytes *= (size_t)a->shape[d];
-        uLong crc = crc32(crc32(0L, Z_NULL, 0), (const unsigned char *)h, (uInt)hl);
-        for (size_t p = 0; p < bytes;) {
-            uInt n = bytes - p < (1u << 30) ? (uInt)(bytes - p) : (1u << 30);
-            crc = crc32(crc, (const unsigned char *)a->data + p, n), p += n;
-        }
         char fname[300];
         int fl = snprintf(fname, sizeof fname, "%s.npy", a->name);
         const uint64_t size = hl + bytes;
@@ -287,11 +331,17 @@ static int write_npz(void *ctx, FILE *f) {
         unsigned char lh[30 + 20] = {0};
         put32(lh, 0x04034b50), put16(lh + 4, z64 ? 45 : 20), put16(lh + 8, 0);
         put16(lh + 10, 0), put16(lh + 12, 0x21); /* 1980-01-01, as numpy's zipfile writes */
-        put32(lh + 14, (uint32_t)crc);
         put32(lh + 18, z64 ? 0xFFFFFFFFu : (uint32_t)size), put32(lh + 22, z64 ? 0xFFFFFFFFu : (uint32_t)size);
         put16(lh + 26, (unsigned)fl), put16(lh + 28, z64 ? 20 : 0);
         if (z64) put16(lh + 30, 1), put16(lh + 32, 16), put64(lh + 34, size), put64(lh + 42, size);
         const size_t lhl = z64 ? 50 : 30;
+        uLong crc = crc32(crc32(0L, Z_NULL, 0), (const unsigned char *)h, (uInt)hl);
+        bad |= fwrite(lh, 1, 30, f) != 30 || fwrite(fname, 1, (size_t)fl, f) != (size_t)fl ||
+               fwrite(lh + 30, 1, lhl - 30, f) != lhl - 30 || fwrite(h, 1, hl, f) != hl;
+        bad = bad || write_data(o, a, bytes, f, &crc);
+        put32(lh + 14, (uint32_t)crc);
+        bad = bad || fseeko(f, (off_t)(at + 14), SEEK_SET) != 0 || fwrite(lh + 14, 1, 4, f) != 4 ||
+              fseeko(f, 0, SEEK_END) != 0;
         /* central entry; zip64: size, compressed size and offset all 0xFFFFFFFF, all three in the extra */
         unsigned char *c = central[i];
         put32(c, 0x02014b50), put16(c + 4, z64 ? 45 : 20), put16(c + 6, z64 ? 45 : 20);
@@ -301,9 +351,6 @@ static int write_npz(void *ctx, FILE *f) {
         put32(c + 42, z64 ? 0xFFFFFFFFu : (uint32_t)at);
         if (z64) put16(c + 46, 1), put16(c + 48, 24), put64(c + 50, size), put64(c + 58, size), put64(c + 66, at);
         central_len[i] = z64 ? 74 : 46;
-        /* the fixed part, the name, then the extra field */
-        bad |= fwrite(lh, 1, 30, f) != 30 || fwrite(fname, 1, (size_t)fl, f) != (size_t)fl ||
-               fwrite(lh + 30, 1, lhl - 30, f) != lhl - 30 || fwrite(h, 1, hl, f) != hl || fwrite(a->data, 1, bytes, f) != bytes;
         at += lhl + (size_t)fl + size;
     }
     /* the central directory: each entry is its fixed part, the name, then its extra field */
@@ -347,6 +394,25 @@ sadm_status sadm_npz_write(const char *path, size_t count, const sadm_npz_array 
         for (int d = 0; d < a->ndim; d++) bytes *= (uint64_t)a->shape[d];
         SADM_REQUIRE(a->data || bytes == 0, "sadm_npz_write: array '%s': data is NULL", a->name);
     }
-    npz_out o = {count, arrays};
+    npz_out o = {count, arrays, NULL, NULL, 0, SADM_OK, ""};
     return sadm_atomic_write(path, write_npz, &o);
+}
+
+sadm_status sadm_npz_write_rows(const char *path, const sadm_npz_array *a, int64_t block_rows, sadm_npz_rows_fn produce,
+                                void *ctx) {
+    SADM_REQUIRE_PTR(path);
+    SADM_REQUIRE_PTR(a);
+    SADM_REQUIRE_PTR(produce);
+    SADM_REQUIRE(a->name && *a->name && strlen(a->name) < 200, "sadm_npz_write_rows: the array needs a name");
+    SADM_REQUIRE(descr_of(a->dtype), "sadm_npz_write_rows: array '%s': dtype %s has no .npy equivalent here", a->name,
+                 sadm_dtype_name(a->dtype));
+    SADM_REQUIRE(a->ndim >= 1 && a->ndim <= SADM_MAX_DIMS && a->shape[0] >= 0,
+                 "sadm_npz_write_rows: array '%s': needs rows (ndim %d)", a->name, a->ndim);
+    SADM_REQUIRE(block_rows >= 1, "sadm_npz_write_rows: block_rows %lld must be positive", (long long)block_rows);
+    sadm_npz_array one = *a;
+    one.data = NULL;
+    npz_out o = {1, &one, produce, ctx, block_rows, SADM_OK, ""};
+    sadm_status st = sadm_atomic_write(path, write_npz, &o);
+    if (st && o.produce_st) return sadm_error(o.produce_st, "%s", o.produce_msg); /* the producer's own message */
+    return st;
 }
