@@ -260,17 +260,10 @@ START_TEST(test_train_command) {
     char pa[400], pb[400];
     snprintf(pa, sizeof pa, "%s/a/checkpoint.safetensors", ref_tmpdir());
     snprintf(pb, sizeof pb, "%s/b/checkpoint.safetensors", ref_tmpdir());
-    sadm_st_file *fa, *fb;
-    TU_OK(sadm_st_open(pa, &fa));
+    tu_assert_same_tensors(pa, pb); /* the resumed run ends where the uninterrupted one does */
+    sadm_st_file *fb;
     TU_OK(sadm_st_open(pb, &fb));
-    ck_assert_uint_eq(sadm_st_count(fa), sadm_st_count(fb));
-    for (size_t i = 0; i < sadm_st_count(fa); i++) {
-        const sadm_tensor_info *ta = sadm_st_tensor(fa, i), *tb = sadm_st_find(fb, ta->name);
-        ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
-                      "checkpoint tensor %s differs between the resumed and the uninterrupted run", ta->name);
-    }
     ck_assert_str_eq(sadm_st_metadata(fb, "train.step"), "6");
-    sadm_st_close(fa);
     sadm_st_close(fb);
     /* six JSON lines in the uninterrupted log */
     snprintf(cmd, sizeof cmd, "test $(grep -c '\"loss\"' '%s/a/log.jsonl') -eq 6", ref_tmpdir());

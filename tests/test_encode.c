@@ -155,18 +155,6 @@ static int64_t *read_ref_i64(const char *name) {
     return v;
 }
 
-static void assert_near(const char *what, const float *got, const float *ref, size_t n, double tol) {
-    double m = 0, worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - ref[i]);
-        if (!(d <= worst)) worst = d, at = i;
-    }
-    ck_assert_msg(m > 0 && worst <= tol * m, "%s: |ours - diffusers| = %.3g at %zu (ours %.7g, diffusers %.7g) > %.0e x max|ref| %.4g",
-                  what, worst, at, got[at], ref[at], tol, m);
-}
-
 static json_t *manifest(const char *dir) {
     char p[500];
     snprintf(p, sizeof p, "%s/manifest.json", dir);
@@ -198,10 +186,10 @@ START_TEST(test_encode_vs_diffusers) {
     float *x = gather(out_path("mean"), "x", &rows);
     ck_assert_uint_eq(rows, GOOD);
     for (size_t i = 0; i < GOOD * PER; i++) want[i] = sf * rm[i];
-    assert_near("posterior mean", x, want, GOOD * PER, 1e-4);
+    tu_assert_near_max("posterior mean", x, want, GOOD * PER, 1e-4);
     float *xf = gather(out_path("mean"), "x_flip", &rows);
     for (size_t i = 0; i < GOOD * PER; i++) want[i] = sf * rmf[i];
-    assert_near("posterior mean of the mirrored images", xf, want, GOOD * PER, 1e-4);
+    tu_assert_near_max("posterior mean of the mirrored images", xf, want, GOOD * PER, 1e-4);
     int64_t *y = gather_y(out_path("mean"), &rows);
     for (size_t i = 0; i < GOOD; i++) ck_assert_msg(y[i] == ry[i], "row %zu: label %lld, ImageFolder's %lld", i, (long long)y[i], (long long)ry[i]);
     json_t *m = manifest(out_path("mean"));
@@ -240,7 +228,7 @@ START_TEST(test_encode_vs_diffusers) {
             const float *mu = (flip ? rmf : rm) + i * PER, *lv = (flip ? rlf : rl) + i * PER;
             for (size_t k = 0; k < PER; k++) want[i * PER + k] = sf * (mu[k] + expf(0.5f * lv[k]) * eps[k]);
         }
-        assert_near(flip ? "posterior sample, mirrored" : "posterior sample", flip ? xsf : xs, want, GOOD * PER, 1e-4);
+        tu_assert_near_max(flip ? "posterior sample, mirrored" : "posterior sample", flip ? xsf : xs, want, GOOD * PER, 1e-4);
     }
 
     /* BF16: the F32 values rounded to nearest even */
@@ -439,17 +427,7 @@ START_TEST(test_train_on_shards) {
     char a[500], b[500];
     snprintf(a, sizeof a, "%s/checkpoint.safetensors", out_path("a"));
     snprintf(b, sizeof b, "%s/checkpoint.safetensors", out_path("b"));
-    sadm_st_file *fa, *fb;
-    TU_OK(sadm_st_open(a, &fa));
-    TU_OK(sadm_st_open(b, &fb));
-    ck_assert_uint_eq(sadm_st_count(fa), sadm_st_count(fb));
-    for (size_t i = 0; i < sadm_st_count(fa); i++) {
-        const sadm_tensor_info *ta = sadm_st_tensor(fa, i), *tb = sadm_st_find(fb, ta->name);
-        ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
-                      "checkpoint tensor %s differs between the resumed and the uninterrupted run", ta->name);
-    }
-    sadm_st_close(fa);
-    sadm_st_close(fb);
+    tu_assert_same_tensors(a, b); /* the resumed run ends where the uninterrupted one does */
     /* bad options are refused before anything is read */
     snprintf(args, sizeof args, "encode --data '%s' --vae '%s' --out '%s' --posterior mode", root, vae_dir, out_path("x"));
     ck_assert_int_eq(ref_sadm(args, log, sizeof log), 2);

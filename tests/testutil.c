@@ -59,6 +59,33 @@ void tu_assert_same(const char *what, const float *a, const float *b, size_t n) 
                       a[i], b[i]);
 }
 
+void tu_assert_near_max(const char *what, const float *got, const float *ref, size_t n, double tol) {
+    double m = 0, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]);
+        if (!(d <= worst)) worst = d, at = i;
+    }
+    ck_assert_msg(m > 0 && worst <= tol * m, "%s: |ours - reference| = %.3g at %zu (ours %.7g, reference %.7g) > %.0e x max|ref| %.4g",
+                  what, worst, at, got[at], ref[at], tol, m);
+}
+
+void tu_assert_same_tensors(const char *a, const char *b) {
+    sadm_st_file *fa, *fb;
+    TU_OK(sadm_st_open(a, &fa));
+    TU_OK(sadm_st_open(b, &fb));
+    ck_assert_msg(sadm_st_count(fa) == sadm_st_count(fb), "%s has %zu tensors, %s %zu", a, sadm_st_count(fa), b,
+                  sadm_st_count(fb));
+    for (size_t i = 0; i < sadm_st_count(fa); i++) {
+        const sadm_tensor_info *ta = sadm_st_tensor(fa, i), *tb = sadm_st_find(fb, ta->name);
+        ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
+                      "tensor %s differs between %s and %s", ta->name, a, b);
+    }
+    sadm_st_close(fa);
+    sadm_st_close(fb);
+}
+
 const char *const *tu_isas(void) {
     static const char *list[8];
     const char *const *all = sadm_isa_list();

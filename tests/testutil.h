@@ -21,6 +21,10 @@ float *tu_copy(const float *x, size_t n);
  * match NaN). `what` names the comparison in the failure message. */
 void tu_assert_close(const char *what, const float *got, const float *ref, size_t n, double rtol, double atol);
 void tu_assert_close_d(const char *what, const float *got, const double *ref, size_t n, double rtol, double atol);
+/* |got - ref| <= tol max|ref| everywhere (and max|ref| > 0): a model against its reference. */
+void tu_assert_near_max(const char *what, const float *got, const float *ref, size_t n, double tol);
+/* Every tensor of safetensors file a is in b, bitwise the same, and b has no others. */
+void tu_assert_same_tensors(const char *a, const char *b);
 /* Bitwise equality. */
 void tu_assert_same(const char *what, const float *a, const float *b, size_t n);
 
