@@ -177,11 +177,35 @@ static int on_run_step(void *ctx, const sadm_run_event *ev) {
 /* The picture a person judges a run by: `per_class` EMA samples of every class (of the
  * first 16), one class per column (DDIM 50 steps, no guidance, noise from the run's seed),
  * as samples.png. */
-static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_path, int per_class) {
+/* The latent samples (z * scaling_factor) decoded one at a time into images (3, S f, S f). */
+static int decode_grid(sadm_vae *v, int N, int C, int S, const float *lat, float **images) {
+    const sadm_vae_config *vc = sadm_vae_get_config(v);
+    const int f = sadm_vae_factor(vc);
+    const size_t per = (size_t)C * S * S, per_x = (size_t)3 * S * f * S * f;
+    float *z = malloc(per * sizeof(float)), *x = malloc((size_t)N * per_x * sizeof(float));
+    int rc = !z || !x;
+    if (rc) fprintf(stderr, "sadm train: out of memory to decode the grid\n");
+    cli_progress_state prog = {0};
+    for (int i = 0; i < N && !rc; i++) {
+        for (size_t j = 0; j < per; j++) z[j] = lat[i * per + j] / vc->scaling_factor;
+        if (sadm_vae_decode(v, 1, S, S, z, x + i * per_x)) rc = cli_fail("train");
+        else cli_progress(&prog, i + 1, N, "grid images decoded");
+    }
+    free(z);
+    if (rc) free(x), x = NULL;
+    *images = x;
+    return rc;
+}
+
+static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_path, int per_class, sadm_vae *vae) {
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
     /* at most 16 columns: a 1000-class data set shows its first 16 classes */
     int K = mc->num_classes < 16 ? mc->num_classes : 16, C = mc->in_channels, S = mc->input_size;
-    if (per_class <= 0 || K < 1 || (C != 1 && C != 3)) return 0;
+    if (per_class <= 0 || K < 1) return 0;
+    if (C != 1 && C != 3 && !vae) {
+        fprintf(stderr, "sadm train: no %s: the model makes %d-channel latents (pass --vae V to decode them)\n", grid_path, C);
+        return 0;
+    }
     int N = K * per_class;
     size_t per = (size_t)C * S * S;
     float *xT = malloc((size_t)N * per * sizeof(float)), *out = malloc((size_t)N * per * sizeof(float));
@@ -200,11 +224,13 @@ static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_pat
         sadm_sample_config sc = {1, 0.0f, 1.0f, 0, 1};
         cli_progress_state prog = {0};
         fprintf(stderr, "sadm train: %d EMA samples (%d per class, DDIM 50, no guidance) for %s\n", N, per_class, grid_path);
-        if (sadm_dit_sample(ema, d, &sc, N, y, xT, NULL, seed << 24, out, on_grid_progress, &prog) ||
-            sadm_write_png_grid(grid_path, N, C, S, S, out, K))
-            rc = cli_fail("train");
-        else
-            printf("samples: %s\n", grid_path);
+        float *images = NULL;
+        if (sadm_dit_sample(ema, d, &sc, N, y, xT, NULL, seed << 24, out, on_grid_progress, &prog)) rc = cli_fail("train");
+        else if (vae) rc = decode_grid(vae, N, C, S, out, &images);
+        const int side = vae ? S * sadm_vae_factor(sadm_vae_get_config(vae)) : S;
+        if (!rc && sadm_write_png_grid(grid_path, N, vae ? 3 : C, side, side, vae ? images : out, K)) rc = cli_fail("train");
+        else if (!rc) printf("samples: %s\n", grid_path);
+        free(images);
     }
     sadm_dit_free(ema);
     sadm_diffusion_free(d);
@@ -280,6 +306,7 @@ int sadm_cmd_train(int argc, char **argv) {
         {"fd-test-images", "FD_fmnist: the reference is the first N test images", "10000", 0},
         {"fd-weights", "FD_fmnist: ema or raw weights", "ema", 0},
         {"grid-per-class", "at the end: this many EMA samples of every class (the first 16 at most) in run-dir/samples.png, one class per column (0: none)", "8", 0},
+        {"vae", "latent data: decode the end-of-run samples with this VAE for samples.png (a diffusers AutoencoderKL folder or .safetensors; checked at the start)", NULL, 0},
         {"classifier", "FD_fmnist: the classifier's weights (default: the shipped data/fmnist-classifier.safetensors)", NULL, 0},
         {"sadm", "train with SADM: a structure encoder as discriminator (options below)", NULL, 1},
         SADM_STRUCT_OPTS,
@@ -342,6 +369,22 @@ int sadm_cmd_train(int argc, char **argv) {
                       : file_exists(manifest)      ? sadm_dataset_latents(data_arg, &data)
                                                    : sadm_dataset_image_folder(data_arg, (int)image_size, &data);
     if (dst) return cli_fail("train");
+    const char *vae_path = cli_get(o, n, "vae");
+    if (vae_path) { /* checked now, loaded again at the end: not hours later */
+        sadm_vae *v;
+        if (sadm_vae_load(vae_path, &v)) {
+            sadm_dataset_free(data);
+            return cli_fail("train");
+        }
+        int lc = sadm_vae_get_config(v)->latent_channels;
+        sadm_vae_free(v);
+        if (lc != sadm_dataset_channels(data)) {
+            fprintf(stderr, "sadm train: --vae %s makes %d-channel latents; the data has %d channels\n", vae_path, lc,
+                    sadm_dataset_channels(data));
+            sadm_dataset_free(data);
+            return 2;
+        }
+    }
     sadm_trainer *tr = NULL;
     const char *init = cli_get(o, n, "init");
     int want_sadm = cli_get(o, n, "sadm") != NULL;
@@ -495,7 +538,10 @@ int sadm_cmd_train(int argc, char **argv) {
     if (!rc && grid_per_class) {
         char grid_path[4096];
         snprintf(grid_path, sizeof grid_path, "%s/samples.png", dir);
-        rc = end_grid(tr, ema_path, grid_path, (int)grid_per_class);
+        sadm_vae *grid_vae = NULL;
+        if (vae_path && sadm_vae_load(vae_path, &grid_vae)) rc = cli_fail("train");
+        if (!rc) rc = end_grid(tr, ema_path, grid_path, (int)grid_per_class, grid_vae);
+        sadm_vae_free(grid_vae);
     }
     if (!rc) {
         char svg_path[4096];

@@ -416,11 +416,24 @@ START_TEST(test_train_on_shards) {
                   "%s", log);
     const char *small = "--depth 1 --hidden-size 16 --num-heads 2 --patch-size 2 --batch-size 3 --ckpt-every 2 "
                         "--log-every 1 --fd-samples 0 --threads 2";
-    snprintf(args, sizeof args, "train --data '%s' %s --steps 4 --run-dir '%s'", out_path("lat"), small, out_path("a"));
+    /* with --vae, the end-of-run grid decoded: 3 classes, one sample each, 32x32 images */
+    snprintf(args, sizeof args, "train --data '%s' %s --steps 4 --run-dir '%s' --vae '%s' --grid-per-class 1",
+             out_path("lat"), small, out_path("a"), vae_dir);
     ck_assert_msg(ref_sadm(args, log, sizeof log) == 0, "sadm train on shards failed: %s", log);
     ck_assert_msg(strstr(log, "on 4x8x8"), "the model does not take 4x8x8 latents: %s", log);
+    char png[500];
+    snprintf(png, sizeof png, "%s/samples.png", out_path("a"));
+    FILE *pf = fopen(png, "rb");
+    unsigned char hdr[24] = {0};
+    ck_assert_msg(pf && fread(hdr, 1, 24, pf) == 24, "no %s: %s", png, log);
+    fclose(pf);
+    unsigned pw = (unsigned)hdr[16] << 24 | hdr[17] << 16 | hdr[18] << 8 | hdr[19];
+    unsigned ph = (unsigned)hdr[20] << 24 | hdr[21] << 16 | hdr[22] << 8 | hdr[23];
+    ck_assert_msg(pw == 3 * 34 + 2 && ph == 34 + 2, "samples.png is %ux%u", pw, ph);
+    /* without it, no grid and a line saying why */
     snprintf(args, sizeof args, "train --data '%s' %s --steps 2 --run-dir '%s'", out_path("lat"), small, out_path("b"));
     ck_assert_msg(ref_sadm(args, log, sizeof log) == 0, "sadm train failed: %s", log);
+    ck_assert_msg(strstr(log, "4-channel latents (pass --vae"), "%s", log);
     snprintf(args, sizeof args, "train --data '%s' %s --steps 4 --run-dir '%s' --resume --threads 1", out_path("lat"), small,
              out_path("b"));
     ck_assert_msg(ref_sadm(args, log, sizeof log) == 0, "sadm train --resume failed: %s", log);
