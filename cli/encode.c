@@ -20,8 +20,9 @@ static void on_progress(void *ctx, size_t done, size_t total, size_t fresh) {
 }
 
 static void on_skipped(void *ctx, const char *path, const char *why) {
-    (void)ctx;
-    fprintf(stderr, "\nsadm encode: skipping %s: %s\n", path, why);
+    encode_progress *p = ctx;
+    /* on a terminal the progress bar holds the line: start a new one */
+    fprintf(stderr, "%ssadm encode: skipping %s: %s\n", p->bar.started && p->bar.tty ? "\n" : "", path, why);
 }
 
 int sadm_cmd_encode(int argc, char **argv) {
