@@ -25,6 +25,9 @@ int bench_bf16_sides(const char *precision_arg, int *bf16);
 /* GFLOP/s of 512-bit fp32 FMAs (bf16 = 0) or VDPBF16PS (bf16 = 1) on all threads at once
  * (bench/bench_peak.c); 0 where the CPU lacks the instruction */
 double bench_peak_gflops(int bf16);
+/* The same for AMX's TDPBF16PS (bf16 tiles, fp32 sums); 0 without AMX-BF16 or when Linux
+ * refuses the tile state. libsadm has no AMX kernels yet: this is the ceiling they could reach. */
+double bench_peak_amx_gflops(void);
 
 /* The table of --precision bf16 (bench train and sample): header, one row per case
  * (ours/ref/have: index 0 fp32, 1 bf16; seconds; ref missing where have is 0), and the

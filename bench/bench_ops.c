@@ -199,6 +199,11 @@ int sadm_cmd_bench_ops(int argc, char **argv) {
            nthreads, peak32);
     if (peak16 > 0) printf("%.1f GFLOP/s\n", peak16);
     else printf("n/a (no AVX512-BF16)\n");
+    double peak_amx = bench_peak_amx_gflops();
+    if (peak_amx > 0)
+        printf("AMX TDPBF16PS (bf16 tiles, fp32 sums; no libsadm kernel uses AMX yet): %.1f GFLOP/s, %.1fx fp32\n", peak_amx,
+               peak32 > 0 ? peak_amx / peak32 : 0.0);
+    else printf("AMX: n/a on this CPU\n");
     printf("\nC[M,N] = A[M,K] B[N,K]^T (DiT-S linear layers, batch 16 x 256 tokens): OpenBLAS sgemm and libsadm's\n"
            "bf16 GEMM (%s)\n", sadm_bf16_path());
     printf("%6s %6s %6s %14s %14s %14s %14s %10s\n", "M", "K", "N", "sgemm 1 thr", "sgemm", "bf16 1 thr", "bf16",
