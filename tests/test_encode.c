@@ -441,6 +441,21 @@ START_TEST(test_train_on_shards) {
     snprintf(a, sizeof a, "%s/checkpoint.safetensors", out_path("a"));
     snprintf(b, sizeof b, "%s/checkpoint.safetensors", out_path("b"));
     tu_assert_same_tensors(a, b); /* the resumed run ends where the uninterrupted one does */
+    /* the recipe's fine-tuning: SADM from a torch.save'd state dict (no metadata: the
+     * config comes from the shapes; width 384 = DiT-S's, 6 heads) on the shards */
+    static const sadm_dit_config pc = {LAT, 2, 4, 384, 1, 6, 4.0f, 0.1f, 3, 1};
+    sadm_dit *m;
+    TU_OK(sadm_dit_create(&pc, 5, &m));
+    TU_OK(sadm_dit_save(m, out_path("small.safetensors")));
+    sadm_dit_free(m);
+    snprintf(args, sizeof args, "state '%s' '%s' '%s' float32", out_path("small.safetensors"), out_path("small.pt"),
+             out_path("small-ref.safetensors"));
+    ref_run("pt_ref.py", args);
+    snprintf(args, sizeof args,
+             "train --data '%s' --init '%s' --sadm --batch-size 3 --steps 2 --log-every 1 --fd-samples 0 --threads 2 "
+             "--run-dir '%s'", out_path("lat"), out_path("small.pt"), out_path("ft"));
+    ck_assert_msg(ref_sadm(args, log, sizeof log) == 0, "SADM fine-tuning from a .pt on shards failed: %s", log);
+    ck_assert_msg(strstr(log, "starting from the weights of") && strstr(log, "done at step 2"), "%s", log);
     /* bad options are refused before anything is read */
     snprintf(args, sizeof args, "encode --data '%s' --vae '%s' --out '%s' --posterior mode", root, vae_dir, out_path("x"));
     ck_assert_int_eq(ref_sadm(args, log, sizeof log), 2);
