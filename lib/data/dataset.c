@@ -24,6 +24,14 @@ int sadm_dataset_channels(const sadm_dataset *d) { return d ? d->channels : 0; }
 int sadm_dataset_image_size(const sadm_dataset *d) { return d ? d->size : 0; }
 int sadm_dataset_num_classes(const sadm_dataset *d) { return d ? d->classes : 0; }
 
+void dataset_mirror(float *x, size_t rows, size_t S) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < S / 2; c++) {
+            float t = x[r * S + c];
+            x[r * S + c] = x[r * S + S - 1 - c], x[r * S + S - 1 - c] = t;
+        }
+}
+
 sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x, int64_t *y) {
     SADM_REQUIRE_PTR(d);
     SADM_REQUIRE(i < d->n, "sadm_dataset_get: sample %zu of a data set of %zu", i, d->n);
@@ -37,13 +45,8 @@ sadm_status sadm_dataset_get(const sadm_dataset *d, size_t i, int flip, float *x
         dataset_get_latent(d, i, flip, x);
     } else {
         size_t S = (size_t)d->size, per = (size_t)d->channels * S * S;
-        const float *src = d->values + i * per;
-        if (!flip) {
-            memcpy(x, src, per * sizeof(float));
-        } else {
-            for (size_t r = 0; r < (size_t)d->channels * S; r++)
-                for (size_t c = 0; c < S; c++) x[r * S + c] = src[r * S + S - 1 - c];
-        }
+        memcpy(x, d->values + i * per, per * sizeof(float));
+        if (flip) dataset_mirror(x, (size_t)d->channels * S, S);
     }
     if (y) *y = d->labels[i];
     return SADM_OK;

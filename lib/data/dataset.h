@@ -43,12 +43,18 @@ void dataset_get_latent(const sadm_dataset *d, size_t i, int flip, float *x);
 /* Releases a DATASET_LATENTS set's mappings. */
 void dataset_close_latents(sadm_dataset *d);
 
+/* Mirrors `rows` rows of S floats left-right, in place: a horizontal flip of (C, S, S). */
+void dataset_mirror(float *x, size_t rows, size_t S);
+
 /* Encoded folders (lib/data/latents_encode.c, latents.c): the manifest's name and format. */
 #define LATENT_MANIFEST "manifest.json"
 #define LATENT_FORMAT "sadm-latents"
 #define LATENT_VERSION 1
-/* "DIR/shard-000012.safetensors" */
+/* Shard k's file name, "shard-000012.safetensors", and its path "DIR/shard-000012.safetensors". */
+#define LATENT_SHARD_NAME "shard-%06zu.safetensors"
 void latent_shard_path(const char *dir, size_t k, char *buf, size_t len);
+/* 1 when f has tensor `name` of this dtype and exactly this shape. */
+int latent_tensor_is(const sadm_st_file *f, const char *name, sadm_dtype dtype, int ndim, const int64_t *shape);
 
 /* Reads a whole IDX file (gzip or plain) with the given magic and ndim (at most 3) sizes
  * into *data (malloc'ed); sizes are checked before anything is allocated. */

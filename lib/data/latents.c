@@ -15,7 +15,12 @@
 #define MAX_CLASSES 10000000 /* a DiT's bound (dit_config.c) */
 
 void latent_shard_path(const char *dir, size_t k, char *buf, size_t len) {
-    snprintf(buf, len, "%s/shard-%06zu.safetensors", dir, k);
+    snprintf(buf, len, "%s/" LATENT_SHARD_NAME, dir, k);
+}
+
+int latent_tensor_is(const sadm_st_file *f, const char *name, sadm_dtype dtype, int ndim, const int64_t *shape) {
+    const sadm_tensor_info *t = sadm_st_find(f, name);
+    return t && t->dtype == dtype && t->ndim == ndim && !memcmp(t->shape, shape, (size_t)ndim * sizeof *shape);
 }
 
 void dataset_close_latents(sadm_dataset *d) {
@@ -33,17 +38,9 @@ void dataset_get_latent(const sadm_dataset *d, size_t i, int flip, float *x) {
     }
     const latent_shard *s = &d->shards[lo];
     const size_t per = d->row_bytes / sadm_dtype_size(d->dtype), row = i - s->first;
-    const int mirror = flip && !s->x_flip;
     const unsigned char *src = (flip && s->x_flip ? s->x_flip : s->x) + row * d->row_bytes;
     sadm_to_f32(d->dtype, src, per, x); /* sadm_to_f32 copies byte-wise: rows may be unaligned */
-    if (mirror) {
-        const size_t S = (size_t)d->size;
-        for (size_t r = 0; r < per / S; r++)
-            for (size_t c = 0; c < S / 2; c++) {
-                float t = x[r * S + c];
-                x[r * S + c] = x[r * S + S - 1 - c], x[r * S + S - 1 - c] = t;
-            }
-    }
+    if (flip && !s->x_flip) dataset_mirror(x, per / (size_t)d->size, (size_t)d->size);
 }
 
 /* Training reads rows in a random order: without this, each page fault of a mapped shard
@@ -75,18 +72,17 @@ static sadm_status open_shard(sadm_dataset *d, const char *dir, json_t *entry, s
     if (!h || strcmp(h, hash))
         return sadm_error(SADM_ERR_FORMAT, "%s: made with other settings (%s) than %s/%s says (%s): encode again", path,
                           h ? h : "none", dir, LATENT_MANIFEST, hash);
+    const int64_t want[4] = {rows, d->channels, d->size, d->size};
+    const char *bad = !latent_tensor_is(s->file, "x", d->dtype, 4, want)                  ? "x"
+                      : flip && !latent_tensor_is(s->file, "x_flip", d->dtype, 4, want) ? "x_flip"
+                                                                                        : NULL;
+    if (bad)
+        return sadm_error(SADM_ERR_FORMAT, "%s: needs '%s' of shape (%lld, %d, %d, %d) and dtype %s", path, bad, rows,
+                          d->channels, d->size, d->size, sadm_dtype_name(d->dtype));
+    if (!latent_tensor_is(s->file, "y", SADM_DTYPE_I64, 1, want))
+        return sadm_error(SADM_ERR_FORMAT, "%s: needs 'y' of shape (%lld) and dtype I64", path, rows);
     const sadm_tensor_info *x = sadm_st_find(s->file, "x"), *xf = sadm_st_find(s->file, "x_flip"),
                            *y = sadm_st_find(s->file, "y");
-    const int64_t want[4] = {rows, d->channels, d->size, d->size};
-    const sadm_tensor_info *check[2] = {x, flip ? xf : NULL};
-    for (int t = 0; t < 1 + flip; t++) {
-        const sadm_tensor_info *ti = check[t];
-        if (!ti || ti->ndim != 4 || ti->dtype != d->dtype || memcmp(ti->shape, want, sizeof want))
-            return sadm_error(SADM_ERR_FORMAT, "%s: needs '%s' of shape (%lld, %d, %d, %d) and dtype %s", path,
-                              t ? "x_flip" : "x", rows, d->channels, d->size, d->size, sadm_dtype_name(d->dtype));
-    }
-    if (!y || y->ndim != 1 || y->shape[0] != rows || y->dtype != SADM_DTYPE_I64)
-        return sadm_error(SADM_ERR_FORMAT, "%s: needs 'y' of shape (%lld) and dtype I64", path, rows);
     s->x = x->data, s->x_flip = flip ? xf->data : NULL;
     advise_random(x->data, x->nbytes);
     if (flip) advise_random(xf->data, xf->nbytes);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "../io/io.h"
+#include "../models/params.h"
 #include "dataset.h"
 
 #define DEFAULT_IMAGE_SIZE 256
@@ -128,19 +129,10 @@ static sadm_status write_manifest(const job *j, json_t *settings, int complete, 
     return st;
 }
 
-/* The metadata value `key` of f as an integer equal to want. */
-static int meta_is(const sadm_st_file *f, const char *key, long long want) {
-    const char *s = sadm_st_metadata(f, key);
-    char *end;
-    return s && *s && strtoll(s, &end, 10) == want && !*end;
-}
-
-static int tensor_ok(const sadm_st_file *f, const char *name, sadm_dtype dtype, int ndim, const int64_t *shape) {
-    const sadm_tensor_info *t = sadm_st_find(f, name);
-    if (!t || t->dtype != dtype || t->ndim != ndim) return 0;
-    for (int i = 0; i < ndim; i++)
-        if (t->shape[i] != shape[i]) return 0;
-    return 1;
+/* The metadata value `key` of f (strict decimal, as sadm_meta_u64 reads it) equals want. */
+static int meta_is(const sadm_st_file *f, const char *key, uint64_t want) {
+    uint64_t v;
+    return sadm_meta_u64(f, "", key, &v) == SADM_OK && v == want;
 }
 
 /* 1 when shard k exists complete with these settings: *rows gets its row count and its
@@ -148,22 +140,19 @@ static int tensor_ok(const sadm_st_file *f, const char *name, sadm_dtype dtype, 
 static int shard_complete(const job *j, size_t k, size_t first, size_t count, json_t *corrupt, size_t *rows) {
     char path[4096];
     latent_shard_path(j->out, k, path, sizeof path);
-    struct stat sb;
-    if (stat(path, &sb) != 0) return 0;
     sadm_st_file *f;
-    if (sadm_st_open(path, &f)) return 0;
+    if (sadm_st_open(path, &f)) return 0; /* absent or damaged: encoded again */
     const char *hash = sadm_st_metadata(f, "sadm.settings"), *skipped = sadm_st_metadata(f, "sadm.skipped");
-    const char *rs = sadm_st_metadata(f, "sadm.rows");
-    long long r = rs ? strtoll(rs, NULL, 10) : -1;
-    int ok = hash && !strcmp(hash, j->settings_hash) && meta_is(f, "sadm.shard", (long long)k) &&
-             meta_is(f, "sadm.first", (long long)first) && meta_is(f, "sadm.images", (long long)count) &&
-             meta_is(f, "sadm.rows", r) && r >= 0 && (size_t)r <= count && skipped;
+    uint64_t r = 0;
+    int ok = hash && !strcmp(hash, j->settings_hash) && meta_is(f, "sadm.shard", k) && meta_is(f, "sadm.first", first) &&
+             meta_is(f, "sadm.images", count) && sadm_meta_u64(f, path, "sadm.rows", &r) == SADM_OK && r <= count &&
+             skipped;
     json_t *list = ok ? json_loads(skipped, 0, NULL) : NULL;
     ok = ok && json_is_array(list) && json_array_size(list) == count - (size_t)r;
     if (ok && r > 0) {
-        int64_t xs[4] = {r, j->C, j->h, j->w}, ys[1] = {r};
-        ok = tensor_ok(f, "x", j->c.dtype, 4, xs) && tensor_ok(f, "y", SADM_DTYPE_I64, 1, ys) &&
-             (!j->c.flip || tensor_ok(f, "x_flip", j->c.dtype, 4, xs));
+        int64_t xs[4] = {(int64_t)r, j->C, j->h, j->w};
+        ok = latent_tensor_is(f, "x", j->c.dtype, 4, xs) && latent_tensor_is(f, "y", SADM_DTYPE_I64, 1, xs) &&
+             (!j->c.flip || latent_tensor_is(f, "x_flip", j->c.dtype, 4, xs));
     }
     if (ok) {
         json_array_extend(corrupt, list);
@@ -187,11 +176,6 @@ static sadm_status encode_one(const job *j, const float *x, uint64_t stream, flo
     for (size_t i = 0; i < j->lat_per; i++) mean[i] *= sf;
     sadm_from_f32(j->c.dtype, mean, j->lat_per, dst);
     return SADM_OK;
-}
-
-static void mirror(const float *x, int C, int S, float *out) {
-    for (size_t r = 0; r < (size_t)C * S; r++)
-        for (int c = 0; c < S; c++) out[r * S + c] = x[r * S + S - 1 - c];
 }
 
 typedef struct {
@@ -254,7 +238,8 @@ static sadm_status encode_shard(job *j, size_t k, size_t first, size_t count, co
                 const float *x = b->img + (size_t)i * j->in_per;
                 st = encode_one(j, x, 2 * (uint64_t)idx, b->mean, b->logvar, b->eps, b->x + rows * j->lat_per * j->elt);
                 if (!st && j->c.flip) {
-                    mirror(x, 3, j->S, b->flipped);
+                    memcpy(b->flipped, x, j->in_per * sizeof(float));
+                    dataset_mirror(b->flipped, (size_t)3 * j->S, (size_t)j->S);
                     st = encode_one(j, b->flipped, 2 * (uint64_t)idx + 1, b->mean, b->logvar, b->eps,
                                     b->xf + rows * j->lat_per * j->elt);
                 }
@@ -317,7 +302,7 @@ static sadm_status run(job *j, sadm_encode_report *r) {
         const size_t first = k * S, count = j->d->n - first < S ? j->d->n - first : S;
         size_t rows = 0;
         char name[64];
-        latent_shard_path("", k, name, sizeof name);
+        snprintf(name, sizeof name, LATENT_SHARD_NAME, k);
         if (shard_complete(j, k, first, count, corrupt, &rows)) {
             kept++;
             if (j->hooks && j->hooks->progress) j->hooks->progress(j->hooks->ctx, first + count, j->d->n, j->fresh);
@@ -329,7 +314,7 @@ static sadm_status run(job *j, sadm_encode_report *r) {
             if (!st) maybe_die(++written);
         }
         if (!st)
-            json_array_append_new(shards, json_pack("{s:s, s:I, s:I, s:I}", "file", name + 1, "first", (json_int_t)first,
+            json_array_append_new(shards, json_pack("{s:s, s:I, s:I, s:I}", "file", name, "first", (json_int_t)first,
                                                     "images", (json_int_t)count, "rows", (json_int_t)rows));
         encoded += rows;
     }

@@ -176,6 +176,15 @@ sadm_status sadm_npz_read_rows(sadm_npz *z, const char *name, int64_t row0, int6
     return member_read(z, m, m->data_offset + (uint64_t)row0 * row_bytes, dst, (size_t)((uint64_t)nrows * row_bytes));
 }
 
+/* crc updated with n bytes at p (zlib takes at most 4 GiB a call: 1 GiB pieces). */
+static uLong crc_add(uLong crc, const void *p, size_t n) {
+    for (size_t at = 0; at < n;) {
+        uInt k = n - at < (1u << 30) ? (uInt)(n - at) : (1u << 30);
+        crc = crc32(crc, (const unsigned char *)p + at, k), at += k;
+    }
+    return crc;
+}
+
 sadm_status sadm_npz_read(sadm_npz *z, const char *name, void *dst) {
     SADM_REQUIRE_PTR(z);
     npz_member *m = find(z, name);
@@ -189,13 +198,9 @@ sadm_status sadm_npz_read(sadm_npz *z, const char *name, void *dst) {
     for (uint64_t at = 0; at < m->data_offset;) {
         size_t n = m->data_offset - at < sizeof buf ? (size_t)(m->data_offset - at) : sizeof buf;
         if ((st = member_read(z, m, at, buf, n))) return st;
-        crc = crc32(crc, buf, (uInt)n), at += n;
+        crc = crc_add(crc, buf, n), at += n;
     }
-    const unsigned char *d = dst;
-    for (uint64_t at = 0, left = m->size - m->data_offset; left;) {
-        uInt n = left < (1u << 30) ? (uInt)left : (1u << 30);
-        crc = crc32(crc, d + at, n), at += n, left -= n;
-    }
+    crc = crc_add(crc, dst, (size_t)(m->size - m->data_offset));
     if ((uint32_t)crc != m->crc)
         return sadm_error(SADM_ERR_FORMAT, "%s: member '%s': CRC-32 mismatch (corrupt file)", z->path, m->name);
     return SADM_OK;
@@ -268,10 +273,7 @@ static uint64_t zip64_from(void) {
  * and added to *crc. 0 on success. */
 static int write_data(npz_out *o, const sadm_npz_array *a, size_t bytes, FILE *f, uLong *crc) {
     if (!o->produce) {
-        for (size_t p = 0; p < bytes;) {
-            uInt n = bytes - p < (1u << 30) ? (uInt)(bytes - p) : (1u << 30);
-            *crc = crc32(*crc, (const unsigned char *)a->data + p, n), p += n;
-        }
+        *crc = crc_add(*crc, a->data, bytes);
         return bytes && fwrite(a->data, 1, bytes, f) != bytes;
     }
     const int64_t rows = a->ndim ? a->shape[0] : 1;
@@ -293,10 +295,7 @@ static int write_data(npz_out *o, const sadm_npz_array *a, size_t bytes, FILE *f
             break;
         }
         const size_t nb = (size_t)n * row_bytes;
-        for (size_t p = 0; p < nb;) {
-            uInt k = nb - p < (1u << 30) ? (uInt)(nb - p) : (1u << 30);
-            *crc = crc32(*crc, buf + p, k), p += k;
-        }
+        *crc = crc_add(*crc, buf, nb);
         bad = fwrite(buf, 1, nb, f) != nb;
     }
     free(buf);
@@ -335,7 +334,7 @@ static int write_npz(void *ctx, FILE *f) {
         put16(lh + 26, (unsigned)fl), put16(lh + 28, z64 ? 20 : 0);
         if (z64) put16(lh + 30, 1), put16(lh + 32, 16), put64(lh + 34, size), put64(lh + 42, size);
         const size_t lhl = z64 ? 50 : 30;
-        uLong crc = crc32(crc32(0L, Z_NULL, 0), (const unsigned char *)h, (uInt)hl);
+        uLong crc = crc_add(crc32(0L, Z_NULL, 0), h, hl);
         bad |= fwrite(lh, 1, 30, f) != 30 || fwrite(fname, 1, (size_t)fl, f) != (size_t)fl ||
                fwrite(lh + 30, 1, lhl - 30, f) != lhl - 30 || fwrite(h, 1, hl, f) != hl;
         bad = bad || write_data(o, a, bytes, f, &crc);
