@@ -33,6 +33,11 @@ int sadm_cmd_sample(int argc, char **argv);
 int sadm_cmd_convert(int argc, char **argv);
 int sadm_cmd_vae(int argc, char **argv);
 int sadm_cmd_encode(int argc, char **argv);
+/* One latent sample of a DiT (z * scaling_factor, as DiT samples them; C x h x h) decoded
+ * into the image x (3, h f, h f); z is scratch of C h h floats. Returns sadm_vae_decode's
+ * status (0: SADM_OK). (cli/vae.c) */
+typedef struct sadm_vae sadm_vae;
+int cli_decode_latent(sadm_vae *v, int C, int h, const float *sample, float *z, float *x);
 int sadm_cmd_bench_sample(int argc, char **argv);
 int sadm_cmd_bench_sadm(int argc, char **argv);
 int sadm_cmd_bench_fid(int argc, char **argv);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -76,8 +75,7 @@ static sadm_status make_rows(void *ctx, int64_t row0, int64_t nrows, void *dst) 
     const int Hx = r->h * sadm_vae_factor(vc);
     const size_t per_x = (size_t)3 * Hx * Hx;
     for (int64_t i = row0; i < row0 + nrows; i++) {
-        for (size_t j = 0; j < per; j++) r->z[j] = r->samples[i * per + j] / vc->scaling_factor;
-        sadm_status st = sadm_vae_decode(r->vae, 1, r->h, r->h, r->z, r->x);
+        sadm_status st = (sadm_status)cli_decode_latent(r->vae, r->C, r->h, r->samples + i * per, r->z, r->x);
         if (st) return st;
         if (dst) quantise_nhwc(3, Hx, Hx, r->x, (uint8_t *)dst + (size_t)(i - row0) * Hx * Hx * 3);
         if (i < r->keep) memcpy(r->kept + i * per_x, r->x, per_x * sizeof(float));

@@ -174,21 +174,16 @@ static int on_run_step(void *ctx, const sadm_run_event *ev) {
     return stop_requested != 0;
 }
 
-/* The picture a person judges a run by: `per_class` EMA samples of every class (of the
- * first 16), one class per column (DDIM 50 steps, no guidance, noise from the run's seed),
- * as samples.png. */
 /* The latent samples (z * scaling_factor) decoded one at a time into images (3, S f, S f). */
 static int decode_grid(sadm_vae *v, int N, int C, int S, const float *lat, float **images) {
-    const sadm_vae_config *vc = sadm_vae_get_config(v);
-    const int f = sadm_vae_factor(vc);
+    const int f = sadm_vae_factor(sadm_vae_get_config(v));
     const size_t per = (size_t)C * S * S, per_x = (size_t)3 * S * f * S * f;
     float *z = malloc(per * sizeof(float)), *x = malloc((size_t)N * per_x * sizeof(float));
     int rc = !z || !x;
     if (rc) fprintf(stderr, "sadm train: out of memory to decode the grid\n");
     cli_progress_state prog = {0};
     for (int i = 0; i < N && !rc; i++) {
-        for (size_t j = 0; j < per; j++) z[j] = lat[i * per + j] / vc->scaling_factor;
-        if (sadm_vae_decode(v, 1, S, S, z, x + i * per_x)) rc = cli_fail("train");
+        if (cli_decode_latent(v, C, S, lat + i * per, z, x + i * per_x)) rc = cli_fail("train");
         else cli_progress(&prog, i + 1, N, "grid images decoded");
     }
     free(z);
@@ -197,6 +192,9 @@ static int decode_grid(sadm_vae *v, int N, int C, int S, const float *lat, float
     return rc;
 }
 
+/* The picture a person judges a run by: `per_class` EMA samples of every class (of the
+ * first 16), one class per column (DDIM 50 steps, no guidance, noise from the run's seed),
+ * as samples.png; latent samples decoded by vae (NULL: no grid for latents, said so). */
 static int end_grid(sadm_trainer *tr, const char *ema_path, const char *grid_path, int per_class, sadm_vae *vae) {
     const sadm_dit_config *mc = sadm_dit_get_config(sadm_trainer_model(tr));
     /* at most 16 columns: a 1000-class data set shows its first 16 classes */

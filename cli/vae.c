@@ -139,6 +139,12 @@ static int cmd_decode(int argc, char **argv) {
     return rc;
 }
 
+int cli_decode_latent(sadm_vae *v, int C, int h, const float *sample, float *z, float *x) {
+    const float sf = sadm_vae_get_config(v)->scaling_factor;
+    for (size_t j = 0; j < (size_t)C * h * h; j++) z[j] = sample[j] / sf;
+    return sadm_vae_decode(v, 1, h, h, z, x);
+}
+
 int sadm_cmd_vae(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "encode") == 0) return cmd_encode(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "decode") == 0) return cmd_decode(argc - 1, argv + 1);
