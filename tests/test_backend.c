@@ -163,19 +163,6 @@ static float *download_ema(sadm_trainer *tr) {
     return e;
 }
 
-static void assert_same_files(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    ck_assert(fa && fb);
-    int ca, cb;
-    long at = 0;
-    do {
-        ca = fgetc(fa), cb = fgetc(fb);
-        ck_assert_msg(ca == cb, "%s and %s differ at byte %ld", a, b, at);
-        at++;
-    } while (ca != EOF);
-    fclose(fa), fclose(fb);
-}
-
 static void mock_training(sadm_precision prec) {
     sadm_dataset *d;
     TU_OK(sadm_dataset_fmnist(NULL, "train", &d));
@@ -200,10 +187,10 @@ static void mock_training(sadm_precision prec) {
     close(mkstemp(a)), close(mkstemp(b));
     TU_OK(sadm_trainer_save(cpu, a));
     TU_OK(sadm_trainer_save(mock, b));
-    assert_same_files(a, b);
+    tu_assert_same_files(a, b);
     TU_OK(sadm_trainer_save_ema_model(mock, b));
     TU_OK(sadm_trainer_save_ema_model(cpu, a));
-    assert_same_files(a, b);
+    tu_assert_same_files(a, b);
     TU_OK(sadm_trainer_save(mock, b));
     sadm_trainer *resumed;
     TU_OK(sadm_trainer_load(b, d, &resumed));
@@ -265,7 +252,7 @@ START_TEST(test_mock_sadm_training) {
         close(mkstemp(a)), close(mkstemp(b));
         TU_OK(sadm_trainer_save(cpu, a));
         TU_OK(sadm_trainer_save(mock, b));
-        assert_same_files(a, b);
+        tu_assert_same_files(a, b);
         sadm_trainer *resumed;
         TU_OK(sadm_trainer_load(b, d, &resumed));
         TU_OK(sadm_trainer_to_backend(resumed, mock_backend()));
@@ -273,7 +260,7 @@ START_TEST(test_mock_sadm_training) {
         tu_train_steps(resumed, 1, NULL);
         TU_OK(sadm_trainer_save(cpu, a));
         TU_OK(sadm_trainer_save(resumed, b));
-        assert_same_files(a, b);
+        tu_assert_same_files(a, b);
         unlink(a), unlink(b);
         sadm_trainer_free(resumed);
         sadm_trainer_free(mock);
@@ -339,7 +326,7 @@ START_TEST(test_mock_sadm_public) {
     close(mkstemp(pa)), close(mkstemp(pb));
     TU_OK(sadm_encoder_save(ea, pa));
     TU_OK(sadm_encoder_save(eb, pb));
-    assert_same_files(pa, pb);
+    tu_assert_same_files(pa, pb);
     unlink(pa), unlink(pb);
     /* a fresh initialisation in place (the encoder restart) equals a new encoder, on either backend */
     sadm_encoder *ec77;
@@ -391,7 +378,7 @@ START_TEST(test_mock_classifier) {
     close(mkstemp(pa)), close(mkstemp(pb));
     TU_OK(sadm_classifier_save(a, pa));
     TU_OK(sadm_classifier_save(b, pb));
-    assert_same_files(pa, pb);
+    tu_assert_same_files(pa, pb);
     unlink(pa), unlink(pb);
     free(w);
     sadm_classifier_free(a), sadm_classifier_free(b);
@@ -452,7 +439,7 @@ START_TEST(test_mock_public_passes) {
     close(mkstemp(pa)), close(mkstemp(pb));
     TU_OK(sadm_dit_save(a, pa));
     TU_OK(sadm_dit_save(b, pb));
-    assert_same_files(pa, pb);
+    tu_assert_same_files(pa, pb);
     unlink(pa), unlink(pb);
     sadm_diffusion_free(df);
     sadm_dit_free(a), sadm_dit_free(b);

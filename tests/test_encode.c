@@ -90,9 +90,10 @@ static sadm_status encode(const char *out, sadm_encode_config c, sadm_encode_rep
     return st;
 }
 
-/* Tensor `name` of every shard of dir, rows in order, as float (*rows of them). */
-static float *gather(const char *dir, const char *name, size_t *rows) {
-    float *all = NULL;
+/* Tensor `name` of every shard of dir, rows in order (*rows of them): floating point as
+ * float, I64 (y) as int64. */
+static void *gather(const char *dir, const char *name, size_t *rows) {
+    unsigned char *all = NULL;
     size_t n = 0;
     for (int k = 0;; k++) {
         char p[500];
@@ -102,30 +103,12 @@ static float *gather(const char *dir, const char *name, size_t *rows) {
         TU_OK(sadm_st_open(p, &f));
         const sadm_tensor_info *t = sadm_st_find(f, name);
         if (t) {
-            all = realloc(all, (n + (size_t)t->shape[0]) * PER * sizeof(float));
-            TU_OK(sadm_st_read_f32(f, name, 0, NULL, all + n * PER));
-            n += (size_t)t->shape[0];
-        }
-        sadm_st_close(f);
-    }
-    *rows = n;
-    return all;
-}
-
-static int64_t *gather_y(const char *dir, size_t *rows) {
-    int64_t *all = malloc(FILES * sizeof *all);
-    size_t n = 0;
-    for (int k = 0;; k++) {
-        char p[500];
-        snprintf(p, sizeof p, "%s/shard-%06d.safetensors", dir, k);
-        if (access(p, F_OK) != 0) break;
-        sadm_st_file *f;
-        TU_OK(sadm_st_open(p, &f));
-        const sadm_tensor_info *t = sadm_st_find(f, "y");
-        if (t) {
-            ck_assert(n + (size_t)t->shape[0] <= FILES);
-            memcpy(all + n, t->data, t->nbytes);
-            n += (size_t)t->shape[0];
+            const int i64 = t->dtype == SADM_DTYPE_I64;
+            const size_t row = i64 ? sizeof(int64_t) : PER * sizeof(float), r = (size_t)t->shape[0];
+            all = realloc(all, (n + r) * row);
+            if (i64) memcpy(all + n * row, t->data, t->nbytes);
+            else TU_OK(sadm_st_read_f32(f, name, 0, NULL, (float *)(all + n * row)));
+            n += r;
         }
         sadm_st_close(f);
     }
@@ -190,7 +173,8 @@ START_TEST(test_encode_vs_diffusers) {
     float *xf = gather(out_path("mean"), "x_flip", &rows);
     for (size_t i = 0; i < GOOD * PER; i++) want[i] = sf * rmf[i];
     tu_assert_near_max("posterior mean of the mirrored images", xf, want, GOOD * PER, 1e-4);
-    int64_t *y = gather_y(out_path("mean"), &rows);
+    int64_t *y = gather(out_path("mean"), "y", &rows);
+    ck_assert_uint_eq(rows, GOOD);
     for (size_t i = 0; i < GOOD; i++) ck_assert_msg(y[i] == ry[i], "row %zu: label %lld, ImageFolder's %lld", i, (long long)y[i], (long long)ry[i]);
     json_t *m = manifest(out_path("mean"));
     ck_assert_msg(json_is_true(json_object_get(m, "complete")) && json_array_size(json_object_get(m, "corrupt")) == 2 &&
@@ -275,13 +259,6 @@ static unsigned char *slurp(const char *path, size_t *n) {
     return b;
 }
 
-static void assert_same_file(const char *a, const char *b) {
-    size_t na, nb;
-    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
-    ck_assert_msg(na == nb && memcmp(x, y, na) == 0, "%s (%zu bytes) differs from %s (%zu bytes)", a, na, b, nb);
-    free(x), free(y);
-}
-
 static int count_files(const char *dir) {
     DIR *d = opendir(dir);
     int n = 0;
@@ -326,12 +303,12 @@ START_TEST(test_encode_resume) {
         char a[500], b[500];
         snprintf(a, sizeof a, "%s/shard-%06d.safetensors", out_path("full"), k);
         snprintf(b, sizeof b, "%s/shard-%06d.safetensors", out_path("killed"), k);
-        assert_same_file(a, b);
+        tu_assert_same_files(a, b);
     }
     char ma[500], mb[500];
     snprintf(ma, sizeof ma, "%s/manifest.json", out_path("full"));
     snprintf(mb, sizeof mb, "%s/manifest.json", out_path("killed"));
-    assert_same_file(ma, mb);
+    tu_assert_same_files(ma, mb);
     ck_assert_int_eq(count_files(out_path("killed")), 6); /* five shards and the manifest: the temporary is gone */
 
     /* everything kept by a third run; another seed or crop is refused, naming the setting */

@@ -63,19 +63,6 @@ static sadm_status give_rows(void *ctx, int64_t row0, int64_t nrows, void *dst) 
     return SADM_OK;
 }
 
-static void assert_same_bytes(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    ck_assert_msg(fa && fb, "cannot open %s or %s", a, b);
-    int ca, cb;
-    long at = 0;
-    do {
-        ca = fgetc(fa), cb = fgetc(fb);
-        ck_assert_msg(ca == cb, "%s and %s differ at byte %ld", a, b, at);
-        at++;
-    } while (ca != EOF);
-    fclose(fa), fclose(fb);
-}
-
 START_TEST(test_read_numpy_files) {
     char args[600];
     snprintf(args, sizeof args, "make '%s'", ref_tmpdir());
@@ -125,7 +112,7 @@ START_TEST(test_read_numpy_files) {
         TU_OK(sadm_npz_write_rows(ref_path("rows.npz"), &a[0], 7, give_rows, &src));
         unsetenv("SADM_NPZ_ZIP64_FROM");
         ck_assert_int_eq(src.calls, 15);
-        assert_same_bytes(ref_path("whole.npz"), ref_path("rows.npz"));
+        tu_assert_same_files(ref_path("whole.npz"), ref_path("rows.npz"));
     }
     row_source bad = {a[0].data, (size_t)32 * 32 * 3, 50, 0};
     ck_assert_int_ne(sadm_npz_write_rows(ref_path("failed.npz"), &a[0], 7, give_rows, &bad), SADM_OK);

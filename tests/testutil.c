@@ -71,6 +71,19 @@ void tu_assert_near_max(const char *what, const float *got, const float *ref, si
                   what, worst, at, got[at], ref[at], tol, m);
 }
 
+void tu_assert_same_files(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    ck_assert_msg(fa && fb, "cannot open %s or %s", a, b);
+    int ca, cb;
+    long at = 0;
+    do {
+        ca = fgetc(fa), cb = fgetc(fb);
+        ck_assert_msg(ca == cb, "%s and %s differ at byte %ld", a, b, at);
+        at++;
+    } while (ca != EOF);
+    fclose(fa), fclose(fb);
+}
+
 void tu_assert_same_tensors(const char *a, const char *b) {
     sadm_st_file *fa, *fb;
     TU_OK(sadm_st_open(a, &fa));

@@ -23,6 +23,8 @@ void tu_assert_close(const char *what, const float *got, const float *ref, size_
 void tu_assert_close_d(const char *what, const float *got, const double *ref, size_t n, double rtol, double atol);
 /* |got - ref| <= tol max|ref| everywhere (and max|ref| > 0): a model against its reference. */
 void tu_assert_near_max(const char *what, const float *got, const float *ref, size_t n, double tol);
+/* Files a and b hold the same bytes (the message names the first difference). */
+void tu_assert_same_files(const char *a, const char *b);
 /* Every tensor of safetensors file a is in b, bitwise the same, and b has no others. */
 void tu_assert_same_tensors(const char *a, const char *b);
 /* Bitwise equality. */
